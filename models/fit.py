@@ -1,0 +1,226 @@
+"""Per-material fitting: trains a CompressionModel on one material's full mip chain.
+
+Three methods, compared in `models.bench`:
+- "encoder": the paper's path. The GlobalTransformer + GridConstructor are trained on random crops
+  (jointly with the synthesizer), then run once on the whole material to build the grids.
+- "encoder+refine": as above for part of the budget, then the constructed grids become free parameters
+  and are refined with the synthesizer, as learned image codecs refine latents.
+- "grids": free grids from random init (the NTC way); no encoder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .compression_model import CompressionModel
+from .grid_sampler import texel_index_uv
+from .presets import Preset
+
+METHODS = ("grids", "encoder+refine", "encoder")
+MIP_FALLOFF = 0.6  # share of samples per mip ~ 0.6^m: mip 0 matters most, coarse mips still get many
+
+
+@dataclass
+class FitConfig:
+    preset: Preset
+    method: str = "grids"
+    steps: int | None = None  # budget: a step count (reproducible) ...
+    seconds: float | None = 300.0  # ... or wall time (the step count then depends on the machine)
+    seed: int = 0
+    batch: int = 16384
+    device: str | None = None  # None: CUDA when present, else CPU
+    crop: int = 128  # encoder training crop (mip-0 texels)
+    encoder_share: float = 0.5  # part of the budget spent training the encoder in "encoder+refine"
+    lr_grids: float = 0.02
+    lr_synthesizer: float = 0.005
+    lr_encoder: float = 0.001
+    noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
+
+
+@dataclass
+class FitProgress:
+    step: int
+    fraction: float  # of the whole budget
+    loss: float
+    psnr: float  # on the training batch (all mips), dB
+    elapsed: float
+    phase: str
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Budget:
+    """Progress through a step or time budget, as a fraction in [0, 1]."""
+
+    def __init__(self, steps: int | None, seconds: float | None):
+        if not steps and not seconds:
+            raise ValueError("give a budget: steps or seconds")
+        self.steps, self.seconds = steps, seconds
+        self.start = time.perf_counter()
+        self.step = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def fraction(self) -> float:
+        if self.steps:
+            return min(1.0, self.step / self.steps)
+        return min(1.0, self.elapsed / self.seconds)
+
+
+class MipSampler:
+    """Random texels across the whole reference mip chain, kept on the training device."""
+
+    def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator):
+        self.levels = [torch.from_numpy(np.ascontiguousarray(m.reshape(-1, m.shape[-1]))).to(device) for m in mips]
+        self.sizes = [(m.shape[1], m.shape[0]) for m in mips]  # (w, h)
+        share = np.array([MIP_FALLOFF**m for m in range(len(mips))])
+        self.share = share / share.sum()
+        self.device, self.gen = device, generator
+
+    def counts(self, batch: int) -> list[int]:
+        return [max(16, int(round(batch * s))) for s in self.share]
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """uv (N, 2), mip (N,), target texels (N, C)."""
+        uvs, mips, targets = [], [], []
+        for m, n in enumerate(self.counts(batch)):
+            w, h = self.sizes[m]
+            idx = torch.randint(0, w * h, (n,), generator=self.gen, device="cpu").to(self.device)
+            uvs.append(texel_index_uv(idx % w, idx // w, w, h))
+            mips.append(torch.full((n,), float(m), device=self.device))
+            targets.append(self.levels[m][idx])
+        return torch.cat(uvs), torch.cat(mips), torch.cat(targets)
+
+    def sample_crop(self, batch: int, crop: int, max_mip: int) -> tuple[torch.Tensor, ...]:
+        """A random crop (aligned so it is a whole crop at every mip up to max_mip) and texels inside it.
+
+        Returns the crop's mip-0 texels (C, crop, crop), global uv, uv inside the crop, mip, targets.
+        """
+        w0, h0 = self.sizes[0]
+        align = 1 << max_mip
+        x0 = int(torch.randint(0, (w0 - crop) // align + 1, (1,), generator=self.gen)) * align
+        y0 = int(torch.randint(0, (h0 - crop) // align + 1, (1,), generator=self.gen)) * align
+        texels = self.levels[0].reshape(h0, w0, -1)[y0:y0 + crop, x0:x0 + crop].permute(2, 0, 1)
+        share = self.share[: max_mip + 1] / self.share[: max_mip + 1].sum()
+        uvs, local, mips, targets = [], [], [], []
+        for m, s in enumerate(share):
+            n, cw = max(16, int(round(batch * s))), crop >> m
+            w, h = self.sizes[m]
+            ix = torch.randint(0, cw, (n,), generator=self.gen).to(self.device)
+            iy = torch.randint(0, cw, (n,), generator=self.gen).to(self.device)
+            gx, gy = ix + (x0 >> m), iy + (y0 >> m)
+            uvs.append(texel_index_uv(gx, gy, w, h))
+            local.append(texel_index_uv(ix, iy, cw, cw))
+            mips.append(torch.full((n,), float(m), device=self.device))
+            targets.append(self.levels[m][gy * w + gx])
+        return texels, torch.cat(uvs), torch.cat(local), torch.cat(mips), torch.cat(targets)
+
+
+def cosine(fraction: float, floor: float = 0.02) -> float:
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+
+
+def build_model(channels: int, preset: Preset, with_encoder: bool) -> CompressionModel:
+    return CompressionModel(
+        channels, encoder_channels=(64, 128, 256) if with_encoder else None,
+        grid_channels=(preset.g0_channels, preset.g1_channels), grid_cells=(preset.g0_cell, preset.g1_cell),
+        hidden_dim=preset.hidden_dim, num_residual_blocks=preset.num_residual_blocks,
+        positional_encoding_levels=preset.positional_encoding_levels)
+
+
+Callback = Callable[[FitProgress], None]
+
+
+def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: Budget, span: tuple[float, float],
+               cfg: FitConfig, loss_fn: Callable[[str], torch.Tensor], callback: Callback | None) -> None:
+    """Optimise until the budget reaches span[1]; lr follows a cosine over the span, quantization
+    switches from noise to straight-through after noise_share of it."""
+    opt = torch.optim.Adam(groups)
+    base = [g["lr"] for g in opt.param_groups]
+    lo, hi = span
+    while budget.fraction < hi:
+        local = (budget.fraction - lo) / (hi - lo)
+        for g, lr in zip(opt.param_groups, base, strict=True):
+            g["lr"] = lr * cosine(local)
+        loss = loss_fn("noise" if local < cfg.noise_share else "ste")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if len(model.grids):
+            model.clamp_grids_()
+        budget.step += 1
+        if callback and (budget.step % 25 == 0 or budget.fraction >= hi):
+            mse = float(loss.detach())
+            callback(FitProgress(budget.step, budget.fraction, mse, -10 * math.log10(max(mse, 1e-12)),
+                                 budget.elapsed, name))
+
+
+def fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None = None) -> CompressionModel:
+    """Train a model on a reference mip chain (list of (H_m, W_m, C) float32 arrays, mip 0 first)."""
+    # Scatter-adds in the grids' backward otherwise sum in thread order: same seed, different bits.
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _fit(mips, cfg, callback)
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> CompressionModel:
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sampler = MipSampler(mips, device, gen)
+    h, w, c = mips[0].shape
+    model = build_model(c, cfg.preset, with_encoder=cfg.method != "grids").to(device)
+    synth = {"params": model.texture_synthesizer.parameters(), "lr": cfg.lr_synthesizer}
+    budget = Budget(cfg.steps, cfg.seconds)
+
+    def grid_loss(quant: str) -> torch.Tensor:
+        uv, mip, target = sampler.sample(cfg.batch)
+        return torch.mean((model(uv, mip, quant_mode=quant) - target) ** 2)
+
+    refine_from = 0.0
+    if cfg.method != "grids":
+        crop = min(cfg.crop, h, w)
+        max_mip = int(math.log2(crop)) - int(math.log2(max(model.grid_cells)))  # grids of >= 1 cell
+        max_mip = max(0, min(max_mip, len(mips) - 1))
+
+        def encoder_loss(quant: str) -> torch.Tensor:
+            texels, uv, local, mip, target = sampler.sample_crop(cfg.batch, crop, max_mip)
+            return torch.mean((model(uv, mip, texels=texels, grid_uv=local, quant_mode=quant) - target) ** 2)
+
+        refine_from = cfg.encoder_share if cfg.method == "encoder+refine" else 1.0
+        encoder = [p for m in (model.global_transformer, model.grid_constructor) for p in m.parameters()]
+        _run_phase("encoder", model, [{"params": encoder, "lr": cfg.lr_encoder}, synth], budget,
+                   (0.0, refine_from), cfg, encoder_loss, callback)
+        with torch.no_grad():  # run the encoder once on the whole material
+            full = sampler.levels[0].reshape(h, w, c).permute(2, 0, 1)
+            model.init_grids(w, h, values=model.construct_grids(full, quant_mode="none"))
+    else:
+        model.init_grids(w, h, generator=gen)
+
+    if refine_from < 1.0:
+        synth = {"params": model.texture_synthesizer.parameters(), "lr": cfg.lr_synthesizer}
+        lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids * 0.25  # refine, don't restart
+        _run_phase("grids" if cfg.method == "grids" else "refine", model,
+                   [{"params": model.grids.parameters(), "lr": lr_grids}, synth], budget, (refine_from, 1.0),
+                   cfg, grid_loss, callback)
+    model.fit_steps = budget.step  # recorded in the file: rerun with --steps for an exact reproduction
+    model.fit_seconds = budget.elapsed
+    return model.eval()

@@ -1,0 +1,58 @@
+"""GridSampler: reads the grid pair at a texture coordinate and mip level.
+
+Grids are (H_g, W_g, C) feature maps covering the whole texture. A texel of mip m at integer (x, y) is
+read at its centre uv = ((x + 0.5) / W_m, (y + 0.5) / H_m), i.e. grid position uv * (W_g, H_g) - 0.5,
+with bilinear interpolation and wrap-around addressing (materials tile). Coarser mips therefore read the
+same grids with a larger stride (see `spec.grid_stride`). The GLSL decoder does exactly this.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .spec import mip_size
+
+
+def texel_uv(width: int, height: int, mip: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uv of every texel centre of `mip`, row-major, (H_m * W_m, 2) float32."""
+    w, h = mip_size(width, height, mip)
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return texel_index_uv(xs.reshape(-1), ys.reshape(-1), w, h)
+
+
+def texel_index_uv(xs: torch.Tensor, ys: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    """uv of the centres of texels (xs, ys) in a w x h mip."""
+    u = (xs.to(torch.float32) + 0.5) / w
+    v = (ys.to(torch.float32) + 0.5) / h
+    return torch.stack([u, v], dim=-1)
+
+
+def bilinear(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True) -> torch.Tensor:
+    """Bilinear read of grid (H, W, C) at positions pos (N, 2) given in grid cells (x, y)."""
+    h, w, c = grid.shape
+    p0 = torch.floor(pos)
+    f = pos - p0
+    x0, y0 = p0[:, 0].long(), p0[:, 1].long()
+    if wrap:
+        x0, x1 = x0 % w, (x0 + 1) % w
+        y0, y1 = y0 % h, (y0 + 1) % h
+    else:
+        x0, x1 = x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1)
+        y0, y1 = y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1)
+    flat = grid.reshape(h * w, c)
+    fx, fy = f[:, :1], f[:, 1:]
+    top = flat[y0 * w + x0] * (1 - fx) + flat[y0 * w + x1] * fx
+    bottom = flat[y1 * w + x0] * (1 - fx) + flat[y1 * w + x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+class GridSampler(nn.Module):
+    """Samples G0 (fine) and G1 (coarse) at texture coordinates; returns their features concatenated."""
+
+    def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True) -> torch.Tensor:
+        feats = []
+        for g in (g0, g1):
+            size = torch.tensor([g.shape[1], g.shape[0]], dtype=uv.dtype, device=uv.device)
+            feats.append(bilinear(g, uv * size - 0.5, wrap))
+        return torch.cat(feats, dim=-1)

@@ -1,0 +1,568 @@
+"""The one material-loading path of the app: a folder of maps or a glTF file -> a stacked float texel array.
+
+Every consumer (codec training, evaluation, viewer) reads materials through `load_material`, so all of them
+agree on the channel layout, on which maps are constant, and on the mip chain used as the reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import re
+import struct
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from urllib.parse import unquote, unquote_to_bytes
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+CANONICAL: tuple[str, ...] = (
+    "basecolor", "normal", "roughness", "metallic", "ao", "height", "opacity", "emissive", "specular",
+)
+_COLOR = frozenset({"basecolor", "emissive"})  # 3 channels, kept sRGB-encoded as stored
+# Per slot, file-name aliases in priority order: the first one wins when several files fill the same slot.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "basecolor": ("basecolor", "basecolour", "albedo", "diffuse", "diff", "color", "colour", "col"),
+    "normal": (
+        "normalgl", "normalopengl", "norgl", "normal", "nrm", "nor", "normaldx", "normaldirectx", "nordx",
+    ),
+    "roughness": ("roughness", "rough", "glossiness", "gloss"),
+    "metallic": ("metallic", "metalness", "metal"),
+    "ao": ("ao", "ambientocclusion", "occlusion"),
+    "height": ("height", "displacement", "disp", "bump"),
+    "opacity": ("opacity", "alpha"),
+    "emissive": ("emissive", "emission"),
+    "specular": ("specular", "spec"),
+}
+_ALIAS_SLOT = {alias: (slot, rank) for slot, names in _ALIASES.items() for rank, alias in enumerate(names)}
+_GLOSS = frozenset({"glossiness", "gloss"})
+_DIRECTX = frozenset({"normaldx", "normaldirectx", "nordx"})
+# Lossless formats first, so `x_normal.png` beats a `x_normal.jpg` preview next to it.
+_EXT_RANK = {".png": 0, ".tif": 1, ".tiff": 1, ".tga": 2, ".bmp": 3, ".webp": 4, ".jpg": 5, ".jpeg": 5}
+_RES_TOKEN = re.compile(r"\d+[kK]?|\d+x\d+", re.ASCII)
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_CONSTANT_RANGE = 2 / 255 + 1e-6  # the epsilon absorbs float32 rounding of e.g. (255 - 253) / 255
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+_GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
+
+
+class MaterialError(Exception):
+    """One-line, user-facing message that names the file and the problem."""
+
+
+@dataclass
+class MapInfo:
+    name: str
+    channels: int
+    color_space: str
+    source: str
+    bit_depth: int
+    offset: int
+    constant: list[float] | None = None
+
+
+@dataclass(eq=False)
+class Material:
+    name: str
+    maps: list[MapInfo]
+    texels: np.ndarray
+    _mips: list[np.ndarray] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def height(self) -> int:
+        return int(self.texels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.texels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.texels.shape[2])
+
+    def mip_count(self) -> int:
+        return max(self.height, self.width).bit_length()  # == floor(log2(max)) + 1
+
+    def map_info(self, name: str) -> MapInfo:
+        for info in self.maps:
+            if info.name == name:
+                return info
+        raise KeyError(f"material {self.name!r} has no {name!r} map (has: {', '.join(self.map_names())})")
+
+    def map_names(self) -> list[str]:
+        return [info.name for info in self.maps]
+
+    def map_slice(self, name: str) -> slice:
+        info = self.map_info(name)
+        if info.constant is not None:
+            raise KeyError(f"map {name!r} of material {self.name!r} is constant and not in texels")
+        return slice(info.offset, info.offset + info.channels)
+
+    def crop(self, x: int, y: int, w: int, h: int) -> Material:
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise ValueError(f"crop ({x}, {y}, {w}, {h}) outside {self.width}x{self.height}")
+        maps = [replace(m, constant=None if m.constant is None else list(m.constant)) for m in self.maps]
+        return Material(self.name, maps, self.texels[y : y + h, x : x + w].copy())
+
+    def layout(self) -> list[dict]:
+        return [asdict(info) for info in self.maps]
+
+    def mip_chain(self) -> list[np.ndarray]:
+        if self._mips is None:
+            self._mips = _build_mips(self.texels, self.maps, self.mip_count())
+        return self._mips
+
+
+# ----------------------------------------------------------------------------------------------- public API
+
+
+def load_material(
+    path: str | Path, maps: Sequence[str] | None = None, size: tuple[int, int] | None = None
+) -> Material:
+    """Load a folder of maps or a .glb/.gltf file; `maps` keeps a subset, `size` is (width, height)."""
+    path = Path(path)
+    if not path.exists():
+        raise MaterialError(f"{path}: no such file or folder")
+    wanted = _check_wanted(path, maps)
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise MaterialError(f"{path}: size must be (width, height) >= 1, got {size}")
+    if path.is_dir():
+        name, raws = path.resolve().name, _load_folder(path, wanted)
+    elif path.suffix.lower() in (".glb", ".gltf"):
+        name, raws = _GltfDoc(path).load(wanted)
+    else:
+        raise MaterialError(f"{path}: expected a folder of maps or a .glb/.gltf file")
+    if not raws:
+        raise MaterialError(f"{path}: none of the requested maps ({', '.join(wanted)}) is present")
+    return _assemble(path, name, raws, size)
+
+
+def save_maps(texels: np.ndarray, maps: list[MapInfo], out_dir: Path, suffix: str = "") -> list[Path]:
+    """Write every map (constants too) as `<name><suffix>.png` at its source bit depth; atomic per file."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MaterialError(f"{out_dir}: cannot create folder ({_one_line(exc)})") from exc
+    written = []
+    for info in maps:
+        data = map_array(texels, info)
+        if info.name == "normal":
+            data = np.concatenate([data, reconstruct_normal_z(data)[..., None]], axis=-1)
+        written.append(_write_png(_to_image(data, info.bit_depth), out_dir / f"{info.name}{suffix}.png"))
+    return written
+
+
+def map_array(texels: np.ndarray, info: MapInfo) -> np.ndarray:
+    """(H, W, channels) values of one map, expanding a constant to the texels' size."""
+    if info.constant is None:
+        return texels[..., info.offset : info.offset + info.channels]
+    return np.broadcast_to(np.asarray(info.constant, np.float32), (*texels.shape[:2], info.channels))
+
+
+def reconstruct_normal_z(xy: np.ndarray) -> np.ndarray:
+    """Stored XY in [0, 1] -> stored Z in [0, 1] (shape xy.shape[:-1]), assuming a unit, outward normal."""
+    n = xy[..., :2].astype(np.float32) * 2 - 1
+    z = np.sqrt(np.clip(1 - n[..., 0] ** 2 - n[..., 1] ** 2, 0, 1))
+    return z * 0.5 + 0.5
+
+
+# ----------------------------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Decoded:
+    color: np.ndarray  # float32 (H, W, 1 | 3) in [0, 1]
+    alpha: np.ndarray | None  # float32 (H, W) or None
+    bit_depth: int
+
+
+@dataclass
+class _Raw:
+    name: str
+    data: np.ndarray  # float32 (H, W, C), the map's channels at source size
+    source: str
+    bit_depth: int
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _decode(src: Path | bytes, label: str) -> _Decoded:
+    try:
+        with Image.open(src if isinstance(src, Path) else io.BytesIO(src)) as im:
+            im.load()
+            return _to_float(im)
+    except (OSError, ValueError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as exc:
+        raise MaterialError(f"{label}: cannot read image ({_one_line(exc)})") from exc
+
+
+def _to_float(im: Image.Image) -> _Decoded:
+    if im.mode.startswith("I") or im.mode == "F":
+        # 16-bit PNGs open as I;16* (or I in older Pillow); float TIFFs are taken as [0, 1] data.
+        scale = 1.0 if im.mode == "F" else 65535.0
+        arr = np.clip(np.asarray(im, dtype=np.float32) / scale, 0, 1)
+        return _Decoded(arr[..., None], None, 16)
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, ...: Pillow only yields 8 bits for these anyway
+    arr = np.asarray(im, dtype=np.float32) / 255
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if im.mode in ("LA", "RGBA"):
+        return _Decoded(arr[..., :-1], arr[..., -1], 8)
+    return _Decoded(arr, None, 8)
+
+
+def _gray(color: np.ndarray, channel: int | None) -> np.ndarray:
+    """One channel: the given one, else the first when R == G == B, else luminance."""
+    if color.shape[-1] == 1:
+        return color
+    if channel is not None:
+        return color[..., channel : channel + 1]
+    first = color[..., :1]
+    if np.array_equal(first, color[..., 1:2]) and np.array_equal(first, color[..., 2:3]):
+        return first
+    return (color @ _LUMA)[..., None]
+
+
+def _map_data(name: str, img: _Decoded, label: str, channel: int | None = None) -> np.ndarray:
+    if name in _COLOR:
+        return img.color if img.color.shape[-1] == 3 else np.repeat(img.color, 3, axis=-1)
+    if name == "normal":
+        if img.color.shape[-1] != 3:
+            raise MaterialError(f"{label}: a normal map must be RGB, got a grayscale image")
+        return img.color[..., :2]
+    if name == "specular":
+        return img.color
+    return _gray(img.color, channel)
+
+
+def _alpha_opacity(img: _Decoded, source: str) -> _Raw | None:
+    """Base-color alpha becomes the opacity map unless it is fully opaque."""
+    if img.alpha is None or img.alpha.min() >= 1:
+        return None
+    return _Raw("opacity", img.alpha[..., None], source, img.bit_depth)
+
+
+# ----------------------------------------------------------------------------------------------- folders
+
+
+def _classify(file: Path) -> tuple[str, str, int] | None:
+    """(slot, alias, alias rank) of a map file name, or None. Conservative: no single-letter suffixes."""
+    tokens = [t for t in re.split(r"[\s._\-]+", file.stem) if t]
+    while tokens and _RES_TOKEN.fullmatch(tokens[-1]):
+        tokens.pop()  # "rock_diff_2k", "rock_normal_1024"
+    words = [w.lower() for t in tokens for w in _WORD.findall(t)]
+    # The longest word-aligned tail that is an alias: "RockBaseColor" -> basecolor, not color.
+    for start in range(len(words)):
+        alias = "".join(words[start:])
+        if alias in _ALIAS_SLOT:
+            slot, rank = _ALIAS_SLOT[alias]
+            return slot, alias, rank
+    return None
+
+
+def _pick_files(folder: Path, wanted: Sequence[str]) -> dict[str, tuple[Path, str]]:
+    candidates: dict[str, list[tuple[int, int, str, Path, str]]] = {}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for file in files:
+        kind = _classify(file) if file.suffix.lower() in _EXT_RANK else None
+        if kind is not None:
+            slot, alias, rank = kind
+            ext_rank = _EXT_RANK[file.suffix.lower()]
+            candidates.setdefault(slot, []).append((rank, ext_rank, file.name, file, alias))
+    if not candidates:
+        more = f", ... ({len(files)} in all)" if len(files) > 8 else ""
+        seen = ", ".join(p.name for p in files[:8]) + more
+        raise MaterialError(f"{folder}: no recognizable texture maps (files: {seen or 'none'})")
+    return {slot: min(c)[3:] for slot, c in candidates.items() if slot in wanted}
+
+
+def _load_folder(folder: Path, wanted: Sequence[str]) -> list[_Raw]:
+    picked = _pick_files(folder, wanted)
+    raws = []
+    for slot, (file, alias) in picked.items():
+        img = _decode(file, str(file))
+        data = _map_data(slot, img, str(file))
+        if alias in _GLOSS:
+            log.info("%s: glossiness map inverted to roughness", file)
+            data = 1 - data
+        if alias in _DIRECTX:
+            log.info("%s: DirectX normal map, Y flipped to the OpenGL convention", file)
+            data = data * np.array([1, -1], np.float32) + np.array([0, 1], np.float32)
+        raws.append(_Raw(slot, data, str(file), img.bit_depth))
+        if slot == "basecolor" and "opacity" in wanted and "opacity" not in picked:
+            raws.append(_alpha_opacity(img, str(file)))
+    return [raw for raw in raws if raw is not None]
+
+
+# ----------------------------------------------------------------------------------------------- glTF
+
+
+class _GltfDoc:
+    """Just enough glTF 2.0 to reach a material's images: GLB chunks, external files and data: URIs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bin: bytes | None = None
+        self._buffers: dict[int, bytes] = {}
+        self._images: dict[int, tuple[_Decoded, str]] = {}
+        try:
+            if path.suffix.lower() == ".glb":
+                self.doc = self._read_glb()
+            else:
+                self.doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MaterialError(f"{path}: cannot read glTF ({_one_line(exc)})") from exc
+
+    def _read_glb(self) -> dict:
+        data = self.path.read_bytes()
+        if len(data) < 12 or data[:4] != b"glTF":
+            raise MaterialError(f"{self.path}: not a GLB file (bad magic)")
+        version, length = struct.unpack_from("<II", data, 4)
+        if version != 2:
+            raise MaterialError(f"{self.path}: unsupported glTF version {version}")
+        if length > len(data):
+            raise MaterialError(f"{self.path}: truncated GLB ({len(data)} of {length} bytes)")
+        doc, pos = None, 12
+        while pos + 8 <= length:
+            size, kind = struct.unpack_from("<II", data, pos)
+            if pos + 8 + size > length:
+                raise MaterialError(f"{self.path}: truncated GLB (chunk at byte {pos} runs past the end)")
+            chunk, pos = data[pos + 8 : pos + 8 + size], pos + 8 + size
+            if kind == _GLB_JSON and doc is None:
+                doc = json.loads(chunk)
+            elif kind == _GLB_BIN and self.bin is None:
+                self.bin = chunk
+        if doc is None:
+            raise MaterialError(f"{self.path}: GLB has no JSON chunk")
+        return doc
+
+    def load(self, wanted: Sequence[str]) -> tuple[str, list[_Raw]]:
+        try:
+            mats = self.doc.get("materials") or []
+            textured = [_texture_refs(mat) for mat in mats]
+            if not any(textured):
+                problem = "no material" if not mats else "no textured material"
+                raise MaterialError(f"{self.path}: glTF has {problem}")
+            best = max(range(len(mats)), key=lambda i: len(textured[i]))  # ties -> the first
+            name = mats[best].get("name") or f"{self.path.stem}#materials[{best}]"
+            return name, self._maps(textured[best], wanted)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            problem = f"{type(exc).__name__}: {_one_line(exc)}"
+            raise MaterialError(f"{self.path}: malformed glTF ({problem})") from exc
+
+    def _maps(self, refs: dict[str, int], wanted: Sequence[str]) -> list[_Raw]:
+        # (canonical map, glTF texture slot, channel of that image)
+        plan = [("basecolor", "base", None), ("normal", "normal", None), ("roughness", "mr", 1),
+                ("metallic", "mr", 2), ("ao", "occlusion", 0), ("emissive", "emissive", None)]
+        raws = []
+        for name, slot, channel in plan:
+            if name in wanted and slot in refs:
+                img, source = self._image(refs[slot])
+                raws.append(_Raw(name, _map_data(name, img, source, channel), source, img.bit_depth))
+        if "opacity" in wanted and "base" in refs:
+            raws.append(_alpha_opacity(*self._image(refs["base"])))
+        return [raw for raw in raws if raw is not None]
+
+    def _image(self, texture: int) -> tuple[_Decoded, str]:
+        tex = self.doc["textures"][texture]
+        # Texture extensions (EXT_texture_webp, ...) name their image in the extension instead of `source`.
+        index = tex.get("source", next((e["source"] for e in tex.get("extensions", {}).values()), None))
+        if index not in self._images:
+            src, label = self._image_bytes(index)
+            self._images[index] = (_decode(src, label), label)
+        return self._images[index]
+
+    def _image_bytes(self, index: int) -> tuple[Path | bytes, str]:
+        image = self.doc["images"][index]
+        label = f"{self.path}#images[{index}]"
+        if "uri" in image:
+            if image["uri"].startswith("data:"):
+                return _data_uri(image["uri"]), label
+            file = self.path.parent / unquote(image["uri"])
+            return file, str(file)
+        view = self.doc["bufferViews"][image["bufferView"]]
+        buf = self._buffer(view["buffer"])
+        start = view.get("byteOffset", 0)
+        if start + view["byteLength"] > len(buf):
+            raise MaterialError(f"{label}: truncated (its bufferView runs past the end of the buffer)")
+        return buf[start : start + view["byteLength"]], label
+
+    def _buffer(self, index: int) -> bytes:
+        if index not in self._buffers:
+            uri = self.doc["buffers"][index].get("uri")
+            if uri is None:
+                if self.bin is None:
+                    raise MaterialError(f"{self.path}: buffer {index} has no uri and no GLB BIN chunk")
+                self._buffers[index] = self.bin
+            elif uri.startswith("data:"):
+                self._buffers[index] = _data_uri(uri)
+            else:
+                file = self.path.parent / unquote(uri)
+                try:
+                    self._buffers[index] = file.read_bytes()
+                except OSError as exc:
+                    raise MaterialError(f"{file}: cannot read glTF buffer ({_one_line(exc)})") from exc
+        return self._buffers[index]
+
+
+def _texture_refs(mat: dict) -> dict[str, int]:
+    pbr = mat.get("pbrMetallicRoughness", {})
+    slots = {"base": pbr.get("baseColorTexture"), "mr": pbr.get("metallicRoughnessTexture"),
+             "normal": mat.get("normalTexture"), "occlusion": mat.get("occlusionTexture"),
+             "emissive": mat.get("emissiveTexture")}
+    return {slot: int(ref["index"]) for slot, ref in slots.items() if ref is not None}
+
+
+def _data_uri(uri: str) -> bytes:
+    header, _, payload = uri.partition(",")
+    return base64.b64decode(payload) if header.endswith(";base64") else unquote_to_bytes(payload)
+
+
+# ----------------------------------------------------------------------------------------------- assembly
+
+
+def _check_wanted(path: Path, maps: Sequence[str] | None) -> tuple[str, ...]:
+    if maps is None:
+        return CANONICAL
+    maps = [maps] if isinstance(maps, str) else list(maps)
+    unknown = ", ".join(m for m in maps if m not in CANONICAL)
+    if unknown:
+        raise MaterialError(f"{path}: unknown map name(s) {unknown}; valid: {', '.join(CANONICAL)}")
+    return tuple(m for m in CANONICAL if m in maps)
+
+
+def _constant(data: np.ndarray) -> list[float] | None:
+    flat = data.reshape(-1, data.shape[-1])
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
+    if np.all(hi - lo <= _CONSTANT_RANGE):
+        return [float(v) for v in flat.mean(axis=0, dtype=np.float64)]
+    return None
+
+
+def _assemble(path: Path, name: str, raws: list[_Raw], size: tuple[int, int] | None) -> Material:
+    raws = sorted(raws, key=lambda raw: CANONICAL.index(raw.name))
+    constants = [_constant(raw.data) for raw in raws]
+    varying = [raw for raw, const in zip(raws, constants, strict=True) if const is None]
+    if not varying:
+        names = ", ".join(r.name for r in raws)
+        raise MaterialError(f"{path}: every map is constant ({names}); nothing to encode")
+    width, height = size or (max(r.data.shape[1] for r in varying), max(r.data.shape[0] for r in varying))
+    texels = np.empty((height, width, sum(r.data.shape[-1] for r in varying)), np.float32)
+    maps, offset = [], 0
+    for raw, const in zip(raws, constants, strict=True):
+        channels = raw.data.shape[-1]
+        space = "srgb" if raw.name in _COLOR else "normal" if raw.name == "normal" else "linear"
+        if const is None:
+            texels[..., offset : offset + channels] = _resize(raw.data, width, height)
+        maps.append(MapInfo(raw.name, channels, space, raw.source, raw.bit_depth,
+                            -1 if const else offset, const))
+        offset += 0 if const else channels
+    return Material(name, maps, texels)
+
+
+def _resize(data: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Per-channel float resampling: box when shrinking both axes (no ringing), Lanczos otherwise."""
+    if data.shape[:2] == (height, width):
+        return data
+    shrink = width <= data.shape[1] and height <= data.shape[0]
+    method = Image.Resampling.BOX if shrink else Image.Resampling.LANCZOS
+    planes = [Image.fromarray(np.ascontiguousarray(data[..., c])).resize((width, height), method)
+              for c in range(data.shape[-1])]
+    return np.clip(np.stack([np.asarray(p) for p in planes], axis=-1), 0, 1)
+
+
+# ----------------------------------------------------------------------------------------------- mips
+
+
+def _area_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Source indices and weights (n_out, taps) of exact area averaging; 2 taps of 1/2 for even sizes."""
+    scale = n_in / n_out
+    start = np.arange(n_out) * scale
+    end = start + scale
+    first = np.floor(start).astype(np.int64)
+    taps = int((np.ceil(end - 1e-9) - first).max())
+    idx = first[:, None] + np.arange(taps)
+    weights = np.clip(np.minimum(idx + 1, end[:, None]) - np.maximum(idx, start[:, None]), 0, None) / scale
+    return np.minimum(idx, n_in - 1), weights.astype(np.float32)
+
+
+def _area_downsample(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    for axis, n_out in ((0, height), (1, width)):
+        if img.shape[axis] == n_out:
+            continue
+        idx, weights = _area_taps(img.shape[axis], n_out)
+        shape = [1] * img.ndim
+        shape[axis] = n_out
+        acc = np.zeros([n_out if a == axis else s for a, s in enumerate(img.shape)], np.float32)
+        for k in range(idx.shape[1]):
+            acc += np.take(img, idx[:, k], axis=axis) * weights[:, k].reshape(shape)
+        img = acc
+    return img
+
+
+def _downsample_level(level: np.ndarray, maps: list[MapInfo]) -> np.ndarray:
+    height, width = max(1, level.shape[0] // 2), max(1, level.shape[1] // 2)
+    out = _area_downsample(level, height, width)
+    for info in maps:
+        if info.name == "normal" and info.constant is None:
+            # Average unit vectors, not encodings, then renormalize: that is what a normal mip means.
+            xy = level[..., info.offset : info.offset + 2]
+            xyz = np.concatenate([xy, reconstruct_normal_z(xy)[..., None]], axis=-1) * 2 - 1
+            xyz = _area_downsample(xyz, height, width)
+            norm = np.linalg.norm(xyz, axis=-1, keepdims=True)
+            xyz = np.where(norm > 1e-8, xyz / np.maximum(norm, 1e-8), np.array([0, 0, 1], np.float32))
+            out[..., info.offset : info.offset + 2] = xyz[..., :2] * 0.5 + 0.5
+    return out
+
+
+def _build_mips(texels: np.ndarray, maps: list[MapInfo], count: int) -> list[np.ndarray]:
+    """Float filtering from the unquantized previous level; each output level quantized to source depth."""
+    scale = np.ones(texels.shape[-1], np.float32)
+    for info in maps:
+        if info.constant is None:
+            scale[info.offset : info.offset + info.channels] = 65535 if info.bit_depth == 16 else 255
+    chain, level = [texels], texels
+    for _ in range(count - 1):
+        level = _downsample_level(level, maps)
+        chain.append(np.round(np.clip(level, 0, 1) * scale) / scale)
+    return chain
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def _to_image(data: np.ndarray, bit_depth: int) -> Image.Image:
+    if bit_depth == 16 and data.shape[-1] == 1:
+        return Image.fromarray(np.round(np.clip(data[..., 0], 0, 1) * 65535).astype(np.uint16))
+    # Pillow cannot hold 16-bit multi-channel images (and reads such PNGs back as 8-bit), so those go 8-bit.
+    u8 = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
+    return Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else np.ascontiguousarray(u8))
+
+
+def _write_png(image: Image.Image, target: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; maps are ordinary shared files
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise MaterialError(f"{target}: cannot write ({_one_line(exc)})") from exc
+    return target

@@ -1,0 +1,52 @@
+"""Constants shared by the PyTorch codec, the `.ngtc` file and the GLSL decoder.
+
+Defined once here. The GLSL decoder gets them as generated `#define`s (see `glsl_defines`), so the two
+sides cannot drift apart silently; tests compare both decoders texel for texel.
+"""
+
+from __future__ import annotations
+
+import math
+
+FORMAT_MAGIC = b"NGTC"
+FORMAT_VERSION = 1
+
+QUANT_BITS = 4
+QUANT_LEVELS = 1 << QUANT_BITS  # 16 codes per grid feature
+QUANT_RANGE = (-1.0, 1.0)  # features are clamped to this range, then uniformly quantized
+QUANT_STEP = (QUANT_RANGE[1] - QUANT_RANGE[0]) / (QUANT_LEVELS - 1)
+
+PE_LEVELS = 10  # positional-encoding octaves: sin/cos(2*pi * 2^i * uv), i = 0 .. PE_LEVELS-1
+
+
+def pe_dim(levels: int) -> int:
+    """Width of the positional encoding: sin and cos of u and v at each level."""
+    return 4 * levels
+
+
+def mip_count(width: int, height: int) -> int:
+    """Full mip chain down to 1x1."""
+    return int(math.floor(math.log2(max(width, height)))) + 1
+
+
+def mip_size(width: int, height: int, mip: int) -> tuple[int, int]:
+    return max(1, width >> mip), max(1, height >> mip)
+
+
+def grid_stride(mip: int, cell: int) -> float:
+    """Distance, in grid cells, between the samples of two neighbouring texels of `mip`.
+
+    A grid with `cell` x `cell` texels of mip 0 per cell (cell = 2^k) is read at texel centres, so
+    mip m steps 2^m / 2^k cells per texel: below mip k the sampler interpolates inside a cell, from
+    mip k on it reads the same grid with the integer stride 2^(m-k) (the paper's stride sampling).
+    """
+    return (1 << mip) / cell
+
+
+def glsl_defines() -> dict[str, str]:
+    """The constants above, as the GLSL decoder's `#define`s."""
+    return {
+        "NGTC_QUANT_LEVELS": str(QUANT_LEVELS),
+        "NGTC_QUANT_MIN": f"{QUANT_RANGE[0]:.9g}",
+        "NGTC_QUANT_STEP": f"{QUANT_STEP:.9g}",
+    }

@@ -1,0 +1,71 @@
+"""TextureSynthesizer: positional encoding and a small residual MLP that outputs every channel of a texel."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .spec import pe_dim
+
+
+class PositionalEncoding(nn.Module):
+    """sin/cos(2*pi * 2^i * u) and the same for v, i = 0 .. levels-1.
+
+    Unlike NeRF's encoding, the frequencies are whole periods per texture, so the encoding tiles
+    seamlessly like the material; the phase is reduced with frac() first, so float32 stays exact
+    (the GLSL decoder does the same). The raw coordinates are not included: they would break tiling.
+    """
+
+    def __init__(self, levels: int):
+        super().__init__()
+        self.levels = levels
+        self.register_buffer("freq", 2.0 ** torch.arange(levels, dtype=torch.float32), persistent=False)
+
+    @property
+    def out_dim(self) -> int:
+        return pe_dim(self.levels)
+
+    def forward(self, uv: torch.Tensor) -> torch.Tensor:
+        phase = torch.frac(uv[:, :, None] * self.freq) * (2.0 * math.pi)  # (N, 2, L)
+        u, v = phase[:, 0], phase[:, 1]
+        return torch.cat([torch.sin(u), torch.cos(u), torch.sin(v), torch.cos(v)], dim=-1)
+
+
+class ResidualBlock(nn.Module):
+    """h + relu(W h + b): one hidden-width layer with a skip connection (cheap to evaluate per texel)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.linear = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + torch.relu(self.linear(h))
+
+
+class TextureSynthesizer(nn.Module):
+    """MLP from [G0 features, G1 features, PE(uv), mip] to every channel of the texel.
+
+    Outputs are the channels as stored (in [0, 1]); the decoder clamps them.
+    """
+
+    def __init__(self, g0_channels: int, g1_channels: int, out_channels: int, hidden_dim: int = 32,
+                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10):
+        super().__init__()
+        self.encoding = PositionalEncoding(positional_encoding_levels)
+        in_dim = g0_channels + g1_channels + self.encoding.out_dim + 1
+        self.input = nn.Linear(in_dim, hidden_dim)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(num_residual_blocks))
+        self.output = nn.Linear(hidden_dim, out_channels)
+
+    @property
+    def in_dim(self) -> int:
+        return self.input.in_features
+
+    def forward(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([features, self.encoding(uv), mip.reshape(-1, 1).to(features.dtype)], dim=-1)
+        h = torch.relu(self.input(x))
+        for block in self.blocks:
+            h = block(h)
+        return self.output(h)

@@ -1,0 +1,116 @@
+"""The paper's components: shapes, quantization levels, stride rule, positional encoding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models.compression_model import CompressionModel, decompress, grid_shape
+from models.grid_sampler import GridSampler, bilinear, texel_uv
+from models.presets import PRESETS, nearest_preset
+from models.quantization import from_codes, pack_nibbles, quantize, to_codes, unpack_nibbles
+from models.spec import QUANT_LEVELS, grid_stride, mip_count
+from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer
+
+
+def test_exactly_16_quantization_levels():
+    x = torch.linspace(-3, 3, 100_001)
+    codes = to_codes(x)
+    assert QUANT_LEVELS == 16
+    assert torch.unique(codes).tolist() == list(range(16))
+    levels = torch.unique(quantize(x, "ste"))
+    assert len(levels) == 16
+    assert torch.allclose(levels, from_codes(torch.arange(16)))
+    assert levels.min() == -1 and levels.max() == 1
+
+
+def test_straight_through_gradient_and_noise_bounds():
+    x = torch.linspace(-0.9, 0.9, 50, requires_grad=True)
+    quantize(x, "ste").sum().backward()
+    assert torch.all(x.grad == 1)
+    noisy = quantize(x.detach(), "noise")
+    assert torch.all((noisy - x.detach()).abs() <= (2 / 15) / 2 + 1e-6)
+
+
+def test_nibble_packing_round_trip():
+    codes = np.random.default_rng(0).integers(0, 16, (5, 7, 12), dtype=np.uint8)
+    packed = pack_nibbles(codes)
+    assert packed.shape == (5, 7, 6)
+    assert packed[0, 0, 0] == codes[0, 0, 0] | (codes[0, 0, 1] << 4)
+    assert np.array_equal(unpack_nibbles(packed), codes)
+
+
+def test_stride_rule():
+    # A grid of 4x4-texel cells (k = 2): mips below 2 interpolate inside cells, then stride 2^(m-k).
+    assert [grid_stride(m, 4) for m in range(6)] == [0.25, 0.5, 1, 2, 4, 8]
+    # The sampler realises it: texel centres of mip m land exactly stride apart, on cell centres at m = k.
+    w = 64
+    for m in range(5):
+        uv = texel_uv(w, w, m)[: w >> m]
+        pos = uv[:, 0] * (w // 4) - 0.5
+        assert torch.allclose(pos[1:] - pos[:-1], torch.tensor(grid_stride(m, 4)))
+    pos = texel_uv(w, w, 2)[: w >> 2, 0] * (w // 4) - 0.5
+    assert torch.allclose(pos, torch.arange(w // 4, dtype=torch.float32))
+
+
+def test_bilinear_wraps_and_interpolates():
+    g = torch.arange(4 * 3, dtype=torch.float32).reshape(3, 4, 1)  # 3 rows, 4 columns
+    at = lambda x, y: float(bilinear(g, torch.tensor([[x, y]]))[0, 0])  # noqa: E731
+    assert at(1, 2) == g[2, 1, 0]
+    assert at(1.5, 0) == pytest.approx((g[0, 1, 0] + g[0, 2, 0]) / 2)
+    assert at(3.5, 0) == pytest.approx((g[0, 3, 0] + g[0, 0, 0]) / 2)  # wraps around the right edge
+    assert at(-0.5, 0) == pytest.approx((g[0, 3, 0] + g[0, 0, 0]) / 2)
+    clamped = float(bilinear(g, torch.tensor([[3.5, 0.0]]), wrap=False)[0, 0])
+    assert clamped == g[0, 3, 0]
+
+
+def test_positional_encoding_values_and_tiling():
+    pe = PositionalEncoding(10)
+    uv = torch.tensor([[0.3, 0.7]])
+    out = pe(uv)[0]
+    assert out.shape == (40,) and pe.out_dim == 40
+    for i in range(10):
+        f = 2.0 * math.pi * 2**i
+        assert out[i] == pytest.approx(math.sin(f * 0.3), abs=1e-4)
+        assert out[10 + i] == pytest.approx(math.cos(f * 0.3), abs=1e-4)
+        assert out[20 + i] == pytest.approx(math.sin(f * 0.7), abs=1e-4)
+        assert out[30 + i] == pytest.approx(math.cos(f * 0.7), abs=1e-4)
+    # Whole periods per texture: u and u + 1 encode identically, so decoded materials tile.
+    assert torch.allclose(pe(uv), pe(uv + 1), atol=5e-4)  # u + 1 rounds in float32: 512 * 1e-7
+
+
+def test_shapes_of_the_reference_configuration():
+    model = CompressionModel(7, encoder_channels=(64, 128, 256), grid_channels=(16, 16), grid_cells=(4, 16))
+    texels = torch.rand(7, 96, 80)  # not a multiple of the latent stride or the cells
+    g0, g1 = model.construct_grids(texels)
+    assert g0.shape == (24, 20, 16) and g1.shape == (6, 5, 16)
+    assert len(torch.unique(g0)) <= 16
+    uv, mip = torch.rand(33, 2), torch.zeros(33)
+    assert model(uv, mip, texels=texels).shape == (33, 7)
+    synth = model.texture_synthesizer
+    assert isinstance(synth, TextureSynthesizer) and synth.in_dim == 16 + 16 + 40 + 1
+    assert len(synth.blocks) == 4 and synth.input.out_features == 32
+    assert isinstance(model.grid_sampler, GridSampler)
+
+
+def test_compress_decompress_keeps_the_quantized_model():
+    model = CompressionModel(5, encoder_channels=None, grid_channels=(8, 4), grid_cells=(4, 8))
+    model.init_grids(40, 24, generator=torch.Generator().manual_seed(1))
+    ct = model.compress(40, 24, mip_count(40, 24), [])
+    assert ct.g0.shape == (*grid_shape(40, 24, 4), 8) and ct.g0.dtype == np.uint8
+    assert all(w.dtype == np.float16 for w in ct.weights.values())
+    dec = decompress(ct)
+    uv, mip = torch.rand(50, 2), torch.randint(0, 3, (50,)).float()
+    with torch.no_grad():
+        # The decoder equals the trained model with straight-through (stored) quantization, up to fp16 weights.
+        assert torch.allclose(dec(uv, mip, quant_mode="none"), model(uv, mip, quant_mode="ste"), atol=2e-2)
+
+
+def test_presets_span_half_to_eight_bits():
+    rates = sorted(p.grid_bpp + 0.1 for p in PRESETS.values())
+    assert len(rates) >= 5 and rates[0] <= 0.6 and rates[-1] >= 7.5
+    assert nearest_preset(2.0).name == "bpp2.4"
+    assert nearest_preset(100).name == "bpp8"

@@ -1,0 +1,97 @@
+"""The .ngtc container: byte-exact round trip, and clean refusal of damaged or foreign files."""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from models import ngtc_file
+from models.ngtc_file import HEADER, NgtcError
+from models.spec import FORMAT_VERSION
+
+
+def test_round_trip_is_byte_exact(small_ngtc, tmp_path):
+    ct = ngtc_file.from_bytes(small_ngtc)
+    again = ngtc_file.to_bytes(ct)
+    assert again == small_ngtc
+    path = tmp_path / "m.ngtc"
+    assert ngtc_file.save(ct, path) == len(small_ngtc)
+    assert path.read_bytes() == small_ngtc
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    back = ngtc_file.load(path)
+    assert np.array_equal(back.g0, ct.g0) and np.array_equal(back.g1, ct.g1)
+    assert all(np.array_equal(back.weights[k], v) for k, v in ct.weights.items())
+
+
+def test_rate_is_the_stored_size(small_ngtc):
+    ct = ngtc_file.from_bytes(small_ngtc)
+    assert ct.info["stored_bytes"] == len(small_ngtc)
+    assert ct.info["stored_bits_per_texel"] == pytest.approx(len(small_ngtc) * 8 / (ct.width * ct.height), abs=1e-5)
+
+
+def test_header_fields(small_ngtc):
+    magic, version, length, crc, reserved = HEADER.unpack_from(small_ngtc)
+    assert magic == b"NGTC" and version == FORMAT_VERSION and reserved == 0
+    assert length == len(small_ngtc) - HEADER.size
+    assert crc == zlib.crc32(small_ngtc[HEADER.size:])
+
+
+@pytest.mark.parametrize("cut", [0, 3, 23, 24, 100, -1])
+def test_truncated_files_are_refused(small_ngtc, cut):
+    data = small_ngtc[: cut if cut >= 0 else len(small_ngtc) + cut]
+    with pytest.raises(NgtcError, match=r"^x\.ngtc: (too short|truncated)"):
+        ngtc_file.from_bytes(data, "x.ngtc")
+
+
+def test_many_random_corruptions_are_refused(small_ngtc):
+    rng = random.Random(0)
+    for _ in range(300):
+        data = bytearray(small_ngtc)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+        with pytest.raises(NgtcError) as e:
+            ngtc_file.from_bytes(bytes(data), "bad.ngtc")
+        assert str(e.value).startswith("bad.ngtc: ") and "\n" not in str(e.value)
+
+
+def test_future_version_and_foreign_files(small_ngtc):
+    future = bytearray(small_ngtc)
+    struct.pack_into("<I", future, 4, FORMAT_VERSION + 1)
+    with pytest.raises(NgtcError, match="newer ngtc"):
+        ngtc_file.from_bytes(bytes(future), "f.ngtc")
+    with pytest.raises(NgtcError, match="bad magic"):
+        ngtc_file.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40), "img.png")
+    with pytest.raises(NgtcError, match="trailing data"):
+        ngtc_file.from_bytes(small_ngtc + b"\0", "t.ngtc")
+
+
+def _reseal(payload: bytes) -> bytes:
+    """A file whose checksum is right but whose contents were altered: validation must still catch it."""
+    return HEADER.pack(b"NGTC", FORMAT_VERSION, len(payload), zlib.crc32(payload), 0) + payload
+
+
+def test_inconsistent_contents_with_valid_checksum(small_ngtc):
+    payload = small_ngtc[HEADER.size:]
+    (n,) = struct.unpack_from("<Q", payload)
+    head = payload[8:8 + n].decode()
+    for old, new in [('\\"mips\\": 7', '\\"mips\\": 9'), ('\\"g0_cell\\": 4', '\\"g0_cell\\": 8'),
+                     ('\\"levels\\": 16', '\\"levels\\": 15')]:
+        assert old in head, old
+        changed = head.replace(old, new)
+        changed += " " * (n - len(changed))
+        with pytest.raises(NgtcError):
+            ngtc_file.from_bytes(_reseal(payload[:8] + changed.encode() + payload[8 + n:]), "c.ngtc")
+
+
+def test_unwritable_output_keeps_existing_file(small_ngtc, tmp_path):
+    with pytest.raises(NgtcError, match="cannot write"):
+        ngtc_file.write_atomic(tmp_path / "missing" / "x.ngtc", small_ngtc)
+    target = tmp_path / "keep.ngtc"
+    target.write_bytes(b"old")
+    ngtc_file.write_atomic(target, small_ngtc)
+    assert target.read_bytes() == small_ngtc

@@ -1,0 +1,188 @@
+"""`ngtc`: compress PBR material sets with a neural codec, inspect, decode and benchmark them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment: one line, exit status 2."""
+
+
+def fail(message: str) -> None:
+    raise UserError(message)
+
+
+def _mips_label(psnrs: list[float], count: int = 5) -> str:
+    return "  ".join(f"{v:.2f}" for v in psnrs[:count])
+
+
+def summary_table(info: dict, layout: list[dict], width: int, height: int, mips: int, path: Path | None,
+                  size: int) -> Table:
+    q = info.get("quality", {})
+    t = Table(title=f"{info.get('material', '')}  {width}x{height}, {mips} mips"
+                    + (f"  ->  {path}" if path else ""), title_justify="left")
+    t.add_column("map")
+    t.add_column("channels")
+    t.add_column("space")
+    t.add_column("source bits", justify="right")
+    t.add_column("PSNR dB at mip 0 1 2 3 4", justify="right")
+    for m in layout:
+        psnrs = q.get("psnr_maps", {}).get(m["name"])
+        detail = "constant " + ", ".join(f"{v:.3f}" for v in m["constant"]) if m.get("constant") else (
+            _mips_label(psnrs) if psnrs else "")
+        t.add_row(m["name"], str(m["channels"]), m["color_space"], str(m["bit_depth"]), detail)
+    if q.get("psnr"):
+        t.add_row("[b]all channels[/b]", "", "", "", f"[b]{_mips_label(q['psnr'])}[/b]")
+    t.caption = (f"stored {size:,} bytes = {size * 8 / (width * height):.3f} bits per texel (full mip chain) | "
+                 f"preset {info.get('preset')} | method {info.get('method')} | {info.get('steps')} steps in "
+                 f"{info.get('seconds')} s on {info.get('device')}")
+    t.caption_justify = "left"
+    return t
+
+
+@app.command()
+def compress(
+    path: Annotated[Path, typer.Argument(help="A folder of maps (basecolor, normal, roughness...) or a .glb/.gltf.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .ngtc file to write.")],
+    bpp: Annotated[float | None, typer.Option(help="Target bits per texel; picks the nearest preset.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Preset name (see `ngtc presets`), instead of --bpp.")] = None,
+    method: Annotated[str, typer.Option(help="grids | encoder+refine | encoder (see README).")] = "grids",
+    steps: Annotated[int | None, typer.Option(help="Training steps (exactly reproducible budget).")] = None,
+    seconds: Annotated[float, typer.Option(help="Training time budget when --steps is not given.")] = 300.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    maps: Annotated[str | None, typer.Option(help="Comma-separated maps to keep, e.g. basecolor,normal.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+) -> None:
+    """Compress a material set into one .ngtc file, with a progress bar and a quality summary."""
+    from models import ngtc_file
+    from models.codec import compress_material
+    from models.fit import METHODS, FitConfig
+    from models.material import load_material
+    from models.presets import DEFAULT_PRESET, get_preset, nearest_preset
+
+    if method not in METHODS:
+        fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    chosen = get_preset(preset) if preset else nearest_preset(bpp) if bpp else get_preset(DEFAULT_PRESET)
+    _check_writable(output)
+    material = load_material(path, maps.split(",") if maps else None)
+    console.print(f"[b]{material.name}[/b]: {material.width}x{material.height}, {material.channels} channels "
+                  f"({', '.join(m.name for m in material.maps if m.constant is None)}), preset {chosen.name} "
+                  f"(~{chosen.grid_bpp + 0.1:.2f} bpp), method {method}")
+    cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
+    data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
+    ngtc_file.write_atomic(output, data)
+    Console().print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, output, len(data)))
+
+
+def _with_progress(run, steps: int | None):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.fields[phase]:>7}"), BarColumn(), TextColumn("step {task.fields[step]:>6}"),
+               TextColumn("loss {task.fields[loss]:.5f}"), TextColumn("PSNR {task.fields[psnr]:5.2f} dB"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("fit", total=1.0, phase="fit", step=0, loss=0.0, psnr=0.0)
+
+        def callback(p) -> None:
+            progress.update(task, completed=p.fraction, phase=p.phase, step=p.step, loss=p.loss, psnr=p.psnr)
+
+        result = run(callback)
+        progress.update(task, completed=1.0, phase="stored")
+    return result
+
+
+def _check_writable(output: Path) -> None:
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        fail(f"{output}: cannot write (folder {parent} does not exist)")
+    if output.is_dir():
+        fail(f"{output}: is a folder, expected a file path")
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="An .ngtc file.")]) -> None:
+    """Print what is inside an .ngtc file: layout, sizes, preset, bitrate and recorded PSNR."""
+    from models import ngtc_file
+
+    ct = ngtc_file.load(path)
+    size = path.stat().st_size
+    out = Console()
+    out.print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, path, size))
+    s = ct.synthesizer
+    out.print(f"grids: G0 {ct.g0.shape[1]}x{ct.g0.shape[0]}x{ct.g0.shape[2]} (cell {s['g0_cell']}), "
+              f"G1 {ct.g1.shape[1]}x{ct.g1.shape[0]}x{ct.g1.shape[2]} (cell {s['g1_cell']}), 4-bit codes | "
+              f"synthesizer: hidden {s['hidden_dim']}, {s['num_residual_blocks']} residual blocks, "
+              f"{s['positional_encoding_levels']} PE levels, fp16 weights")
+
+
+@app.command()
+def decode(
+    path: Annotated[Path, typer.Argument(help="An .ngtc file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the PNG maps.")],
+    mip: Annotated[int, typer.Option(help="Mip level to write.")] = 0,
+    all_mips: Annotated[bool, typer.Option("--all-mips", help="Write every mip level (suffix _mipK).")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+) -> None:
+    """Decode every map back to PNG (8- or 16-bit as the source was)."""
+    from models.decoder import NeuralTexture
+    from models.material import MapInfo, save_maps
+
+    nt = NeuralTexture.load(path, device)
+    if not 0 <= mip < nt.mips:
+        fail(f"{path}: mip {mip} out of range 0..{nt.mips - 1}")
+    maps = [MapInfo(**m) for m in nt.compressed.layout]
+    levels = range(nt.mips) if all_mips else [mip]
+    written = []
+    for m in levels:
+        suffix = f"_mip{m}" if all_mips or m else ""
+        written += save_maps(nt.decode_mip(m), maps, output, suffix)
+    console.print(f"wrote {len(written)} PNG files to {output}")
+
+
+@app.command()
+def presets() -> None:
+    """List the bitrate presets."""
+    from models.presets import PRESETS
+
+    t = Table("preset", "G0 channels x cell", "G1 channels x cell", "grid bpp", "~bpp with weights")
+    for p in PRESETS.values():
+        t.add_row(p.name, f"{p.g0_channels} x {p.g0_cell}", f"{p.g1_channels} x {p.g1_cell}", f"{p.grid_bpp:.3f}",
+                  f"{p.grid_bpp + 0.1:.2f}")
+    Console().print(t)
+
+
+@app.command("bench-codec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_codec(ctx: typer.Context) -> None:
+    """Rate-distortion benchmark of the codec (same as `python -m models.bench`; see its --help)."""
+    from models import bench
+
+    bench.main(ctx.args)
+
+
+def main() -> None:
+    from models.material import MaterialError
+    from models.ngtc_file import NgtcError
+
+    try:
+        app()
+    except (UserError, MaterialError, NgtcError, ValueError) as e:
+        print(f"ngtc: error: {e}", file=sys.stderr)  # one line, never wrapped
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("ngtc: interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
