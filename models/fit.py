@@ -23,7 +23,6 @@ from .grid_sampler import texel_index_uv
 from .presets import Preset
 
 METHODS = ("grids", "encoder+refine", "encoder")
-MIP_FALLOFF = 0.6  # share of samples per mip ~ 0.6^m: mip 0 matters most, coarse mips still get many
 
 
 @dataclass
@@ -41,6 +40,7 @@ class FitConfig:
     lr_synthesizer: float = 0.005
     lr_encoder: float = 0.001
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
+    mip_falloff: float = 0.6  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
 
 
 @dataclass
@@ -83,10 +83,10 @@ class Budget:
 class MipSampler:
     """Random texels across the whole reference mip chain, kept on the training device."""
 
-    def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator):
+    def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float):
         self.levels = [torch.from_numpy(np.ascontiguousarray(m.reshape(-1, m.shape[-1]))).to(device) for m in mips]
         self.sizes = [(m.shape[1], m.shape[0]) for m in mips]  # (w, h)
-        share = np.array([MIP_FALLOFF**m for m in range(len(mips))])
+        share = np.array([falloff**m for m in range(len(mips))])
         self.share = share / share.sum()
         self.device, self.gen = device, generator
 
@@ -185,7 +185,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> C
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = MipSampler(mips, device, gen)
+    sampler = MipSampler(mips, device, gen, cfg.mip_falloff)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method != "grids").to(device)
     synth = {"params": model.texture_synthesizer.parameters(), "lr": cfg.lr_synthesizer}

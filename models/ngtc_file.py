@@ -62,19 +62,23 @@ def _metadata(ct: CompressedTexture) -> dict:
 
 
 def to_bytes(ct: CompressedTexture) -> bytes:
-    """Serialise; info["stored_bits_per_texel"] is set to the rate of the returned bytes themselves."""
+    """Serialise; info["stored_bytes"] and ["stored_bits_per_texel"] describe the returned bytes themselves."""
     tensors = {"g0": pack_nibbles(ct.g0), "g1": pack_nibbles(ct.g1)}
     tensors.update({f"synthesizer.{k}": np.ascontiguousarray(v, np.float16) for k, v in ct.weights.items()})
-    data, size = b"", 0
-    for _ in range(8):  # the rate is written inside the file it measures: iterate to a fixed point
+    size, pad = 0, 0
+    for _ in range(16):  # the size is written inside the file it measures: grow to a fixed point
         ct.info["stored_bytes"] = size
         ct.info["stored_bits_per_texel"] = round(size * 8 / (ct.width * ct.height), 6)
-        payload = st_save(tensors, metadata={"ngtc": json.dumps(_metadata(ct), sort_keys=True)})
+        meta = json.dumps(_metadata(ct), sort_keys=True) + " " * pad  # JSON allows trailing spaces
+        payload = st_save(tensors, metadata={"ngtc": meta})
         data = HEADER.pack(FORMAT_MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload), 0) + payload
         if len(data) == size:
             return data
-        size = len(data)
-    raise RuntimeError("stored size did not converge")  # cannot happen: the digits stabilise in 2-3 rounds
+        if len(data) < size:  # shorter digits this time: pad back to `size` (a multiple of 8 apart)
+            pad += size - len(data)
+        else:
+            size = len(data)
+    raise RuntimeError("stored size did not converge")  # cannot happen: the size only grows, by few steps
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -15,6 +15,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console(stderr=True)
 
 
+def stdout_console() -> Console:
+    """Tables on stdout; wide enough not to fold when piped to a file or a log."""
+    return Console(width=None if sys.stdout.isatty() else 140)
+
+
 class UserError(Exception):
     """A problem with the user's input or environment: one line, exit status 2."""
 
@@ -82,7 +87,7 @@ def compress(
     cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
     data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
     ngtc_file.write_atomic(output, data)
-    Console().print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, output, len(data)))
+    stdout_console().print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, output, len(data)))
 
 
 def _with_progress(run, steps: int | None):
@@ -117,7 +122,7 @@ def info(path: Annotated[Path, typer.Argument(help="An .ngtc file.")]) -> None:
 
     ct = ngtc_file.load(path)
     size = path.stat().st_size
-    out = Console()
+    out = stdout_console()
     out.print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, path, size))
     s = ct.synthesizer
     out.print(f"grids: G0 {ct.g0.shape[1]}x{ct.g0.shape[0]}x{ct.g0.shape[2]} (cell {s['g0_cell']}), "
@@ -159,7 +164,7 @@ def presets() -> None:
     for p in PRESETS.values():
         t.add_row(p.name, f"{p.g0_channels} x {p.g0_cell}", f"{p.g1_channels} x {p.g1_cell}", f"{p.grid_bpp:.3f}",
                   f"{p.grid_bpp + 0.1:.2f}")
-    Console().print(t)
+    stdout_console().print(t)
 
 
 @app.command("bench-codec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -168,6 +173,88 @@ def bench_codec(ctx: typer.Context) -> None:
     from models import bench
 
     bench.main(ctx.args)
+
+
+@app.command("eval", help=(
+    "Rate-distortion of the neural codec against ASTC: a report folder per run.\n\n"
+    "Encodes every material with each neural preset and each ASTC block size (full mip chains), decodes what was "
+    "stored and writes report.md and report.json (bits per texel of the whole set incl. mips; PSNR per map and mip; "
+    "SSIM; base color FLIP; BD-rate and BD-PSNR of neural against ASTC at mips 0-4, with the PSNR interval the two "
+    "curves share), rd_<material>.png, compare_<material>_<map>_mip<k>.png, the ASTC textures (astc/) and the .ngtc "
+    "files (ngtc/). Encodings made earlier with the same settings are reused.\n\n"
+    "Example: ngtc eval .cache/data/rocks --presets bpp2.4,bpp8 --blocks 8x8,12x12 --steps 300 --out report/"))
+def eval_(
+    paths: Annotated[list[Path], typer.Argument(help="Material folders or .glb/.gltf files, one or more.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created; a report.md is replaced).")] = Path(
+        "report"),
+    quick: Annotated[bool, typer.Option(help="Quick check: 64 px centred crop, presets bpp2.4,bpp8 at 60 steps, "
+                                             "blocks 6x6,12x12 (explicit options still win).")] = False,
+    presets: Annotated[str | None, typer.Option(help="Neural presets, comma-separated (default: all; see "
+                                                     "`ngtc presets`).")] = None,
+    blocks: Annotated[str | None, typer.Option(help="ASTC block sizes, comma-separated (default "
+                                                    "4x4,5x5,6x6,8x8,10x10,12x12).")] = None,
+    quality: Annotated[str, typer.Option(help="astcenc preset: fastest, fast, medium, thorough, verythorough, "
+                                              "exhaustive.")] = "medium",
+    method: Annotated[str, typer.Option(help="Neural fitting method: grids | encoder+refine | encoder.")] = "grids",
+    seconds: Annotated[float, typer.Option(help="Neural training budget per preset, in seconds.")] = 300.0,
+    steps: Annotated[int | None, typer.Option(help="Step budget instead of --seconds (bit-exact with --seed).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the neural fits.")] = 0,
+    crop: Annotated[int | None, typer.Option(help="Evaluate a centred crop of this many texels a side.")] = None,
+    compare_bpp: Annotated[float, typer.Option(help="Rate of the side-by-side images: the nearest setting of each "
+                                                    "codec.")] = 2.4,
+    compare_mips: Annotated[str, typer.Option(help="Mips of the side-by-side images, comma-separated.")] = "0",
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+) -> None:
+    """Rate-distortion of the neural codec against ASTC (see the help above)."""
+    import shlex
+
+    from models import evaluate
+
+    evaluate.run_cli(paths, shlex.join(["ngtc", *sys.argv[1:]]), out=out, quick=quick, presets=presets,
+                     blocks=blocks, quality=quality, method=method, seconds=seconds, steps=steps, seed=seed,
+                     crop=crop, compare_bpp=compare_bpp, compare_mips=compare_mips, device=device)
+
+
+@app.command()
+def view(
+    target: Annotated[Path | None, typer.Argument(help="A material folder, .glb/.gltf or .ngtc (default: the "
+                                                       "bundled tiles); a same-named .ngtc / material beside it "
+                                                       "is used too.")] = None,
+    mesh: Annotated[Path | None, typer.Option(help="OBJ, glTF/GLB or PLY with UVs (default: preview sphere).")] = None,
+    ngtc: Annotated[Path | None, typer.Option(help="The .ngtc to compare, if not beside the material.")] = None,
+    size: Annotated[str, typer.Option(help="Window size WxH.")] = "1280x720",
+) -> None:
+    """Open the viewer: reference, ASTC and neural side by side across mips (F1 in the window lists the keys).
+    Without a display: headless renders and a timing capture in ./ngtc-view/ instead."""
+    from viewer.app import view_command
+
+    view_command(target, mesh, ngtc, size)
+
+
+@app.command()
+def render(
+    target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The image to write (.png).")],
+    mode: Annotated[str, typer.Option(help="reference | astc-<block> (4x4 .. 12x12) | neural | neural-trilinear | "
+                                           "neural-stochastic.")] = "reference",
+    mip: Annotated[int, typer.Option(help="Forced mip level; -1: automatic (from derivatives).")] = -1,
+    view: Annotated[str, typer.Option(help="shaded, basecolor, normal, roughness, metallic, ao, height, opacity, "
+                                           "emissive, specular or 'mip level'.")] = "shaded",
+    mesh: Annotated[Path | None, typer.Option(help="OBJ, glTF/GLB or PLY with UVs (default: preview sphere).")] = None,
+    ngtc: Annotated[Path | None, typer.Option(help="The .ngtc, if not beside the material.")] = None,
+    panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Draw the control panel too.")] = False,
+    size: Annotated[str, typer.Option(help="Image size WxH.")] = "1280x720",
+    split: Annotated[str | None, typer.Option(help="Split screen: --mode left, this mode right.")] = None,
+    diff: Annotated[str | None, typer.Option(help="Difference |mode - this mode| through a color map.")] = None,
+    flat: Annotated[bool, typer.Option(help="The flat quad at 1:1 texels instead of the mesh.")] = False,
+    lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
+) -> None:
+    """Render one image headless (EGL, no window), e.g. for reports and tests."""
+    from viewer.app import render_command
+
+    path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
+                          size=size, split=split, diff=diff, flat=flat, lod_bias=lod_bias)
+    console.print(f"wrote {path}")
 
 
 def main() -> None:

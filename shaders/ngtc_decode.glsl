@@ -1,0 +1,143 @@
+// ngtc_decode.glsl: THE GLSL decoder of .ngtc neural textures. Include it with an include line (resolved
+// by viewer/glsl.py); never copy it. It reimplements models/grid_sampler.py (GridSampler) and
+// models/texture_synthesizer.py (TextureSynthesizer) step for step; tests/test_shader_parity.py checks
+// every texel of every mip against models.decoder.NeuralTexture.
+//
+//   void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]);
+//
+// channels: every channel of the texel at texture coordinate uv (wraps: materials tile) and mip level
+// `mip` (a plain MLP input, like in PyTorch), in the material's channel order, clamped to [0, 1].
+//
+// Needs GLSL 4.30 (SSBO, explicit bindings). All shape constants are #defines generated from the file's
+// metadata by viewer/neural_gl.py (NeuralGL.defines), quantization constants from models.spec:
+//   NGTC_CHANNELS, NGTC_G0_CHANNELS, NGTC_G1_CHANNELS, NGTC_G0_TEXELS, NGTC_G1_TEXELS, NGTC_G0_CODES,
+//   NGTC_G1_CODES, NGTC_HIDDEN, NGTC_BLOCKS, NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_BITS,
+//   NGTC_QUANT_LEVELS, NGTC_QUANT_MIN, NGTC_QUANT_STEP, NGTC_OFF_INPUT_W, NGTC_OFF_INPUT_B, NGTC_OFF_BLOCKS,
+//   NGTC_BLOCK_STRIDE, NGTC_OFF_OUTPUT_W, NGTC_OFF_OUTPUT_B, NGTC_G0_UNIT, NGTC_G1_UNIT,
+//   NGTC_WEIGHTS_BINDING; optional: NGTC_NO_UNROLL, NGTC_GRID_OFFSET (both below).
+// Declares: samplers ngtc_g0/ngtc_g1, the NgtcWeights SSBO, and with NGTC_NO_UNROLL uniform ngtc_no_unroll.
+//
+// GPU data (uploaded by viewer/neural_gl.py):
+//   ngtc_g0, ngtc_g1: 4-component unsigned integer textures of 4-bit grid codes, N = NGTC_Gi_CODES codes
+//     per component (RGBA8UI: 2, RGBA16UI: 4, RGBA32UI: 8; the one that wastes least), T = NGTC_Gi_TEXELS
+//     texels per grid cell side by side: cell (x, y) is texels x*T .. x*T+T-1 of row y. Channel k is in
+//     texel k / (4N), component (k % 4N) / N, bits 4 * (k % N) and up (the file's nibble order: channel
+//     2j in the low nibble of byte j, read as a little-endian integer). Unused codes are 0.
+//     Feature value = code * NGTC_QUANT_STEP + NGTC_QUANT_MIN.
+//   ngtc_weights: std430 float[] SSBO, the fp16 weights widened to float32, row-major (out, in) matrices:
+//     input.weight, input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias.
+
+#if NGTC_QUANT_BITS != 4
+#error "ngtc_decode.glsl unpacks 4-bit codes"
+#endif
+
+// Test hook: the grid position rule is pos = uv * grid_size - NGTC_GRID_OFFSET (texel centres, as in
+// grid_sampler.py). The parity test overrides it to prove a wrong rule is caught.
+#ifndef NGTC_GRID_OFFSET
+#define NGTC_GRID_OFFSET 0.5
+#endif
+
+// NGTC_NO_UNROLL (set by viewer/neural_gl.py on software renderers): loop trip counts come from a uniform
+// that is always 0, so the compiler cannot unroll the MLP (llvmpipe takes ~20 s to compile it unrolled).
+// GPUs keep the constant bounds: unrolled loops keep the per-texel arrays in registers.
+#ifdef NGTC_NO_UNROLL
+uniform int ngtc_no_unroll;
+#define NGTC_N(n) ((n) + ngtc_no_unroll)
+#else
+#define NGTC_N(n) (n)
+#endif
+
+#define NGTC_FEATURES (NGTC_G0_CHANNELS + NGTC_G1_CHANNELS)
+#define NGTC_TWO_PI 6.28318530717958647692
+
+layout(binding = NGTC_G0_UNIT) uniform usampler2D ngtc_g0;
+layout(binding = NGTC_G1_UNIT) uniform usampler2D ngtc_g1;
+layout(std430, binding = NGTC_WEIGHTS_BINDING) readonly buffer NgtcWeights {
+    float ngtc_weights[];
+};
+
+// Integer modulo that wraps negatives too (GLSL's % is undefined for them): torch's `x % w`.
+ivec2 ngtc_wrap(ivec2 i, ivec2 n) {
+    return i - n * ivec2(floor(vec2(i) / vec2(n)));
+}
+
+float ngtc_dequant(uint bits, uint nibble) {
+    uint code = (bits >> (4u * nibble)) & uint(NGTC_QUANT_LEVELS - 1);
+    return float(code) * NGTC_QUANT_STEP + NGTC_QUANT_MIN;
+}
+
+// grid_sampler.bilinear with wrap addressing, for `channels` features written to x[base ..].
+void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, int base, vec2 uv,
+                    inout float x[NGTC_IN_DIM]) {
+    ivec2 cells = textureSize(grid, 0) / ivec2(texels, 1);
+    vec2 pos = uv * vec2(cells) - NGTC_GRID_OFFSET;
+    vec2 p0 = floor(pos);
+    vec2 f = pos - p0;
+    ivec2 i0 = ngtc_wrap(ivec2(p0), cells);
+    ivec2 i1 = ngtc_wrap(ivec2(p0) + 1, cells);
+    for (int t = 0; t < texels; ++t) {
+        uvec4 c00 = texelFetch(grid, ivec2(i0.x * texels + t, i0.y), 0);
+        uvec4 c10 = texelFetch(grid, ivec2(i1.x * texels + t, i0.y), 0);
+        uvec4 c01 = texelFetch(grid, ivec2(i0.x * texels + t, i1.y), 0);
+        uvec4 c11 = texelFetch(grid, ivec2(i1.x * texels + t, i1.y), 0);
+        for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
+            int comp = k / codes;
+            uint nibble = uint(k % codes);
+            // Same expression order as torch: lerp along x on both rows, then along y.
+            float top = ngtc_dequant(c00[comp], nibble) * (1.0 - f.x) + ngtc_dequant(c10[comp], nibble) * f.x;
+            float bottom = ngtc_dequant(c01[comp], nibble) * (1.0 - f.x) + ngtc_dequant(c11[comp], nibble) * f.x;
+            x[base + t * 4 * codes + k] = top * (1.0 - f.y) + bottom * f.y;
+        }
+    }
+}
+
+// PositionalEncoding: [sin u, cos u, sin v, cos v], each NGTC_PE_LEVELS wide; the phase is reduced with
+// x - trunc(x) (torch.frac) before scaling by 2 pi, so float32 stays exact at high octaves.
+void ngtc_encode(vec2 uv, inout float x[NGTC_IN_DIM]) {
+    for (int i = 0; i < NGTC_PE_LEVELS; ++i) {
+        vec2 p = uv * float(1 << i);
+        vec2 phase = (p - trunc(p)) * NGTC_TWO_PI;
+        x[NGTC_FEATURES + i] = sin(phase.x);
+        x[NGTC_FEATURES + NGTC_PE_LEVELS + i] = cos(phase.x);
+        x[NGTC_FEATURES + 2 * NGTC_PE_LEVELS + i] = sin(phase.y);
+        x[NGTC_FEATURES + 3 * NGTC_PE_LEVELS + i] = cos(phase.y);
+    }
+}
+
+void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
+    float x[NGTC_IN_DIM];
+    ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, 0, uv, x);
+    ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, NGTC_G0_CHANNELS, uv, x);
+    ngtc_encode(uv, x);
+    x[NGTC_IN_DIM - 1] = mip;
+
+    float h[NGTC_HIDDEN];
+    for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
+        float acc = 0.0;
+        for (int k = 0; k < NGTC_N(NGTC_IN_DIM); ++k) {
+            acc += ngtc_weights[NGTC_OFF_INPUT_W + j * NGTC_IN_DIM + k] * x[k];
+        }
+        h[j] = max(acc + ngtc_weights[NGTC_OFF_INPUT_B + j], 0.0);
+    }
+    for (int b = 0; b < NGTC_N(NGTC_BLOCKS); ++b) {  // ResidualBlock: h + relu(W h + b)
+        int w = NGTC_OFF_BLOCKS + b * NGTC_BLOCK_STRIDE;
+        float r[NGTC_HIDDEN];
+        for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
+            float acc = 0.0;
+            for (int k = 0; k < NGTC_N(NGTC_HIDDEN); ++k) {
+                acc += ngtc_weights[w + j * NGTC_HIDDEN + k] * h[k];
+            }
+            r[j] = max(acc + ngtc_weights[w + NGTC_HIDDEN * NGTC_HIDDEN + j], 0.0);
+        }
+        for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
+            h[j] += r[j];
+        }
+    }
+    for (int c = 0; c < NGTC_N(NGTC_CHANNELS); ++c) {
+        float acc = 0.0;
+        for (int k = 0; k < NGTC_N(NGTC_HIDDEN); ++k) {
+            acc += ngtc_weights[NGTC_OFF_OUTPUT_W + c * NGTC_HIDDEN + k] * h[k];
+        }
+        channels[c] = clamp(acc + ngtc_weights[NGTC_OFF_OUTPUT_B + c], 0.0, 1.0);  // NeuralTexture clamps
+    }
+}

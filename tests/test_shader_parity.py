@@ -1,0 +1,216 @@
+"""The GLSL decoder (shaders/ngtc_decode.glsl) against the PyTorch one (models.decoder), texel for texel.
+
+Real material crops are fitted briefly (quality is irrelevant, the decoders must agree), stored, and read
+back from the stored bytes; every texel of every mip is decoded by both. Headless: an EGL context with
+OpenGL 4.3 (Mesa llvmpipe is enough); skipped with the reason when there is none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+moderngl = pytest.importorskip("moderngl")
+
+from models import ngtc_file  # noqa: E402
+from models.compression_model import CompressedTexture, CompressionModel  # noqa: E402
+from models.decoder import NeuralTexture  # noqa: E402
+from models.fit import FitConfig, fit  # noqa: E402
+from models.material import load_material  # noqa: E402
+from models.presets import PRESETS, Preset  # noqa: E402
+from viewer.glsl import ShaderError, compile_program, preprocess  # noqa: E402
+from viewer.neural_gl import (  # noqa: E402
+    NgtcGLError,
+    decode_mip_gl,
+    decode_to_textures,
+    read_texture_mip,
+    upload_ngtc,
+)
+
+ROOT = Path(__file__).parents[1]
+TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
+# bpp2.4: RGBA8UI + RGBA16UI grids, bpp8: RGBA32UI + RGBA16UI, "multi": several RGBA8UI texels per
+# cell (20 and 40 channels) on a non-square, non-power-of-two crop.
+PRESETS = {**PRESETS, "multi": Preset("multi", 20, 4, 40, 16)}
+CASES = [("bpp2.4", 128, 128), ("bpp8", 128, 128), ("multi", 96, 80)]
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    try:
+        context = moderngl.create_standalone_context(backend="egl", require=430)
+    except Exception as e:  # no EGL, no GPU driver, or GL < 4.3
+        pytest.skip(f"no headless OpenGL 4.3 context (EGL): {e}")
+    yield context
+    context.release()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny batches: one thread is ~100x faster than two fighting over a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@functools.cache
+def tiles():
+    return load_material(ROOT / "assets/tiles")
+
+
+@functools.cache
+def stored(preset: str, width: int, height: int) -> CompressedTexture:
+    """A crop, fitted briefly, stored and read back: both decoders see exactly the file's bytes."""
+    material = tiles().crop(0, 0, width, height)
+    model = fit(material.mip_chain(), FitConfig(PRESETS[preset], steps=12, seconds=None, batch=1024))
+    ct = model.compress(width, height, len(material.mip_chain()), material.layout())
+    return ngtc_file.from_bytes(ngtc_file.to_bytes(ct))
+
+
+@functools.cache
+def torch_mips(preset: str, width: int, height: int) -> list[np.ndarray]:
+    ct = stored(preset, width, height)
+    return [NeuralTexture(ct, "cpu").decode_mip(m) for m in range(ct.mips)]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{p}-{w}x{h}" for p, w, h in CASES])
+def case(request, ctx):
+    ngl = upload_ngtc(ctx, stored(*request.param))
+    yield request.param[0], ngl, torch_mips(*request.param)
+    ngl.release()
+
+
+def max_diffs(ngl, torch_mips, **kw) -> list[float]:
+    return [float(np.abs(decode_mip_gl(ngl, m, **kw) - ref).max()) for m, ref in enumerate(torch_mips)]
+
+
+def test_glsl_matches_torch_every_mip(case):
+    preset, ngl, torch_mips = case
+    diffs = max_diffs(ngl, torch_mips)
+    print(f"{preset} {ngl.width}x{ngl.height}: max |GLSL - torch| per mip {[f'{d:.1e}' for d in diffs]}")
+    assert len(diffs) == ngl.mips
+    assert max(diffs) <= TOL, diffs
+    assert max(diffs) < 1e-4, "agreement is expected to float32 rounding, not merely one 8-bit step"
+
+
+def test_decode_on_load_matches_torch(ctx, case):
+    preset, ngl, torch_mips = case
+    textures = decode_to_textures(ctx, ngl)
+    try:
+        assert len(textures) == -(-ngl.channels // 4)
+        diffs = []
+        for m, ref in enumerate(torch_mips):
+            baked = np.concatenate([read_texture_mip(t, m) for t in textures], axis=-1)
+            assert not baked[..., ngl.channels:].any(), "padding channels are zero"
+            diffs.append(float(np.abs(baked[..., :ngl.channels] - np.round(ref * 255) / 255).max()))
+        print(f"{preset} {ngl.width}x{ngl.height}: max |RGBA8 - round(torch)| per mip (in 1/255) "
+              f"{[round(d * 255, 3) for d in diffs]}")
+        assert max(diffs) <= TOL + 1e-6, diffs  # a value at a rounding boundary may round the other way
+    finally:
+        for t in textures:
+            t.release()
+
+
+@pytest.mark.parametrize("break_it", ["position rule", "one weight"])
+def test_parity_check_catches_a_wrong_decoder(ctx, break_it):
+    """The comparison above is not vacuous: a texel-corner position rule, or one changed weight, fails it."""
+    ct, ref = stored(*CASES[0]), torch_mips(*CASES[0])[:2]
+    if break_it == "position rule":
+        ngl, overrides = upload_ngtc(ctx, ct), {"NGTC_GRID_OFFSET": "0.0"}  # pos = uv * size, no -0.5
+    else:
+        weights = {k: v.copy() for k, v in ct.weights.items()}
+        weights["input.weight"][0, 0] += np.float16(2.0)  # a G0 feature's weight into hidden unit 0
+        ngl, overrides = upload_ngtc(ctx, dataclasses.replace(ct, weights=weights)), None
+    try:
+        diffs = max_diffs(ngl, ref, overrides=overrides)
+        print(f"{break_it}: max |GLSL - torch| at mips 0, 1: {[round(d, 4) for d in diffs]}")
+        assert min(diffs) > 5 * TOL
+    finally:
+        ngl.release()
+
+
+FRAGMENT_TEST = """#version 430
+#include "ngtc_decode.glsl"
+uniform vec2 size;
+uniform float mip;
+out vec4 color;
+void main() {
+    float c[NGTC_CHANNELS];
+    ngtc_decode(gl_FragCoord.xy / size, mip, c);  // gl_FragCoord is the texel centre: uv = (x + 0.5) / w
+    color = vec4(c[0], c[1], c[2], c[3]);
+}
+"""
+FULLSCREEN = """#version 430
+void main() {  // one triangle covering the viewport
+    gl_Position = vec4(vec2(gl_VertexID & 1, gl_VertexID >> 1) * 4.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+
+def test_decoder_in_a_fragment_shader(ctx, tmp_path):
+    """The per-pixel path (the viewer's on-sample mode): same decoder, in a fragment shader."""
+    (tmp_path / "test.frag").write_text(FRAGMENT_TEST)
+    (tmp_path / "test.vert").write_text(FULLSCREEN)
+    ngl = upload_ngtc(ctx, stored(*CASES[0]))
+    prog = compile_program(ctx, vertex="test.vert", fragment="test.frag", defines=ngl.defines, shader_dir=tmp_path)
+    mip, ref = 1, torch_mips(*CASES[0])[1]
+    target = ctx.texture((ref.shape[1], ref.shape[0]), 4, dtype="f4")
+    fbo = ctx.framebuffer([target])
+    try:
+        fbo.use()
+        ngl.bind(prog)
+        prog["size"], prog["mip"] = (ref.shape[1], ref.shape[0]), float(mip)
+        ctx.vertex_array(prog, []).render(moderngl.TRIANGLES, vertices=3)
+        out = np.frombuffer(fbo.read(components=4, dtype="f4"), np.float32).reshape(ref.shape[0], ref.shape[1], 4)
+        diff = float(np.abs(out - ref[..., :4]).max())
+        print(f"fragment shader, mip {mip}: max |GLSL - torch| {diff:.1e}")
+        assert diff < 1e-4
+    finally:
+        for obj in (fbo, target, prog):
+            obj.release()
+        ngl.release()
+
+
+def test_compile_error_shows_numbered_source(ctx):
+    ngl = upload_ngtc(ctx, stored(*CASES[0]))
+    with pytest.raises(ShaderError) as err:
+        decode_mip_gl(ngl, 0, overrides={"NGTC_GRID_OFFSET": "0.5 +"})  # a syntax error inside the decoder
+    ngl.release()
+    message = str(err.value)
+    assert "ngtc_bake.comp" in message and "error" in message.lower()
+    # the offending line, numbered in the final source and traced to its file and line
+    line = next(row for row in message.splitlines() if row.startswith(">>"))
+    assert "ngtc_decode.glsl:" in line and "NGTC_GRID_OFFSET" in line, message
+
+
+def test_preprocessor_includes_once_and_defines_after_version(tmp_path):
+    (tmp_path / "main.comp").write_text('#version 430\n#include "a.glsl"\n#include "a.glsl"\nvoid main() {}\n')
+    (tmp_path / "a.glsl").write_text("float a() { return X; }\n")
+    src = preprocess("main.comp", {"X": 1.0, "N": 3}, tmp_path)
+    assert src.text.splitlines() == ["#version 430", "#define X 1.0", "#define N 3",
+                                     "float a() { return X; }", "void main() {}"]
+    assert src.origins[3] == ("a.glsl", 1)
+    (tmp_path / "a.glsl").write_text('#include "main.comp"\n')  # a cycle: already included, skipped
+    assert preprocess("main.comp", shader_dir=tmp_path).text.count("#version") == 1
+    (tmp_path / "b.comp").write_text("void main() {}\n")
+    with pytest.raises(ShaderError, match="first line must be #version"):
+        preprocess("b.comp", shader_dir=tmp_path)
+    with pytest.raises(ShaderError, match="cannot read shader"):
+        preprocess("missing.comp", shader_dir=tmp_path)
+
+
+@pytest.mark.parametrize("channels, hidden", [(40, 32), (7, 128)], ids=["40 channels", "hidden 128"])
+def test_oversize_file_is_refused(ctx, tmp_path, channels, hidden):
+    model = CompressionModel(channels, encoder_channels=None, hidden_dim=hidden)
+    model.init_grids(32, 32)
+    layout = [{"name": "data", "channels": channels, "offset": 0, "color_space": "linear", "constant": None}]
+    path = tmp_path / "big.ngtc"
+    ngtc_file.save(model.compress(32, 32, 6, layout), path)
+    with pytest.raises(NgtcGLError, match=f"big.ngtc: .*{channels if channels > 32 else hidden} exceeds"):
+        upload_ngtc(ctx, path)

@@ -1,0 +1,292 @@
+"""A `.ngtc` file on the GPU: grid textures, weight buffer and the decoder's `#define`s, in one call.
+
+    ngl = upload_ngtc(ctx, "material.ngtc")          # or a CompressedTexture
+    prog = compile_program(ctx, vertex=..., fragment=..., defines=ngl.defines)  # includes ngtc_decode.glsl
+    ngl.bind(prog)                                   # before rendering with it
+    maps = decode_to_textures(ctx, ngl)              # decode-on-load: RGBA8 mip chains, hardware filtering
+
+GPU layout (documented in shaders/ngtc_decode.glsl):
+- grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
+  wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
+  in the low nibble of byte k);
+- weights: one SSBO, std430 float[], fp16 widened to float32, in `synthesizer_shapes` order;
+- decode-on-load: one RGBA8 texture per group of 4 channels, every mip level written by the decoder at
+  that mip (a compute pass with imageStore: moderngl framebuffers cannot attach a mip level).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+from models import ngtc_file
+from models.compression_model import CompressedTexture
+from models.spec import QUANT_BITS, glsl_defines, mip_size, pe_dim
+
+from .glsl import compile_compute
+
+# What ngtc_decode.glsl supports: per-texel arrays live in registers, and decode-on-load writes one
+# image per 4 channels (GL 4.3 guarantees 8 image units in compute shaders).
+MAX_CHANNELS = 32
+MAX_GRID_CHANNELS = 64
+MAX_HIDDEN = 64
+MAX_BLOCKS = 16
+MAX_PE_LEVELS = 16  # uv * 2^L must keep fractional bits in float32
+GRID_DTYPES = {2: "u1", 4: "u2", 8: "u4"}  # 4-bit codes per component -> moderngl dtype (RGBA8/16/32UI)
+
+DEFAULT_G0_UNIT, DEFAULT_G1_UNIT = 14, 15  # high texture units: the viewer's own maps use the low ones
+DEFAULT_WEIGHTS_BINDING = 6
+BAKE_OUT_BINDING = 7
+BAKE_GROUP = 8  # local_size of ngtc_bake.comp
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "microsoft basic render")
+
+
+class NgtcGLError(ValueError):
+    """A `.ngtc` file the GLSL decoder or this GPU cannot handle; the message names the file."""
+
+
+@dataclass
+class NeuralGL:
+    """A compressed texture's GPU resources and the `#define`s a shader needs to decode it."""
+
+    ctx: moderngl.Context
+    compressed: CompressedTexture
+    name: str
+    g0: moderngl.Texture
+    g1: moderngl.Texture
+    weights: moderngl.Buffer
+    defines: dict[str, str]
+    units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT)
+    weights_binding: int = DEFAULT_WEIGHTS_BINDING
+    _programs: dict = field(default_factory=dict, repr=False)  # compiled bake shaders, by variant
+
+    @property
+    def width(self) -> int:
+        return self.compressed.width
+
+    @property
+    def height(self) -> int:
+        return self.compressed.height
+
+    @property
+    def mips(self) -> int:
+        return self.compressed.mips
+
+    @property
+    def channels(self) -> int:
+        return self.compressed.out_channels
+
+    @property
+    def gpu_bytes(self) -> int:
+        """Bytes of GPU memory the decoder reads: both grid textures and the weight buffer."""
+        return texture_bytes(self.g0) + texture_bytes(self.g1) + self.weights.size
+
+    def bind(self, program: moderngl.Program | moderngl.ComputeShader | None = None) -> None:
+        """Bind the grids and weights where the decoder expects them (its layout bindings).
+
+        Sampler uniforms are also set on `program` when given, in case a driver ignores the bindings.
+        """
+        for tex, unit, name in ((self.g0, self.units[0], "ngtc_g0"), (self.g1, self.units[1], "ngtc_g1")):
+            tex.use(location=unit)
+            if program is not None and name in program:
+                program[name] = unit
+        self.weights.bind_to_storage_buffer(self.weights_binding)
+
+    def release(self) -> None:
+        for obj in (self.g0, self.g1, self.weights, *self._programs.values()):
+            obj.release()
+        self._programs.clear()
+
+
+def texture_bytes(tex: moderngl.Texture, mips: int = 1) -> int:
+    """Memory of a 2D texture with `mips` levels (moderngl does not report it)."""
+    per_texel = tex.components * int(tex.dtype[1:])
+    return sum(math.prod(mip_size(tex.width, tex.height, m)) for m in range(mips)) * per_texel
+
+
+def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None = None) -> None:
+    """Raise NgtcGLError if the shader (or, given ctx, this GPU) cannot decode `ct`."""
+    s = ct.synthesizer
+    limits = [("channels", ct.out_channels, MAX_CHANNELS), ("g0 channels", s["g0_channels"], MAX_GRID_CHANNELS),
+              ("g1 channels", s["g1_channels"], MAX_GRID_CHANNELS), ("hidden width", s["hidden_dim"], MAX_HIDDEN),
+              ("residual blocks", s["num_residual_blocks"], MAX_BLOCKS),
+              ("positional-encoding levels", s["positional_encoding_levels"], MAX_PE_LEVELS)]
+    for what, value, limit in limits:
+        if value > limit:
+            raise NgtcGLError(f"{name}: {what} {value} exceeds the GLSL decoder's limit of {limit}")
+    if s.get("activation", "relu") != "relu":
+        raise NgtcGLError(f"{name}: activation {s['activation']!r} is not supported by the GLSL decoder")
+    if ctx is None:
+        return
+    max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
+    for g, grid in (("g0", ct.g0), ("g1", ct.g1)):
+        w = grid.shape[1] * grid_format(grid.shape[2])[1]
+        if max(w, grid.shape[0]) > max_size:
+            raise NgtcGLError(f"{name}: grid {g} needs a {w}x{grid.shape[0]} texture; this GPU allows {max_size}")
+    if max(ct.width, ct.height) > max_size:
+        raise NgtcGLError(f"{name}: {ct.width}x{ct.height} exceeds this GPU's texture size limit {max_size}")
+
+
+def grid_format(grid_channels: int) -> tuple[int, int]:
+    """(codes per component, texels per cell) for a grid: least padding, then fewest texels (fetches)."""
+    def cost(codes: int) -> tuple[int, int]:
+        texels = -(-grid_channels // (4 * codes))
+        return texels * 4 * codes - grid_channels, texels
+
+    codes = min(GRID_DTYPES, key=lambda n: (cost(n), -n))
+    return codes, cost(codes)[1]
+
+
+def pack_grid(codes: np.ndarray) -> np.ndarray:
+    """(H_g, W_g, C_g) codes 0..15 -> (H_g, W_g * T, 4) unsigned texels (see module doc)."""
+    h, w, c = codes.shape
+    per_comp, t = grid_format(c)
+    dtype = np.dtype(f"<{GRID_DTYPES[per_comp]}")
+    padded = np.zeros((h, w, t * 4 * per_comp), dtype)
+    padded[..., :c] = codes
+    shifts = (QUANT_BITS * np.arange(per_comp)).astype(dtype)
+    return np.bitwise_or.reduce(padded.reshape(h, w * t, 4, per_comp) << shifts, axis=-1).astype(dtype)
+
+
+def weight_offsets(ct: CompressedTexture) -> dict[str, int]:
+    """Float offset of every weight tensor in the SSBO (the order of `synthesizer_shapes`)."""
+    offsets, at = {}, 0
+    for k, shape in ngtc_file.synthesizer_shapes(ct.synthesizer, ct.out_channels).items():
+        offsets[k] = at
+        at += math.prod(shape)
+    offsets["<end>"] = at
+    return offsets
+
+
+def pack_weights(ct: CompressedTexture) -> np.ndarray:
+    """All synthesizer weights as one float32 array: fp16 widened exactly, row-major (out, in)."""
+    shapes = ngtc_file.synthesizer_shapes(ct.synthesizer, ct.out_channels)
+    return np.concatenate([ct.weights[k].astype(np.float32).reshape(-1) for k in shapes])
+
+
+def is_software_renderer(ctx: moderngl.Context) -> bool:
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return any(name in renderer for name in SOFTWARE_RENDERERS)
+
+
+def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT),
+                    weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool = True) -> dict[str, str]:
+    """The `#define`s ngtc_decode.glsl needs, from the file's metadata and models.spec."""
+    s, off = ct.synthesizer, weight_offsets(ct)
+    g0, g1 = grid_format(s["g0_channels"]), grid_format(s["g1_channels"])
+    hidden, blocks = s["hidden_dim"], s["num_residual_blocks"]
+    block_stride = hidden * hidden + hidden  # blocks.i.linear.weight then .bias, block after block
+    assert not blocks or off["output.weight"] - off["blocks.0.linear.weight"] == blocks * block_stride
+    values = {
+        "NGTC_CHANNELS": ct.out_channels,
+        "NGTC_G0_CHANNELS": s["g0_channels"], "NGTC_G1_CHANNELS": s["g1_channels"],
+        "NGTC_G0_CODES": g0[0], "NGTC_G0_TEXELS": g0[1], "NGTC_G1_CODES": g1[0], "NGTC_G1_TEXELS": g1[1],
+        "NGTC_HIDDEN": hidden, "NGTC_BLOCKS": blocks,
+        "NGTC_PE_LEVELS": s["positional_encoding_levels"],
+        "NGTC_IN_DIM": s["g0_channels"] + s["g1_channels"] + pe_dim(s["positional_encoding_levels"]) + 1,
+        "NGTC_QUANT_BITS": QUANT_BITS,
+        "NGTC_OFF_INPUT_W": off["input.weight"], "NGTC_OFF_INPUT_B": off["input.bias"],
+        "NGTC_OFF_BLOCKS": off["blocks.0.linear.weight"] if blocks else off["output.weight"],
+        "NGTC_BLOCK_STRIDE": block_stride,
+        "NGTC_OFF_OUTPUT_W": off["output.weight"], "NGTC_OFF_OUTPUT_B": off["output.bias"],
+        "NGTC_G0_UNIT": units[0], "NGTC_G1_UNIT": units[1], "NGTC_WEIGHTS_BINDING": weights_binding,
+    }
+    if not unroll:
+        values["NGTC_NO_UNROLL"] = 1
+    return {**{k: str(v) for k, v in values.items()}, **glsl_defines()}
+
+
+def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
+                units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT),
+                weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool | None = None) -> NeuralGL:
+    """Upload a `.ngtc` file (path) or CompressedTexture: grid textures, weight SSBO and defines.
+
+    `unroll`: let the compiler unroll the MLP loops; default: yes, except on software renderers.
+    """
+    if isinstance(source, CompressedTexture):
+        ct, name = source, str(source.info.get("material") or "<compressed texture>")
+    else:
+        ct, name = ngtc_file.load(source), str(source)
+    check_limits(ct, name, ctx)
+    grids = []
+    for codes in (ct.g0, ct.g1):
+        texels = pack_grid(codes)
+        dtype = GRID_DTYPES[grid_format(codes.shape[2])[0]]
+        tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
+        tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
+        grids.append(tex)
+    weights = ctx.buffer(pack_weights(ct).tobytes())
+    if unroll is None:
+        unroll = not is_software_renderer(ctx)
+    defines = decoder_defines(ct, units, weights_binding, unroll)
+    return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding)
+
+
+# ---------------------------------------------------------------------------------------- decode on load
+
+
+def _bake_program(ngl: NeuralGL, to_buffer: bool, overrides: dict[str, str] | None) -> moderngl.ComputeShader:
+    key = (to_buffer, tuple(sorted((overrides or {}).items())))
+    if key not in ngl._programs:
+        defines = {**ngl.defines, **(overrides or {})}
+        if to_buffer:
+            defines.update(NGTC_BAKE_TO_BUFFER=1, NGTC_OUT_BINDING=BAKE_OUT_BINDING)
+        ngl._programs[key] = compile_compute(ngl.ctx, "ngtc_bake.comp", defines)
+    return ngl._programs[key]
+
+
+def _run_bake(ngl: NeuralGL, program: moderngl.ComputeShader, mip: int) -> None:
+    w, h = mip_size(ngl.width, ngl.height, mip)
+    ngl.bind(program)
+    program["ngtc_mip_size"] = (w, h)
+    program["ngtc_mip"] = float(mip)
+    program.run(-(-w // BAKE_GROUP), -(-h // BAKE_GROUP))
+
+
+def decode_to_textures(ctx: moderngl.Context, ngl: NeuralGL) -> list[moderngl.Texture]:
+    """Decode every mip with the GLSL decoder into RGBA8 mip chains (channels 4i .. 4i+3 in texture i).
+
+    Each level is the decoder's output at that mip, not a downsampled mip 0, exactly like the PyTorch
+    decoder's `decode_mip`. Textures repeat and filter trilinearly. Row 0 is v = 0 (numpy order).
+    """
+    textures = []
+    for _ in range(-(-ngl.channels // 4)):
+        tex = ctx.texture((ngl.width, ngl.height), 4, dtype="f1")
+        tex.build_mipmaps(0, ngl.mips - 1)  # allocates the levels; the decoder overwrites all of them
+        tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        textures.append(tex)
+    program = _bake_program(ngl, to_buffer=False, overrides=None)
+    for m in range(ngl.mips):
+        for i, tex in enumerate(textures):
+            tex.bind_to_image(i, read=False, write=True, level=m)
+        _run_bake(ngl, program, m)
+    ctx.memory_barrier()
+    return textures
+
+
+def decode_mip_gl(ngl: NeuralGL, mip: int, overrides: dict[str, str] | None = None) -> np.ndarray:
+    """Every texel of `mip` decoded in GLSL, (H_m, W_m, C) float32 (no 8-bit rounding), for tests.
+
+    `overrides` replaces decoder `#define`s (e.g. NGTC_GRID_OFFSET) to check that tests catch a change.
+    """
+    if not 0 <= mip < ngl.mips:
+        raise ValueError(f"mip {mip} out of range 0..{ngl.mips - 1}")
+    w, h = mip_size(ngl.width, ngl.height, mip)
+    out = ngl.ctx.buffer(reserve=w * h * ngl.channels * 4)
+    try:
+        out.bind_to_storage_buffer(BAKE_OUT_BINDING)
+        _run_bake(ngl, _bake_program(ngl, to_buffer=True, overrides=overrides), mip)
+        ngl.ctx.memory_barrier()
+        return np.frombuffer(out.read(), np.float32).reshape(h, w, ngl.channels).copy()
+    finally:
+        out.release()
+
+
+def read_texture_mip(tex: moderngl.Texture, mip: int) -> np.ndarray:
+    """Level `mip` of an RGBA8 texture as float32 (H_m, W_m, 4) in [0, 1]."""
+    w, h = mip_size(tex.width, tex.height, mip)
+    return np.frombuffer(tex.read(level=mip), np.uint8).reshape(h, w, 4).astype(np.float32) / 255.0
