@@ -98,6 +98,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .metrics import psnr  # the one PSNR (models.metrics); astc.psnr stays importable
+
 ASTC_MAGIC = 0x5CA1AB13
 HEADER_BYTES = 16
 BLOCK_BYTES = 16  # every ASTC block is 128 bits, whatever its footprint
@@ -826,12 +828,6 @@ def chain_bits_per_texel(width: int, height: int, block: str | Sequence[int], te
 
 
 # ----------------------------------------------------------------------------------------- measurement
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
-    """PSNR over all texels and channels."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def _load_for_measure(folder: Path, crop: int | None):

@@ -1,0 +1,930 @@
+"""Rate-distortion of the neural codec against ASTC: `ngtc eval` (or `python -m models.evaluate`).
+
+For each material (a folder of maps or a glTF file), every neural preset and every ASTC block size are
+encoded (full mip chain), decoded from what was stored, and measured against the material's
+`mip_chain()` reference:
+
+- rate: bits per texel of the whole set, all maps and the full mip chain, over the mip-0 texel count:
+  the `.ngtc` file size for the neural codec; the ASTC block bytes (128 bits per block, headers
+  excluded) of every texture and mip for ASTC;
+- PSNR (peak 1.0, channels as stored) over all channels and per map at every mip; SSIM per map at
+  mips 0-4; FLIP of the base color (sRGB-encoded, as stored) at mips 0-2;
+- per mip 0-4: BD-rate and BD-PSNR of neural against ASTC (piecewise cubic, `models.metrics`), the PSNR
+  interval both curves share, and the rate each codec needs at a few fixed PSNR values.
+
+The report folder gets `report.md` and `report.json` (written last, atomically; a stale report is
+removed first), `rd_<material>.png`, `compare_<material>_<map>_mip<k>.png`, the ASTC textures
+(`astc/<material>/<block>_<quality>/`, with their manifest, ready for the viewer) and the `.ngtc` files
+(`ngtc/<material>_<preset>.ngtc`, each with a `.json` sidecar holding the settings it was made with).
+Both are reused on a later run with the same settings instead of being recomputed: for an .ngtc the
+material fingerprint and layout and every fitting setting (preset, method, budget, seed, batch, ...,
+device kind); for ASTC the fingerprint, block size, astcenc preset and encoder version (its manifest).
+Give --steps for bit-exact reruns: a --seconds budget trains for as many steps as the machine manages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import astc
+from . import metrics as M
+from .material import Material, MaterialError, load_material, reconstruct_normal_z
+from .presets import PRESETS, get_preset
+
+REPORT_FORMAT = "ngtc-eval"
+REPORT_VERSION = 1
+CACHE_FORMAT = "ngtc-eval-cache"
+CACHE_VERSION = 1
+DEFAULT_PRESETS = tuple(PRESETS)
+DEFAULT_BLOCKS = astc.BLOCK_SIZES
+REPORT_MIPS = 5  # SSIM, BD-rate and the RD plot cover mips 0-4
+FLIP_MIPS = 3  # FLIP of the base color at mips 0-2
+BARELY_DB = 1.0  # a shared PSNR interval narrower than this makes a BD-rate unreliable
+COMPARE_CROP = 256  # compare images show the centre of a mip, at most this many texels a side
+QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp8"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048}
+NEURAL, ASTC = "neural", "astc"
+COLORS = {NEURAL: "#d62728", ASTC: "#1f77b4"}
+
+
+class EvalError(ValueError):
+    """A bad option, an unusable report folder, a failing encoder: one line for the user."""
+
+
+@dataclasses.dataclass
+class EvalOptions:
+    out: Path
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+    blocks: tuple[str, ...] = DEFAULT_BLOCKS
+    quality: str = astc.DEFAULT_PRESET
+    method: str = "grids"
+    seconds: float | None = 300.0
+    steps: int | None = None
+    seed: int = 0
+    batch: int | None = None  # None: FitConfig's default
+    crop: int | None = None
+    compare_bpp: float = 2.4
+    compare_mips: tuple[int, ...] = (0,)
+    device: str | None = None
+    quick: bool = False
+
+
+def _split(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else [v for part in value for v in str(part).split(",")]
+    return tuple(v.strip() for v in items if v.strip())
+
+
+def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
+                 blocks: str | Sequence[str] | None = None, quality: str = astc.DEFAULT_PRESET,
+                 method: str = "grids", seconds: float | None = 300.0, steps: int | None = None, seed: int = 0,
+                 batch: int | None = None, crop: int | None = None, compare_bpp: float = 2.4,
+                 compare_mips: str | Sequence[int] | None = None, device: str | None = None,
+                 quick: bool = False) -> EvalOptions:
+    """Options from command-line style values (comma-separated lists), `--quick` defaults filled in where a
+    value was not given, everything checked: EvalError names the bad option and lists the valid values."""
+    from .fit import METHODS
+
+    preset_names = _split(presets) or (QUICK["presets"] if quick else DEFAULT_PRESETS)
+    for name in preset_names:
+        if name not in PRESETS:
+            raise EvalError(f"--presets: unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    block_names = []
+    for b in _split(blocks) or (QUICK["blocks"] if quick else DEFAULT_BLOCKS):
+        try:
+            block_names.append(astc.block_name(b))
+        except ValueError:
+            valid = ", ".join(f"{x}x{y}" for x, y in sorted(astc.LEGAL_BLOCKS_2D))
+            raise EvalError(f"--blocks: {b!r} is not a 2D ASTC block size astcenc accepts; valid: {valid}") from None
+    quality = quality.lower()
+    if quality not in astc.PRESETS:
+        raise EvalError(f"--quality: unknown astcenc preset {quality!r}; valid: {', '.join(astc.PRESETS)}")
+    if method not in METHODS:
+        raise EvalError(f"--method: unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if steps is None and quick:
+        steps = QUICK["steps"]
+    if steps is not None and steps < 1:
+        raise EvalError(f"--steps must be at least 1, got {steps}")
+    if steps is None and (seconds is None or not seconds > 0):
+        raise EvalError(f"--seconds must be positive, got {seconds}")
+    if crop is None and quick:
+        crop = QUICK["crop"]
+    if crop is not None and crop < 8:
+        raise EvalError(f"--crop must be at least 8 texels, got {crop}")
+    if batch is None and quick:
+        batch = QUICK["batch"]
+    if not compare_bpp > 0:
+        raise EvalError(f"--compare-bpp must be positive, got {compare_bpp}")
+    if compare_mips is None:
+        compare_mips = "0"
+    try:
+        items = _split(compare_mips if isinstance(compare_mips, str) else [str(v) for v in compare_mips])
+        mips = tuple(sorted({int(v) for v in items})) or (0,)
+    except ValueError:
+        raise EvalError(f"--compare-mips: expected comma-separated mip levels, got {compare_mips!r}") from None
+    if any(m < 0 for m in mips):
+        raise EvalError(f"--compare-mips: mip levels are >= 0, got {compare_mips!r}")
+    return EvalOptions(Path(out), tuple(dict.fromkeys(preset_names)), tuple(dict.fromkeys(block_names)), quality,
+                       method, None if steps else seconds, steps, seed, batch, crop, compare_bpp, mips, device, quick)
+
+
+# ------------------------------------------------------------------------------------------ files
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise EvalError(f"{path}: cannot write ({_one_line(exc)})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise EvalError(f"{path}: cannot write ({_one_line(exc)})") from None
+
+
+def _save_figure(fig, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    _atomic_write(path, buf.getvalue())
+
+
+def prepare_out(out: Path) -> None:
+    """Create the report folder, check it can be written, and remove a stale report.md / report.json so
+    that an interrupted or failed run never leaves an old report looking like this run's."""
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"{out}: cannot write the report there (it is a file, not a folder)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test."):
+            pass
+    except OSError as exc:
+        raise EvalError(f"{out}: cannot write the report folder ({_one_line(exc)})") from None
+    for name in ("report.md", "report.json"):
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise EvalError(f"{out / name}: cannot remove the stale report ({_one_line(exc)})") from None
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "material"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "astc-encoder-py", "numpy", "scikit-image", "flip-evaluator", "bjontegaard", "matplotlib",
+                "ngtc-viewer"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def measure(decode: Callable[[int], np.ndarray], ref: list[np.ndarray], layout: list[dict]) -> dict[str, Any]:
+    """PSNR (all channels, per map) at every mip; SSIM per map at mips 0-4; base color FLIP at mips 0-2."""
+    base = next((m for m in layout if m["name"] == "basecolor" and m.get("constant") is None
+                 and m["channels"] == 3), None)
+    out: dict[str, Any] = {"psnr": [], "psnr_maps": {}, "ssim_maps": {}, "flip_basecolor": [] if base else None}
+    for k, r in enumerate(ref):
+        d = decode(k)
+        if d.shape != r.shape:
+            raise EvalError(f"decoded mip {k} has shape {d.shape}, the reference {r.shape}")
+        out["psnr"].append(M.psnr(d, r))
+        for name, v in M.psnr_per_map(d, r, layout).items():
+            out["psnr_maps"].setdefault(name, []).append(v)
+        if k < REPORT_MIPS:
+            for name, v in M.ssim_per_map(d, r, layout).items():
+                out["ssim_maps"].setdefault(name, []).append(v)
+        if base and k < FLIP_MIPS:
+            s = slice(base["offset"], base["offset"] + 3)
+            out["flip_basecolor"].append(M.flip(r[..., s], d[..., s]))
+    return out
+
+
+def _fixed_targets(a: Sequence[float], b: Sequence[float], shared: tuple[float, float] | None) -> list[float]:
+    """A few round PSNR values across the union of two curves' PSNR ranges, with at least one inside each
+    curve's own range (so that each codec gets a rate even when the curves do not overlap) and, when they
+    share an interval with no round value in it, its middle."""
+    ranges = [(min(v), max(v)) for v in (a, b) if len(v)]
+    if not ranges:
+        return []
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    for step in (5.0, 2.0, 1.0, 0.5):
+        targets = [step * i for i in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+        if len(targets) >= 3:
+            break
+    if len(targets) > 6:
+        targets = targets[:: math.ceil(len(targets) / 6)]
+    for r_lo, r_hi in ranges:
+        if not any(r_lo <= t <= r_hi for t in targets):
+            inside = [0.5 * i for i in range(math.ceil(r_lo * 2), math.floor(r_hi * 2) + 1)]
+            targets.append(inside[len(inside) // 2] if inside else round((r_lo + r_hi) / 2, 2))
+    if shared and not any(shared[0] <= t <= shared[1] for t in targets):
+        mid = round((shared[0] + shared[1]) / 2, 2)
+        targets.append(mid if shared[0] <= mid <= shared[1] else (shared[0] + shared[1]) / 2)
+    return sorted(set(targets))
+
+
+def bd_summary(neural: list[tuple[float, float]], astc_pts: list[tuple[float, float]]) -> dict[str, Any]:
+    """BD-rate / BD-PSNR of neural (test) against ASTC (anchor) from (bpp, PSNR) points of one mip, with
+    the shared PSNR and rate intervals, a verdict, and each curve's rate at a few fixed PSNR values."""
+    nr, npsnr = M.rd_curve([r for r, _ in neural], [p for _, p in neural])
+    ar, apsnr = M.rd_curve([r for r, _ in astc_pts], [p for _, p in astc_pts])
+    psnr_span, rate_span = M.shared_interval(npsnr, apsnr), M.shared_interval(nr, ar)
+    psnr_span = psnr_span if psnr_span and psnr_span[1] > psnr_span[0] else None  # a single point is no interval
+    rate_span = rate_span if rate_span and rate_span[1] > rate_span[0] else None
+    width = psnr_span[1] - psnr_span[0] if psnr_span else 0.0
+    if len(nr) < 2 or len(ar) < 2:
+        status = "too few points"
+        note = (f"BD-rate needs two or more settings on each curve that improve on each other "
+                f"(neural {len(nr)}, ASTC {len(ar)})")
+    elif psnr_span is None:
+        status = "no overlap"
+        note = (f"the curves share no PSNR interval (neural {npsnr.min():.2f}-{npsnr.max():.2f} dB, ASTC "
+                f"{apsnr.min():.2f}-{apsnr.max():.2f} dB): BD-rate is undefined; compare the rates at fixed "
+                f"PSNR instead")
+    elif width < BARELY_DB:
+        status = "barely overlap"
+        note = (f"the curves share only {width:.2f} dB ({psnr_span[0]:.2f}-{psnr_span[1]:.2f} dB): the BD-rate "
+                f"averages over that sliver only and is unreliable; compare the rates at fixed PSNR instead")
+    else:
+        status = "ok"
+        note = f"BD-rate over the shared {psnr_span[0]:.2f}-{psnr_span[1]:.2f} dB ({width:.2f} dB)"
+    bd_rate = M.bd_rate(ar, apsnr, nr, npsnr) if status in ("ok", "barely overlap") else math.nan
+    bd_psnr = M.bd_psnr(ar, apsnr, nr, npsnr) if len(nr) >= 2 and len(ar) >= 2 else math.nan
+    fixed = []
+    for t in _fixed_targets(npsnr, apsnr, psnr_span):
+        rn, ra = M.rate_at_psnr(nr, npsnr, t), M.rate_at_psnr(ar, apsnr, t)
+        if rn is not None or ra is not None:
+            fixed.append({"psnr": t, NEURAL: rn, ASTC: ra, "ratio": rn / ra if rn and ra else None})
+    return {
+        "status": status, "note": note, "bd_rate_percent": bd_rate, "bd_psnr_db": bd_psnr,
+        "psnr_interval": list(psnr_span) if psnr_span else None, "psnr_overlap_db": max(width, 0.0),
+        "rate_interval": list(rate_span) if rate_span else None,
+        "neural_psnr_range": [float(npsnr.min()), float(npsnr.max())] if len(npsnr) else None,
+        "astc_psnr_range": [float(apsnr.min()), float(apsnr.max())] if len(apsnr) else None,
+        "rate_at_psnr": fixed,
+    }
+
+
+# ------------------------------------------------------------------------------------------ codecs
+
+
+@dataclasses.dataclass
+class Setting:
+    codec: str
+    name: str  # preset name or block size
+    label: str
+    bits_per_texel: float
+    stored_bytes: int
+    files: list[str]
+    reused: bool
+    details: dict[str, Any]
+    decode: Callable[[int], np.ndarray] = dataclasses.field(repr=False)
+    quality: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _layout_key(material: Material) -> list:
+    return [[m.name, m.channels, m.offset, m.bit_depth, m.constant] for m in material.maps]
+
+
+def fit_config(preset: str, opts: EvalOptions):
+    """The FitConfig of one preset under these options."""
+    from .fit import FitConfig
+
+    cfg = FitConfig(get_preset(preset), method=opts.method, steps=opts.steps,
+                    seconds=None if opts.steps else opts.seconds, seed=opts.seed, device=opts.device)
+    if opts.batch:
+        cfg.batch = opts.batch
+    return cfg
+
+
+def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: EvalOptions) -> dict[str, Any]:
+    """What an .ngtc depends on: the material (fingerprint, layout), every FitConfig field (preset, method,
+    budget, seed, batch, learning rates...; the device as its kind) and the file format."""
+    from .fit import pick_device
+    from .spec import FORMAT_VERSION
+
+    cfg = dataclasses.asdict(fit_config(preset, opts))
+    cfg["device"] = pick_device(opts.device).type
+    return _jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,
+                      "material": material.name, "size": [material.width, material.height],
+                      "fingerprint": fingerprint, "layout": _layout_key(material), "fit": cfg})
+
+
+def _cached_ngtc(path: Path, key: dict[str, Any]) -> bytes | None:
+    side = path.with_name(path.name + ".json")
+    try:
+        sidecar = json.loads(side.read_text())
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if sidecar.get("key") != key or sidecar.get("sha256") != hashlib.sha256(data).hexdigest():
+        return None
+    return data
+
+
+def run_neural(material: Material, fingerprint: str, preset: str, opts: EvalOptions, path: Path,
+               on_progress: Callable | None = None) -> Setting:
+    """Fit (or reuse) the .ngtc of one preset; the setting decodes from the stored file."""
+    from . import ngtc_file
+    from .codec import compress_material
+    from .decoder import NeuralTexture
+
+    key = neural_cache_key(material, fingerprint, preset, opts)
+    data = _cached_ngtc(path, key)
+    reused = data is not None
+    if data is None:
+        data, _ = compress_material(material, fit_config(preset, opts), on_progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_name(path.name + ".json").unlink(missing_ok=True)
+        ngtc_file.write_atomic(path, data)
+        os.chmod(path, 0o644)  # an ordinary shared file, like the ASTC textures beside it
+        sidecar = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        _atomic_write(path.with_name(path.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
+    ct = ngtc_file.from_bytes(data, str(path))
+    nt = NeuralTexture(ct, opts.device)
+    info = ct.info
+    details = {"preset": preset, "method": info.get("method"), "seed": info.get("seed"), "steps": info.get("steps"),
+               "train_seconds": info.get("seconds"), "batch": info.get("batch"), "device": info.get("device"),
+               "torch": info.get("torch"), "nominal_bpp": round(get_preset(preset).grid_bpp + 0.1, 3)}
+    return Setting(NEURAL, preset, f"neural {preset}", len(data) * 8 / (material.width * material.height), len(data),
+                   [str(path)], reused, details, nt.decode_mip)
+
+
+def run_astc(material: Material, fingerprint: str, block: str, opts: EvalOptions, folder: Path) -> Setting:
+    try:
+        res = astc.encode_material(material, block, opts.quality, folder, fingerprint)
+    except ValueError as exc:  # AstcError included
+        raise EvalError(f"{material.name}: ASTC {block} {opts.quality} failed: {_one_line(exc)}") from None
+    man = res.manifest
+    specs = astc.plan_textures(material.maps)
+
+    def decode(k: int) -> np.ndarray:
+        """Mip k from its .astc files (one mip at a time: nothing of the chain is kept in memory)."""
+        textures = {spec.name: astc.read_decoded(folder / tex["files"][k]["file"], spec.profile)
+                    for spec, tex in zip(specs, man["textures"], strict=True)}
+        return astc.unpack(textures, material.maps)
+
+    files = [str(folder / rec["file"]) for tex in man["textures"] for rec in tex["files"]]
+    details = {"block": block, "quality": opts.quality, "profile": astc.PROFILE, "textures": list(man["packing"]),
+               "encode_seconds": man.get("encode_seconds"), "encoder": man["encoder"], "folder": str(folder)}
+    return Setting(ASTC, block, f"ASTC {block} {opts.quality}", res.bits_per_texel, int(man["block_bytes"]), files,
+                   res.reused, details, decode)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def _fmt_bpp(x: float, _pos=None) -> str:
+    return f"{x:g}" if x >= 0.1 else f"{x:.2g}"
+
+
+def rd_figure(name: str, settings: list[Setting], bds: list[dict], mips: int, path: Path) -> None:
+    """PSNR vs bits per texel, one panel per mip 0-4, the neural presets and ASTC block sizes as two curves;
+    the shared PSNR interval shaded; the last panel lists the BD figures."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig = Figure(figsize=(15, 9.2), dpi=100)
+    axes = fig.subplots(2, 3).ravel()
+    shown = min(mips, REPORT_MIPS)
+    for k, ax in enumerate(axes[:shown]):
+        for codec, marker in ((NEURAL, "o"), (ASTC, "s")):
+            pts = sorted((s.bits_per_texel, s.quality["psnr"][k], s.name) for s in settings if s.codec == codec)
+            pts = [p for p in pts if math.isfinite(p[1])]
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=COLORS[codec], lw=1.6, ms=5)
+            for r, p, label in pts:
+                ax.annotate(label, (r, p), textcoords="offset points", xytext=(4, -11 if codec == ASTC else 5),
+                            fontsize=7, color=COLORS[codec])
+        bd = bds[k]
+        if bd["psnr_interval"] and bd["psnr_overlap_db"] > 0:
+            ax.axhspan(*bd["psnr_interval"], color="0.85", alpha=0.6, lw=0)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(_fmt_bpp))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+        verdict = "" if bd["status"] == "ok" else f" ({bd['status']})"
+        ax.set_title(f"mip {k}: {_bd_short(bd)}{verdict}", fontsize=10)
+        ax.set_xlabel("bits per texel (all maps, full mip chain)", fontsize=9)
+        ax.set_ylabel(f"PSNR mip {k}, all channels (dB)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.margins(x=0.12, y=0.1)
+    for ax in axes[shown:]:
+        ax.axis("off")
+    handles = [Line2D([], [], color=COLORS[NEURAL], marker="o", label="neural (.ngtc), presets"),
+               Line2D([], [], color=COLORS[ASTC], marker="s", label="ASTC, block sizes"),
+               Patch(color="0.85", alpha=0.6, label="PSNR interval both share (BD-rate domain)")]
+    if shown < len(axes):
+        axes[-1].legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
+        lines = ["BD of neural against ASTC", "(PSNR over all channels; BD-rate < 0:", " neural needs fewer bits)", ""]
+        for k in range(shown):
+            lines.append(f"mip {k}: {_bd_short(bds[k])}")
+            lines.append(f"       {bds[k]['status']}")
+        axes[-1].text(0.02, 0.7, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9,
+                      transform=axes[-1].transAxes)
+    else:
+        axes[0].legend(handles=handles, fontsize=8, loc="best")
+    fig.suptitle(f"{name}: rate-distortion, neural codec vs ASTC (decoded from the stored files)", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    _save_figure(fig, path)
+
+
+def _bd_short(bd: dict) -> str:
+    rate, dpsnr = bd["bd_rate_percent"], bd["bd_psnr_db"]
+    rate_s = f"BD-rate {rate:+.1f}%" if rate is not None and math.isfinite(rate) else "BD-rate n/a"
+    psnr_s = f"BD-PSNR {dpsnr:+.2f} dB" if dpsnr is not None and math.isfinite(dpsnr) else "BD-PSNR n/a"
+    return f"{rate_s}, {psnr_s}"
+
+
+def _display(data: np.ndarray, name: str) -> np.ndarray:
+    """A map's channels as something to look at: normals with Z, 1 channel gray, 2 channels + zero blue."""
+    c = data.shape[-1]
+    if name == "normal" and c == 2:
+        return np.concatenate([data, reconstruct_normal_z(data)[..., None]], axis=-1)
+    if c == 1:
+        return np.repeat(data, 3, axis=-1)
+    if c == 2:
+        return np.concatenate([data, np.zeros_like(data[..., :1])], axis=-1)
+    return data[..., :3]
+
+
+def nearest_setting(settings: list[Setting], codec: str, bpp: float) -> Setting | None:
+    """The setting of a codec whose measured rate is nearest `bpp` (in log rate)."""
+    cands = [s for s in settings if s.codec == codec]
+    return min(cands, key=lambda s: abs(math.log(s.bits_per_texel / bpp)), default=None)
+
+
+def _panel_title(s: Setting, name: str, k: int) -> str:
+    value = s.quality["psnr_maps"][name][k]
+    return f"{s.label}\n{s.bits_per_texel:.3f} bpp; {name} PSNR {value:.2f} dB (whole mip {k})"
+
+
+def compare_figure(material: Material, ref: np.ndarray, info: dict, k: int, a: Setting, n: Setting,
+                   da: np.ndarray, dn: np.ndarray, path: Path) -> dict[str, Any]:
+    """reference | ASTC | neural | |ASTC - ref| | |neural - ref| of one map at mip k (a centre crop at most
+    COMPARE_CROP texels a side, shown with nearest-neighbour magnification); returns what it shows."""
+    from matplotlib.figure import Figure
+
+    s = slice(info["offset"], info["offset"] + info["channels"])
+    h, w = ref.shape[:2]
+    ch, cw = min(h, COMPARE_CROP), min(w, COMPARE_CROP)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    win = (slice(y0, y0 + ch), slice(x0, x0 + cw), s)
+    r, ia, ineu = ref[win], da[win], dn[win]
+    err_a, err_n = np.abs(ia - r).max(axis=-1), np.abs(ineu - r).max(axis=-1)
+    p99 = max(float(np.percentile(err_a, 99.5)), float(np.percentile(err_n, 99.5)), 1e-6)
+    gain = int(min(64, max(1, 2 ** math.floor(math.log2(0.9 / p99)))))
+    scale = max(1, round(384 / max(ch, cw)))
+    pw, ph = cw * scale, ch * scale
+    font = max(9.0, min(13.0, pw / 40))  # points at 100 dpi: readable next to 384-512 px panels
+    pad, title_h, head_h, gap = 12, round(3.3 * font) + 8, round(2.6 * font) + 8, 10
+    panels = [
+        ("reference", _display(r, info["name"]), None),
+        (_panel_title(a, info["name"], k), _display(ia, info["name"]), None),
+        (_panel_title(n, info["name"], k), _display(ineu, info["name"]), None),
+        (f"|ASTC - reference| x{gain}\n(max over channels)", None, err_a),
+        (f"|neural - reference| x{gain}\n(max over channels)", None, err_n),
+    ]
+    width = len(panels) * pw + (len(panels) - 1) * gap + 2 * pad
+    height = head_h + title_h + ph + pad
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    full = f"{w}x{h}" if (cw, ch) == (w, h) else f"centre {cw}x{ch} of {w}x{h}"
+    fig.text(pad / width, 1 - 8 / height, f"{material.name}: {info['name']} ({info['color_space']}, "
+             f"{info['channels']} ch{', Z reconstructed' if info['name'] == 'normal' else ''}), mip {k}, {full}, "
+             f"shown x{scale}", va="top", ha="left", fontsize=font + 2, weight="bold")
+    for i, (title, img, err) in enumerate(panels):
+        left = pad + i * (pw + gap)
+        ax = fig.add_axes((left / width, pad / height, pw / width, ph / height))
+        if img is not None:
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest", vmin=0, vmax=1)
+        else:
+            ax.imshow(np.clip(err * gain, 0, 1), cmap="magma", interpolation="nearest", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=font, loc="left")
+    _save_figure(fig, path)
+    return {"map": info["name"], "mip": k, "file": path.name, ASTC: a.name, NEURAL: n.name, "diff_gain": gain,
+            "window": [x0, y0, cw, ch]}
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+class _Progress:
+    """Rich progress on stderr: one bar over all encodes, one for the fit in progress."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.progress = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.overall = self.progress.add_task("evaluating", total=total, detail="")
+        self.fit = self.progress.add_task("fit", total=100, detail="", visible=False)
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def step(self, description: str, advance: int = 0) -> None:
+        if self.progress:
+            self.progress.update(self.overall, description=description, advance=advance)
+
+    def done(self, description: str, line: str) -> None:
+        """One unit done: advance the bar and print a line (above the bars on a terminal, as a log otherwise)."""
+        if self.progress:
+            self.progress.update(self.overall, description=description, advance=1)
+            self.progress.console.print(line, highlight=False, soft_wrap=True)
+
+    def fit_callback(self, label: str):
+        if not self.progress:
+            return None
+        self.progress.reset(self.fit, total=100, visible=True, description=f"  fit {label}", detail="")
+
+        def cb(p) -> None:
+            self.progress.update(self.fit, completed=round(100 * p.fraction),
+                                 detail=f"step {p.step}, PSNR {p.psnr:.2f} dB ({p.phase})")
+
+        return cb
+
+    def fit_done(self) -> None:
+        if self.progress:
+            self.progress.update(self.fit, visible=False)
+
+
+def load_materials(paths: Sequence[str | Path], crop: int | None) -> list[tuple[Material, Path, list[int] | None]]:
+    loaded = []
+    for p in paths:
+        material = load_material(p)
+        window = None
+        if crop:
+            cw, ch = min(crop, material.width), min(crop, material.height)
+            window = [(material.width - cw) // 2, (material.height - ch) // 2, cw, ch]
+            material = material.crop(*window)
+        loaded.append((material, Path(p), window))
+    return loaded
+
+
+def evaluate(paths: Sequence[str | Path], opts: EvalOptions, command: str | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Run the whole evaluation and write the report folder; returns the report (as in report.json)."""
+    if not paths:
+        raise EvalError("give at least one material (a folder of maps or a .glb/.gltf)")
+    t_start = time.perf_counter()
+    out = opts.out
+    prepare_out(out)  # from here on, a failure leaves no report.md / report.json behind
+    materials = load_materials(paths, opts.crop)
+    from .codec import describe_device
+    from .fit import pick_device
+
+    device = describe_device(pick_device(opts.device))
+    names: dict[str, int] = {}
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT, "version": REPORT_VERSION,
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command or shlex.join(["python", "-m", "models.evaluate", *sys.argv[1:]]),
+        "settings": _jsonable({k: v for k, v in dataclasses.asdict(opts).items() if k != "out"}),
+        "environment": {**_versions(), "platform": platform.platform(), "device": device},
+        "materials": [],
+    }
+    total = len(materials) * (len(opts.blocks) + len(opts.presets) + 1)
+    with _Progress(total, progress) as prog:
+        for material, source, window in materials:
+            base = slug(material.name)
+            names[base] = names.get(base, 0) + 1
+            if names[base] > 1:
+                base = f"{base}_{names[base]}"
+            report["materials"].append(_evaluate_material(material, source, window, base, opts, prog))
+    report["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    report = _jsonable(report)
+    _atomic_write(out / "report.json", (json.dumps(report, indent=1, allow_nan=False) + "\n").encode())
+    _atomic_write(out / "report.md", render_markdown(report).encode())
+    return report
+
+
+def _evaluate_material(material: Material, source: Path, window, base: str, opts: EvalOptions,
+                       prog: _Progress) -> dict[str, Any]:
+    out = opts.out
+    fingerprint = astc.material_fingerprint(material)
+    ref = material.mip_chain()
+    layout = material.layout()
+    settings: list[Setting] = []
+    for block in opts.blocks:
+        prog.step(f"{material.name}: ASTC {block} {opts.quality}")
+        s = run_astc(material, fingerprint, block, opts, out / "astc" / base / f"{block}_{opts.quality}")
+        s.quality = measure(s.decode, ref, layout)
+        settings.append(s)
+        prog.done(f"{material.name}: ASTC {block}", _done_line(material.name, s))
+    for preset in opts.presets:
+        prog.step(f"{material.name}: neural {preset}")
+        path = out / "ngtc" / f"{base}_{preset}.ngtc"
+        try:
+            s = run_neural(material, fingerprint, preset, opts, path, prog.fit_callback(preset))
+        finally:
+            prog.fit_done()
+        s.quality = measure(s.decode, ref, layout)
+        settings.append(s)
+        prog.done(f"{material.name}: neural {preset}", _done_line(material.name, s))
+    prog.step(f"{material.name}: figures")
+    mips = min(len(ref), REPORT_MIPS)
+    bds = []
+    for k in range(mips):
+        pts = {c: [(s.bits_per_texel, s.quality["psnr"][k]) for s in settings if s.codec == c] for c in (NEURAL, ASTC)}
+        bds.append({"mip": k, **bd_summary(pts[NEURAL], pts[ASTC])})
+    rd_name = f"rd_{base}.png"
+    rd_figure(material.name, settings, bds, len(ref), out / rd_name)
+    compares = []
+    a, n = nearest_setting(settings, ASTC, opts.compare_bpp), nearest_setting(settings, NEURAL, opts.compare_bpp)
+    if a and n:
+        for k in opts.compare_mips:
+            if k >= len(ref):
+                continue
+            da, dn = a.decode(k), n.decode(k)
+            for info in layout:
+                if info.get("constant") is None:
+                    path = out / f"compare_{base}_{slug(info['name'])}_mip{k}.png"
+                    compares.append(compare_figure(material, ref[k], info, k, a, n, da, dn, path))
+    prog.done(f"{material.name}: done", f"{material.name}: wrote {rd_name} and {len(compares)} compare images")
+    rel = lambda p: os.path.relpath(p, out)  # noqa: E731
+    return {
+        "name": material.name, "id": base, "source": str(source), "crop": window,
+        "size": [material.width, material.height], "mips": len(ref), "channels": material.channels,
+        "maps": layout, "fingerprint": fingerprint,
+        "settings": [{"codec": s.codec, "setting": s.name, "label": s.label, "bits_per_texel": s.bits_per_texel,
+                      "stored_bytes": s.stored_bytes, "reused": s.reused,
+                      "files": [rel(f) for f in s.files], **s.details, **s.quality,
+                      **({"folder": rel(s.details["folder"])} if "folder" in s.details else {})} for s in settings],
+        "bd": bds, "rd_plot": rd_name, "compare_bpp": opts.compare_bpp, "compare": compares,
+    }
+
+
+def _done_line(material: str, s: Setting) -> str:
+    if s.reused:
+        how = "reused"
+    elif s.codec == NEURAL:
+        how = f"{s.details['steps']} steps in {s.details['train_seconds']} s"
+    else:
+        how = f"encoded in {s.details['encode_seconds']} s"
+    psnrs = " ".join(f"{v:.2f}" for v in s.quality["psnr"][:REPORT_MIPS])
+    return f"{material}: {s.label}: {s.bits_per_texel:.3f} bpp, PSNR mips 0-4 {psnrs} dB ({how})"
+
+
+def _jsonable(x: Any) -> Any:
+    """Non-finite floats to null (JSON has none), numpy scalars to Python, tuples and paths to lists / str."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+# ------------------------------------------------------------------------------------------ markdown
+
+
+def _f(v, fmt: str = ".2f", none: str = "n/a") -> str:
+    return none if v is None else format(v, fmt)
+
+
+def _per_mip(values, fmt: str, count: int) -> str:
+    return " · ".join(_f(v, fmt) for v in (values or [])[:count])
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    env, st = report["environment"], report["settings"]
+    budget = f"{st['steps']} steps" if st["steps"] else f"{st['seconds']:g} s"
+    lines = [
+        "# Neural texture codec vs ASTC: rate-distortion report", "",
+        f"Generated {report['created']} in {report.get('wall_seconds', 0):.0f} s by", "",
+        f"```\n{report['command']}\n```", "",
+        f"- **Versions**: python {env['python']}, torch {env['torch']}, astc-encoder-py {env['astc-encoder-py']}, "
+        f"numpy {env['numpy']}, scikit-image {env['scikit-image']}, flip-evaluator {env['flip-evaluator']}, "
+        f"bjontegaard {env['bjontegaard']}, matplotlib {env['matplotlib']}",
+        f"- **Machine**: {env['platform']}; neural training/decoding device: {env['device']}",
+        f"- **Neural**: presets {', '.join(st['presets'])}; method {st['method']}; budget {budget} per preset; "
+        f"seed {st['seed']}; batch {st['batch'] or 'default'}"
+        + ("" if st["steps"] else " (a time budget: rerun with --steps for bit-exact results)"),
+        f"- **ASTC**: blocks {', '.join(st['blocks'])}; astcenc preset {st['quality']}; LDR profile, unorm8 input, "
+        "every mip encoded from the reference chain",
+        f"- **Materials**: {', '.join(m['name'] for m in report['materials'])}"
+        + (f" (centred {st['crop']} px crop)" if st["crop"] else ""), "",
+        "**How to read it.** Rate: bits per texel of the whole set (all non-constant maps, full mip chain) over "
+        "the mip-0 texel count, from the stored bytes: the `.ngtc` file size for the neural codec, the ASTC block "
+        "bytes (128 bits per block, headers excluded) of every texture and mip for ASTC. Quality is measured on "
+        "the decoded files against the material's reference mip chain, channels as stored (base color "
+        "sRGB-encoded, normals as XY in [0, 1]): PSNR with peak 1.0; SSIM (data range 1, a map's channels as "
+        "the channel axis); FLIP (LDR) on the base color. BD-rate: the average rate difference of the neural "
+        "codec against ASTC (anchor) at equal PSNR over all channels, over the PSNR interval both curves share "
+        "(piecewise cubic interpolation in log rate; negative = the neural codec needs fewer bits). It is only "
+        f"defined on that shared interval; below {BARELY_DB:g} dB of overlap it is flagged unreliable and the "
+        "rates each codec needs at fixed PSNR values (interpolated on each curve in log rate) are the better "
+        "comparison. BD-PSNR: the average PSNR difference over the shared rate interval.", "",
+    ]
+    for m in report["materials"]:
+        lines += _material_md(m)
+    return "\n".join(lines) + "\n"
+
+
+def _material_md(m: dict[str, Any]) -> list[str]:
+    present = [x for x in m["maps"] if x.get("constant") is None]
+    const = [x["name"] for x in m["maps"] if x.get("constant") is not None]
+    crop = f", centred crop at ({m['crop'][0]}, {m['crop'][1]})" if m["crop"] else ""
+    lines = [
+        f"## {m['name']}", "",
+        f"`{m['source']}`: {m['size'][0]}x{m['size'][1]}{crop}, {m['mips']} mips, {m['channels']} channels "
+        f"({', '.join(x['name'] + ' ' + str(x['channels']) for x in present)})"
+        + (f"; constant, not encoded: {', '.join(const)}" if const else ""), "",
+        f"![rate-distortion of {m['name']}]({m['rd_plot']})", "",
+        "### BD-rate of neural against ASTC (PSNR over all channels)", "",
+        "| mip | shared PSNR interval | BD-rate | BD-PSNR | shared rate interval | PSNR overlap |",
+        "| ---: | --- | ---: | ---: | --- | --- |",
+    ]
+    for bd in m["bd"]:
+        pi, ri = bd["psnr_interval"], bd["rate_interval"]
+        pis = f"{pi[0]:.2f}-{pi[1]:.2f} dB ({bd['psnr_overlap_db']:.2f} dB)" if pi else "none"
+        ris = f"{ri[0]:.3g}-{ri[1]:.3g} bpp" if ri and ri[1] > ri[0] else "none"
+        rate = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
+        if bd["status"] == "barely overlap" and bd["bd_rate_percent"] is not None:
+            rate += " (unreliable)"
+        dpsnr = _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else "")
+        lines.append(f"| {bd['mip']} | {pis} | {rate} | {dpsnr} | {ris} | {bd['status']} |")
+    lines.append("")
+    for bd in m["bd"]:
+        if bd["status"] != "ok":
+            lines.append(f"- mip {bd['mip']}: {bd['note']}.")
+    lines += ["", "### Rate each codec needs at fixed PSNR (all channels; n/a: outside that curve's range)", "",
+              "| mip | PSNR | neural bpp | ASTC bpp | neural / ASTC |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for bd in m["bd"]:
+        for row in bd["rate_at_psnr"]:
+            lines.append(f"| {bd['mip']} | {row['psnr']:g} dB | {_f(row[NEURAL], '.3f')} | {_f(row[ASTC], '.3f')} | "
+                         f"{_f(row['ratio'], '.2f')} |")
+    lines += ["", "### Settings: rate and PSNR over all channels (dB)", "",
+              "| codec | setting | bits per texel | stored bytes | mip 0 | mip 1 | mip 2 | mip 3 | mip 4 | made in |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for s in m["settings"]:
+        ps = [*(_f(v) for v in s["psnr"][:REPORT_MIPS]), *([""] * REPORT_MIPS)][:REPORT_MIPS]
+        if s["codec"] == NEURAL:
+            made = f"{s['steps']} steps, {s['train_seconds']} s on {s['device']}"
+        else:
+            made = f"{s['encode_seconds']} s"
+        made += " (reused)" if s["reused"] else ""
+        lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.4f} | {s['stored_bytes']:,} | "
+                     f"{' | '.join(ps)} | {made} |")
+    names = [x["name"] for x in present]
+    for title, field, fmt, count in (
+        ("PSNR per map (dB), mips 0 · 1 · 2 · 3 · 4", "psnr_maps", ".2f", REPORT_MIPS),
+        ("SSIM per map, mips 0 · 1 · 2 · 3 · 4", "ssim_maps", ".4f", REPORT_MIPS),
+    ):
+        lines += ["", f"### {title}", "", "| codec | setting | bpp | " + " | ".join(names) + " |",
+                  "| --- | --- | ---: |" + " --- |" * len(names)]
+        for s in m["settings"]:
+            cells = [_per_mip(s[field].get(n), fmt, count) for n in names]
+            lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.3f} | " + " | ".join(cells) + " |")
+    if any(s.get("flip_basecolor") for s in m["settings"]):
+        lines += ["", "### FLIP of the base color (LDR, sRGB as stored; 0 = identical), mips 0 · 1 · 2", "",
+                  "| codec | setting | bpp | FLIP |", "| --- | --- | ---: | --- |"]
+        for s in m["settings"]:
+            lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.3f} | "
+                         f"{_per_mip(s.get('flip_basecolor'), '.4f', FLIP_MIPS)} |")
+    if m["compare"]:
+        c0 = m["compare"][0]
+        lines += ["", f"### Side by side near {m['compare_bpp']:g} bpp: ASTC {c0[ASTC]}, neural {c0[NEURAL]}", "",
+                  "Reference, ASTC, neural, and both absolute errors magnified (max over a map's channels).", ""]
+        for c in m["compare"]:
+            lines += [f"**{c['map']}, mip {c['mip']}**", "", f"![{c['map']} mip {c['mip']}]({c['file']})", ""]
+    s_astc = next((s for s in m["settings"] if s["codec"] == ASTC), None)
+    lines += ["", "Files: `.ngtc` in `ngtc/`"
+              + (f", ASTC textures in `astc/{m['id']}/<block>_{s_astc['quality']}/` (with `manifest.json`)"
+                 if s_astc else "") + ".", ""]
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ entry point
+
+
+def summary_table(report: dict[str, Any]):
+    from rich.table import Table
+
+    t = Table("material", "mip", "shared PSNR", "BD-rate", "BD-PSNR", "PSNR overlap",
+              title="neural against ASTC (PSNR over all channels)", title_justify="left")
+    for m in report["materials"]:
+        for bd in m["bd"]:
+            pi = bd["psnr_interval"]
+            t.add_row(m["name"], str(bd["mip"]), f"{pi[0]:.2f}-{pi[1]:.2f} dB" if pi else "none",
+                      _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else ""),
+                      _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else ""), bd["status"])
+    return t
+
+
+def run_cli(paths: Sequence[str | Path], command: str | None = None, **options: Any) -> dict[str, Any]:
+    """What `ngtc eval` and `python -m models.evaluate` do: options, the run, a summary on stdout."""
+    from rich.console import Console
+
+    opts = make_options(**options)
+    report = evaluate(paths, opts, command)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    console.print(summary_table(report))
+    console.print(f"wrote {opts.out / 'report.md'} and {opts.out / 'report.json'}")
+    return report
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", help="material folders or .glb/.gltf files")
+    p.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
+    p.add_argument("--quick", action="store_true", help="tests: 64 px crop, bpp2.4,bpp8 at 60 steps, 6x6,12x12")
+    p.add_argument("--presets", default=None, help=f"neural presets (default {','.join(DEFAULT_PRESETS)})")
+    p.add_argument("--blocks", default=None, help=f"ASTC block sizes (default {','.join(DEFAULT_BLOCKS)})")
+    p.add_argument("--quality", default=astc.DEFAULT_PRESET, help=f"astcenc preset: {', '.join(astc.PRESETS)}")
+    p.add_argument("--method", default="grids", help="neural fitting method (grids, encoder+refine, encoder)")
+    p.add_argument("--seconds", type=float, default=300.0, help="neural training budget per preset (default 300)")
+    p.add_argument("--steps", type=int, default=None, help="step budget instead of seconds (bit-exact)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crop", type=int, default=None, help="evaluate a centred crop of this many texels a side")
+    p.add_argument("--compare-bpp", type=float, default=2.4, help="rate of the side-by-side images (default 2.4)")
+    p.add_argument("--compare-mips", default="0", help="mips of the side-by-side images (default 0)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    return p.parse_args(argv)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Errors that are one line for the user (bad option, material, file, encoder), not a bug."""
+    from .ngtc_file import NgtcError
+
+    return isinstance(exc, EvalError | MaterialError | NgtcError | ValueError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k != "paths"}
+    try:
+        run_cli(args.paths, shlex.join(["python", "-m", "models.evaluate", *(sys.argv[1:] if argv is None else argv)]),
+                **options)
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"ngtc eval: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ngtc eval: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""`ngtc eval`: the rate-distortion report against ASTC (quick end-to-end on the bundled tiles, cache, errors)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models import astc
+from models import evaluate as ev
+
+ROOT = Path(__file__).resolve().parents[1]
+TILES = ROOT / "assets" / "tiles"
+MAPS = ("basecolor", "normal", "roughness", "height")  # the non-constant maps of tiles
+
+
+# One torch thread: on a shared 2-core machine, two spinning OpenMP threads next to another busy process make
+# a 60-step fit of a 64 px crop take 40 s instead of 0.2 s (the results are the same bits either way).
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _eval(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "viewer.cli", "eval", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, check=False, env=ENV)
+    return proc, time.perf_counter() - t0
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One `--quick` run of the CLI on the bundled tiles (64 px crop, bpp2.4 and bpp8 at 60 steps, 6x6, 12x12)."""
+    out = tmp_path_factory.mktemp("eval") / "report"
+    proc, seconds = _eval(str(TILES), "--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, seconds, proc
+
+
+# ------------------------------------------------------------------------------------------- end to end
+
+
+def test_quick_writes_every_report_file(quick):
+    out, _, proc = quick
+    assert "BD-rate" in proc.stdout and "report.md" in proc.stdout
+    for name in ["report.md", "report.json", "rd_tiles.png", *(f"compare_tiles_{m}_mip0.png" for m in MAPS)]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 1000, name
+    for name in ["rd_tiles.png", "compare_tiles_normal_mip0.png"]:
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and min(im.size) > 300
+    for block in ("6x6", "12x12"):
+        folder = out / "astc" / "tiles" / f"{block}_medium"
+        assert (folder / "manifest.json").is_file()
+        assert len(list(folder.glob("*.astc"))) == 3 * 7  # color, normal, orm x 7 mips of 64x64
+    for preset in ("bpp2.4", "bpp8"):
+        assert (out / "ngtc" / f"tiles_{preset}.ngtc").is_file()
+        assert (out / "ngtc" / f"tiles_{preset}.ngtc.json").is_file()
+    assert not list(out.rglob("*.tmp"))
+    md = (out / "report.md").read_text()
+    for text in ("ngtc eval", "torch", "astc-encoder-py", "python", "BD-rate", "shared PSNR interval",
+                 "fixed PSNR", "rd_tiles.png", "compare_tiles_basecolor_mip0.png", "SSIM", "FLIP"):
+        assert text in md, text
+
+
+def test_quick_report_json_fields(quick):
+    out, _, _ = quick
+    report = json.loads((out / "report.json").read_text())
+    assert report["format"] == "ngtc-eval" and report["command"].startswith("ngtc eval")
+    env = report["environment"]
+    assert {"python", "torch", "astc-encoder-py", "device"} <= set(env)
+    assert report["settings"]["steps"] == 60 and report["settings"]["crop"] == 64
+    (m,) = report["materials"]
+    assert m["name"] == "tiles" and m["size"] == [64, 64] and m["mips"] == 7
+    assert {(s["codec"], s["setting"]) for s in m["settings"]} == {
+        ("neural", "bpp2.4"), ("neural", "bpp8"), ("astc", "6x6"), ("astc", "12x12")}
+    for s in m["settings"]:
+        assert s["bits_per_texel"] > 0
+        assert len(s["psnr"]) == 7 and all(v is None or v > 10 for v in s["psnr"])
+        assert set(s["psnr_maps"]) == set(MAPS) and all(len(v) == 7 for v in s["psnr_maps"].values())
+        assert set(s["ssim_maps"]) == set(MAPS) and all(len(v) == 5 for v in s["ssim_maps"].values())
+        assert all(-1 <= v <= 1 for v in s["ssim_maps"]["basecolor"])
+        assert len(s["flip_basecolor"]) == 3 and all(0 <= v <= 1 for v in s["flip_basecolor"])
+    astc_6 = next(s for s in m["settings"] if s["setting"] == "6x6")
+    astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
+    assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
+    assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
+    for bd in m["bd"]:
+        assert bd["status"] in ("ok", "barely overlap", "no overlap")
+        assert "bd_rate_percent" in bd and "bd_psnr_db" in bd and "psnr_interval" in bd and bd["note"]
+        if bd["status"] == "no overlap":
+            assert bd["bd_rate_percent"] is None and bd["psnr_interval"] is None
+        else:
+            lo, hi = bd["psnr_interval"]
+            assert hi > lo and bd["bd_rate_percent"] is not None
+        assert bd["rate_at_psnr"] and all(r["neural"] or r["astc"] for r in bd["rate_at_psnr"])
+    assert {(c["map"], c["mip"]) for c in m["compare"]} == {(name, 0) for name in MAPS}
+    assert all(c["astc"] == "12x12" and c["neural"] == "bpp2.4" for c in m["compare"])  # nearest to 2.4 bpp
+
+
+def test_rate_accounting(quick):
+    """.ngtc: file size x 8 / texels; ASTC: exactly 128 bits per block, over every texture and mip."""
+    out, _, _ = quick
+    m = json.loads((out / "report.json").read_text())["materials"][0]
+    texels = 64 * 64
+    for s in m["settings"]:
+        if s["codec"] == "neural":
+            size = (out / s["files"][0]).stat().st_size
+            assert s["stored_bytes"] == size and s["bits_per_texel"] == pytest.approx(size * 8 / texels)
+        else:
+            bx, by = (int(v) for v in s["setting"].split("x"))
+            bits = 0
+            for f in s["files"]:
+                _, (w, h), size = astc.read_astc_header(out / f)
+                blocks = math.ceil(w / bx) * math.ceil(h / by)
+                assert size - astc.HEADER_BYTES == blocks * 16
+                bits += blocks * 128
+            assert len(s["files"]) == 21
+            assert s["bits_per_texel"] == pytest.approx(bits / texels)
+            assert s["stored_bytes"] * 8 == bits
+
+
+def test_cache_reuse(quick):
+    """Same settings again: nothing re-encoded or re-fitted (files untouched, every setting marked reused)."""
+    out, _, _ = quick
+    before = _mtimes(out / "ngtc") | {f"astc/{k}": v for k, v in _mtimes(out / "astc").items()}
+    proc, _ = _eval(str(TILES), "--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = _mtimes(out / "ngtc") | {f"astc/{k}": v for k, v in _mtimes(out / "astc").items()}
+    assert after == before
+    report = json.loads((out / "report.json").read_text())
+    assert all(s["reused"] for s in report["materials"][0]["settings"])
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ngtc: error: "), proc.stderr
+    return lines[0]
+
+
+def test_bad_block_lists_valid_ones(tmp_path):
+    line = _one_line_error(_eval(str(TILES), "--quick", "--blocks", "8x8,7x7", "--out", str(tmp_path / "r"))[0])
+    assert "7x7" in line and "4x4" in line and "12x12" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_material_leaves_no_report(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "report.md").write_text("# an old report\n")
+    (out / "report.json").write_text("{}\n")
+    line = _one_line_error(_eval(str(tmp_path / "missing"), "--quick", "--out", str(out))[0])
+    assert "missing" in line and "no such file" in line
+    assert not (out / "report.md").exists() and not (out / "report.json").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no recognizable texture maps" in _one_line_error(_eval(str(empty), "--quick", "--out", str(out))[0])
+
+
+def test_unwritable_report_folder(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    line = _one_line_error(_eval(str(TILES), "--quick", "--out", str(blocker / "report"))[0])
+    assert "cannot write" in line
+    assert "file, not a folder" in _one_line_error(_eval(str(TILES), "--quick", "--out", str(blocker))[0])
+
+
+def test_bad_options():
+    with pytest.raises(ev.EvalError, match="valid: bpp0.5"):
+        ev.make_options("r", presets="bpp3")
+    with pytest.raises(ev.EvalError, match="fastest"):
+        ev.make_options("r", quality="best")
+    with pytest.raises(ev.EvalError, match="--steps"):
+        ev.make_options("r", steps=0)
+    with pytest.raises(ev.EvalError, match="--compare-mips"):
+        ev.make_options("r", compare_mips="zero")
+    opts = ev.make_options("r", quick=True, presets="bpp8", compare_mips="2,0")
+    assert opts.presets == ("bpp8",) and opts.blocks == ("6x6", "12x12") and opts.steps == 60
+    assert opts.crop == 64 and opts.compare_mips == (0, 2) and opts.seconds is None
+    full = ev.make_options("r", blocks="4X4, 8x8")
+    assert full.blocks == ("4x4", "8x8") and full.presets == tuple(ev.PRESETS) and full.seconds == 300
+
+
+# ------------------------------------------------------------------------------------------- pieces
+
+
+def test_bd_summary_verdicts():
+    astc_pts = [(2.0, 30.0), (4.0, 34.0), (8.0, 38.0)]
+    ok = ev.bd_summary([(1.0, 30.0), (2.0, 34.0), (4.0, 38.0)], astc_pts)
+    assert ok["status"] == "ok" and ok["bd_rate_percent"] == pytest.approx(-50.0)
+    assert ok["psnr_interval"] == [30.0, 38.0]
+    barely = ev.bd_summary([(10.0, 37.5), (20.0, 41.0)], astc_pts)
+    assert barely["status"] == "barely overlap" and barely["psnr_overlap_db"] == pytest.approx(0.5)
+    assert any(r["neural"] and r["astc"] for r in barely["rate_at_psnr"])  # a PSNR inside the sliver
+    none = ev.bd_summary([(30.0, 20.0), (60.0, 24.0)], astc_pts)
+    assert none["status"] == "no overlap" and math.isnan(none["bd_rate_percent"])
+    rows = none["rate_at_psnr"]
+    assert any(r["neural"] for r in rows) and any(r["astc"] for r in rows)  # each curve gets a rate
+    few = ev.bd_summary([(3.0, 33.0)], astc_pts)
+    assert few["status"] == "too few points"
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
+    """Same seed and --steps: the same stored grids and weights (the metadata records the wall time, which
+    varies); a second call with the same settings reuses the file."""
+    from models import ngtc_file
+    from models.material import load_material
+
+    material = load_material(TILES).crop(500, 500, 16, 16)
+    fp = astc.material_fingerprint(material)
+    opts = ev.make_options(tmp_path, presets="bpp2.4", steps=4, batch=512)
+    a = ev.run_neural(material, fp, "bpp2.4", opts, tmp_path / "a.ngtc")
+    b = ev.run_neural(material, fp, "bpp2.4", opts, tmp_path / "b.ngtc")
+    ca, cb = ngtc_file.load(tmp_path / "a.ngtc"), ngtc_file.load(tmp_path / "b.ngtc")
+    assert np.array_equal(ca.g0, cb.g0) and np.array_equal(ca.g1, cb.g1)
+    assert all(np.array_equal(ca.weights[k], cb.weights[k]) for k in ca.weights)
+    assert np.array_equal(a.decode(0), b.decode(0))
+    assert not a.reused and not b.reused
+    again = ev.run_neural(material, fp, "bpp2.4", opts, tmp_path / "a.ngtc")
+    assert again.reused and np.array_equal(again.decode(0), a.decode(0))
+    other_seed = ev.make_options(tmp_path, presets="bpp2.4", steps=4, batch=512, seed=1)
+    assert not ev.run_neural(material, fp, "bpp2.4", other_seed, tmp_path / "a.ngtc").reused
+    assert os.stat(tmp_path / "a.ngtc").st_mode & 0o777 == 0o644
