@@ -17,7 +17,7 @@ from torch import nn
 
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
-from .grid_sampler import GridSampler
+from .grid_sampler import FEATURES_PER_CHANNEL, GridSampler
 from .quantization import from_codes, quantize, to_codes
 from .spec import QUANT_BITS, QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
@@ -51,7 +51,8 @@ class CompressionModel(nn.Module):
     def __init__(self, in_channels: int, encoder_channels: tuple[int, ...] | None = (64, 128, 256),
                  grid_channels=(16, 16),
                  grid_cells=(4, 16), quantization_bits: int = QUANT_BITS, hidden_dim: int = 32,
-                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10, use_attention: bool = False):
+                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10, use_attention: bool = False,
+                 g0_sampling: str = "corners"):
         super().__init__()
         if quantization_bits != QUANT_BITS:
             raise ValueError(f"only {QUANT_BITS}-bit grids are supported (the file and shader assume it)")
@@ -63,8 +64,9 @@ class CompressionModel(nn.Module):
             self.global_transformer = GlobalTransformer(in_channels, encoder_channels, use_attention)
             self.grid_constructor = GridConstructor(self.global_transformer.out_channels, self.grid_channels,
                                                     self.grid_cells, self.global_transformer.stride)
-        self.grid_sampler = GridSampler()
-        self.texture_synthesizer = TextureSynthesizer(grid_channels[0], grid_channels[1], in_channels, hidden_dim,
+        self.grid_sampler = GridSampler(g0_sampling)
+        self.texture_synthesizer = TextureSynthesizer(grid_channels[0] * FEATURES_PER_CHANNEL[g0_sampling],
+                                                      grid_channels[1], in_channels, hidden_dim,
                                                       num_residual_blocks, positional_encoding_levels)
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
 
@@ -122,6 +124,7 @@ class CompressionModel(nn.Module):
         return {
             "g0_channels": self.grid_channels[0], "g0_cell": self.grid_cells[0],
             "g1_channels": self.grid_channels[1], "g1_cell": self.grid_cells[1],
+            "g0_sampling": self.grid_sampler.g0_sampling,
             "hidden_dim": ts.input.out_features, "num_residual_blocks": len(ts.blocks),
             "positional_encoding_levels": ts.encoding.levels, "activation": "relu",
         }
@@ -143,7 +146,8 @@ def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> Com
     model = CompressionModel(ct.out_channels, encoder_channels=None, grid_channels=(s["g0_channels"], s["g1_channels"]),
                              grid_cells=(s["g0_cell"], s["g1_cell"]), hidden_dim=s["hidden_dim"],
                              num_residual_blocks=s["num_residual_blocks"],
-                             positional_encoding_levels=s["positional_encoding_levels"])
+                             positional_encoding_levels=s["positional_encoding_levels"],
+                             g0_sampling=s.get("g0_sampling", "bilinear"))
     model.texture_synthesizer.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
                                                for k, v in ct.weights.items()})
     model.to(device)

@@ -26,6 +26,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from .compression_model import CompressedTexture, grid_shape
+from .grid_sampler import FEATURES_PER_CHANNEL
 from .quantization import pack_nibbles, unpack_nibbles
 from .spec import FORMAT_MAGIC, FORMAT_VERSION, QUANT_BITS, QUANT_LEVELS, QUANT_RANGE, mip_count
 
@@ -40,7 +41,7 @@ class NgtcError(Exception):
 def synthesizer_shapes(s: dict, out_channels: int) -> dict[str, tuple[int, ...]]:
     """Weight names and shapes of a TextureSynthesizer with this configuration."""
     hidden, pe = s["hidden_dim"], 4 * s["positional_encoding_levels"]
-    in_dim = s["g0_channels"] + s["g1_channels"] + pe + 1
+    in_dim = s["g0_channels"] * FEATURES_PER_CHANNEL[g0_sampling(s)] + s["g1_channels"] + pe + 1
     shapes = {"input.weight": (hidden, in_dim), "input.bias": (hidden,)}
     for i in range(s["num_residual_blocks"]):
         shapes[f"blocks.{i}.linear.weight"] = (hidden, hidden)
@@ -48,6 +49,14 @@ def synthesizer_shapes(s: dict, out_channels: int) -> dict[str, tuple[int, ...]]
     shapes["output.weight"] = (out_channels, hidden)
     shapes["output.bias"] = (out_channels,)
     return shapes
+
+
+def g0_sampling(s: dict) -> str:
+    """How G0 is read: "corners" (default since it was introduced) or "bilinear" (files without the key)."""
+    mode = s.get("g0_sampling", "bilinear")
+    if mode not in FEATURES_PER_CHANNEL:
+        raise NgtcError(f"unknown g0_sampling {mode!r}")
+    return mode
 
 
 def _metadata(ct: CompressedTexture) -> dict:

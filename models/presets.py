@@ -21,6 +21,7 @@ class Preset:
     hidden_dim: int = 32
     num_residual_blocks: int = 4
     positional_encoding_levels: int = 10
+    g0_sampling: str = "corners"  # see grid_sampler.py
 
     @property
     def grid_bpp(self) -> float:

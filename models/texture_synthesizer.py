@@ -47,14 +47,15 @@ class ResidualBlock(nn.Module):
 class TextureSynthesizer(nn.Module):
     """MLP from [G0 features, G1 features, PE(uv), mip] to every channel of the texel.
 
+    g0_features / g1_features are the widths the GridSampler delivers (4 per channel for G0 corners).
     Outputs are the channels as stored (in [0, 1]); the decoder clamps them.
     """
 
-    def __init__(self, g0_channels: int, g1_channels: int, out_channels: int, hidden_dim: int = 32,
+    def __init__(self, g0_features: int, g1_features: int, out_channels: int, hidden_dim: int = 32,
                  num_residual_blocks: int = 4, positional_encoding_levels: int = 10):
         super().__init__()
         self.encoding = PositionalEncoding(positional_encoding_levels)
-        in_dim = g0_channels + g1_channels + self.encoding.out_dim + 1
+        in_dim = g0_features + g1_features + self.encoding.out_dim + 1
         self.input = nn.Linear(in_dim, hidden_dim)
         self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(num_residual_blocks))
         self.output = nn.Linear(hidden_dim, out_channels)

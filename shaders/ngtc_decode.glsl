@@ -47,7 +47,10 @@ uniform int ngtc_no_unroll;
 #define NGTC_N(n) (n)
 #endif
 
-#define NGTC_FEATURES (NGTC_G0_CHANNELS + NGTC_G1_CHANNELS)
+// NGTC_G0_CORNERS 1: G0 is read as its four cells' features times their bilinear weights, side by side
+// (grid_sampler.corners); 0: bilinear like G1.
+#define NGTC_G0_FEATURES (NGTC_G0_CHANNELS * (NGTC_G0_CORNERS != 0 ? 4 : 1))
+#define NGTC_FEATURES (NGTC_G0_FEATURES + NGTC_G1_CHANNELS)
 #define NGTC_TWO_PI 6.28318530717958647692
 
 layout(binding = NGTC_G0_UNIT) uniform usampler2D ngtc_g0;
@@ -66,8 +69,8 @@ float ngtc_dequant(uint bits, uint nibble) {
     return float(code) * NGTC_QUANT_STEP + NGTC_QUANT_MIN;
 }
 
-// grid_sampler.bilinear with wrap addressing, for `channels` features written to x[base ..].
-void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, int base, vec2 uv,
+// grid_sampler.bilinear (or .corners) with wrap addressing, for `channels` channels written to x[base ..].
+void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool corners, int base, vec2 uv,
                     inout float x[NGTC_IN_DIM]) {
     ivec2 cells = textureSize(grid, 0) / ivec2(texels, 1);
     vec2 pos = uv * vec2(cells) - NGTC_GRID_OFFSET;
@@ -75,6 +78,8 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, int ba
     vec2 f = pos - p0;
     ivec2 i0 = ngtc_wrap(ivec2(p0), cells);
     ivec2 i1 = ngtc_wrap(ivec2(p0) + 1, cells);
+    vec2 g = 1.0 - f;
+    vec4 w = vec4(g.x * g.y, f.x * g.y, g.x * f.y, f.x * f.y);  // corner weights, as in torch
     for (int t = 0; t < texels; ++t) {
         uvec4 c00 = texelFetch(grid, ivec2(i0.x * texels + t, i0.y), 0);
         uvec4 c10 = texelFetch(grid, ivec2(i1.x * texels + t, i0.y), 0);
@@ -83,10 +88,19 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, int ba
         for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
             int comp = k / codes;
             uint nibble = uint(k % codes);
-            // Same expression order as torch: lerp along x on both rows, then along y.
-            float top = ngtc_dequant(c00[comp], nibble) * (1.0 - f.x) + ngtc_dequant(c10[comp], nibble) * f.x;
-            float bottom = ngtc_dequant(c01[comp], nibble) * (1.0 - f.x) + ngtc_dequant(c11[comp], nibble) * f.x;
-            x[base + t * 4 * codes + k] = top * (1.0 - f.y) + bottom * f.y;
+            int ch = t * 4 * codes + k;
+            float v00 = ngtc_dequant(c00[comp], nibble), v10 = ngtc_dequant(c10[comp], nibble);
+            float v01 = ngtc_dequant(c01[comp], nibble), v11 = ngtc_dequant(c11[comp], nibble);
+            if (corners) {
+                x[base + ch] = v00 * w.x;
+                x[base + channels + ch] = v10 * w.y;
+                x[base + 2 * channels + ch] = v01 * w.z;
+                x[base + 3 * channels + ch] = v11 * w.w;
+            } else {  // same expression order as torch: lerp along x on both rows, then along y
+                float top = v00 * (1.0 - f.x) + v10 * f.x;
+                float bottom = v01 * (1.0 - f.x) + v11 * f.x;
+                x[base + ch] = top * (1.0 - f.y) + bottom * f.y;
+            }
         }
     }
 }
@@ -106,8 +120,8 @@ void ngtc_encode(vec2 uv, inout float x[NGTC_IN_DIM]) {
 
 void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     float x[NGTC_IN_DIM];
-    ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, 0, uv, x);
-    ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, NGTC_G0_CHANNELS, uv, x);
+    ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0, uv, x);
+    ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES, uv, x);
     ngtc_encode(uv, x);
     x[NGTC_IN_DIM - 1] = mip;
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.compression_model import CompressionModel, decompress, grid_shape
-from models.grid_sampler import GridSampler, bilinear, texel_uv
+from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.presets import PRESETS, nearest_preset
 from models.quantization import from_codes, pack_nibbles, quantize, to_codes, unpack_nibbles
 from models.spec import QUANT_LEVELS, grid_stride, mip_count
@@ -67,6 +67,17 @@ def test_bilinear_wraps_and_interpolates():
     assert clamped == g[0, 3, 0]
 
 
+def test_corner_features_sum_to_bilinear():
+    g = torch.rand(5, 6, 3)
+    pos = torch.rand(40, 2) * 8 - 1
+    c = corners(g, pos)
+    assert c.shape == (40, 12)
+    assert torch.allclose(c.reshape(40, 4, 3).sum(1), bilinear(g, pos), atol=1e-6)
+    # At a cell centre only that cell contributes.
+    at = corners(g, torch.tensor([[2.0, 3.0]]))[0].reshape(4, 3)
+    assert torch.allclose(at[0], g[3, 2]) and torch.all(at[1:] == 0)
+
+
 def test_positional_encoding_values_and_tiling():
     pe = PositionalEncoding(10)
     uv = torch.tensor([[0.3, 0.7]])
@@ -91,7 +102,8 @@ def test_shapes_of_the_reference_configuration():
     uv, mip = torch.rand(33, 2), torch.zeros(33)
     assert model(uv, mip, texels=texels).shape == (33, 7)
     synth = model.texture_synthesizer
-    assert isinstance(synth, TextureSynthesizer) and synth.in_dim == 16 + 16 + 40 + 1
+    # G0 read as 4 weighted corners (16 x 4), G1 bilinear (16), PE (40), mip (1).
+    assert isinstance(synth, TextureSynthesizer) and synth.in_dim == 16 * 4 + 16 + 40 + 1
     assert len(synth.blocks) == 4 and synth.input.out_features == 32
     assert isinstance(model.grid_sampler, GridSampler)
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from models import ngtc_file
 from models.compression_model import CompressedTexture
-from models.spec import QUANT_BITS, glsl_defines, mip_size, pe_dim
+from models.ngtc_file import g0_sampling
+from models.spec import QUANT_BITS, glsl_defines, mip_size
 
 from .glsl import compile_compute
 
@@ -187,7 +188,8 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
         "NGTC_G0_CODES": g0[0], "NGTC_G0_TEXELS": g0[1], "NGTC_G1_CODES": g1[0], "NGTC_G1_TEXELS": g1[1],
         "NGTC_HIDDEN": hidden, "NGTC_BLOCKS": blocks,
         "NGTC_PE_LEVELS": s["positional_encoding_levels"],
-        "NGTC_IN_DIM": s["g0_channels"] + s["g1_channels"] + pe_dim(s["positional_encoding_levels"]) + 1,
+        "NGTC_G0_CORNERS": int(g0_sampling(s) == "corners"),
+        "NGTC_IN_DIM": int(ct.weights["input.weight"].shape[1]),
         "NGTC_QUANT_BITS": QUANT_BITS,
         "NGTC_OFF_INPUT_W": off["input.weight"], "NGTC_OFF_INPUT_B": off["input.bias"],
         "NGTC_OFF_BLOCKS": off["blocks.0.linear.weight"] if blocks else off["output.weight"],
