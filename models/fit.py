@@ -37,10 +37,10 @@ class FitConfig:
     crop: int = 128  # encoder training crop (mip-0 texels)
     encoder_share: float = 0.5  # part of the budget spent training the encoder in "encoder+refine"
     lr_grids: float = 0.02
-    lr_synthesizer: float = 0.005
+    lr_synthesizer: float = 0.01
     lr_encoder: float = 0.001
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
-    mip_falloff: float = 0.6  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
+    mip_falloff: float = 0.5  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
 
 
 @dataclass
