@@ -98,6 +98,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .atomic import write_atomic
 from .metrics import psnr  # the one PSNR (models.metrics); astc.psnr stays importable
 
 ASTC_MAGIC = 0x5CA1AB13
@@ -379,18 +380,7 @@ def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
 def _atomic_write(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
 
 
 def astc_header(block: Sequence[int], size: Sequence[int]) -> bytes:

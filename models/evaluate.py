@@ -45,6 +45,7 @@ import numpy as np
 
 from . import astc
 from . import metrics as M
+from .atomic import write_atomic
 from .material import Material, MaterialError, load_material, reconstruct_normal_z
 from .presets import PRESETS, get_preset
 
@@ -154,16 +155,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, data)
     except OSError as exc:
-        raise EvalError(f"{path}: cannot write ({_one_line(exc)})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise EvalError(f"{path}: cannot write ({_one_line(exc)})") from None
 
 

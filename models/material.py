@@ -10,10 +10,8 @@ import base64
 import io
 import json
 import logging
-import os
 import re
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -22,6 +20,8 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import numpy as np
 from PIL import Image
+
+from .atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -556,13 +556,10 @@ def _to_image(data: np.ndarray, bit_depth: int) -> Image.Image:
 
 
 def _write_png(image: Image.Image, target: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; maps are ordinary shared files
-        os.replace(tmp, target)
+        write_atomic(target, buf.getvalue())
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise MaterialError(f"{target}: cannot write ({_one_line(exc)})") from exc
     return target

@@ -15,9 +15,7 @@ one-line message naming the file. Writing is atomic: a temporary file, then a re
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from . import atomic
 from .compression_model import CompressedTexture, grid_shape
 from .grid_sampler import FEATURES_PER_CHANNEL
 from .quantization import pack_nibbles, unpack_nibbles
@@ -92,17 +91,9 @@ def to_bytes(ct: CompressedTexture) -> bytes:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: an existing file is never half-written."""
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+        atomic.write_atomic(path, data)
     except OSError as e:
-        raise NgtcError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise NgtcError(f"{path}: cannot write ({e.strerror})") from None
 
 
