@@ -95,10 +95,11 @@ def test_quick_report_json_fields(quick):
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
     for bd in m["bd"]:
-        assert bd["status"] in ("ok", "barely overlap", "no overlap")
+        # 60 steps on a 64 px crop: a curve may not rise with rate, and BD-rate is then undefined.
+        assert bd["status"] in ("ok", "barely overlap", "no overlap", "too few points")
         assert "bd_rate_percent" in bd and "bd_psnr_db" in bd and "psnr_interval" in bd and bd["note"]
-        if bd["status"] == "no overlap":
-            assert bd["bd_rate_percent"] is None and bd["psnr_interval"] is None
+        if bd["status"] in ("no overlap", "too few points"):
+            assert bd["bd_rate_percent"] is None
         else:
             lo, hi = bd["psnr_interval"]
             assert hi > lo and bd["bd_rate_percent"] is not None
