@@ -1,0 +1,140 @@
+// material.glsl: one way to sample a material, whatever holds it (viewer/materials_gl.py, TextureSet).
+//
+//   float mat_lod(vec2 uv);                       // mip level from derivatives (+ bias, or forced)
+//   MatSample mat_fetch(vec2 uv, float lod);      // every texture (or the neural decoder) read once
+//   float mat_channel(MatSample s, int slot);     // one logical channel: a texture component or a constant
+//
+// Textures: up to MAT_MAX_TEX RGBA textures at units 0.. (full mip chains); mat_src[slot] = (texture,
+// component), texture -1 = the constant mat_const[slot]. With NGTC_ON_SAMPLE the textures are replaced by
+// ngtc_decode (shaders/ngtc_decode.glsl): texture i holds channels 4i .. 4i+3, as in decode-on-load.
+
+#define MAT_MAX_TEX 8
+#define MAT_SLOTS 14
+// Slots (same order as viewer/materials_gl.py SLOTS).
+#define SLOT_BASE_R 0
+#define SLOT_BASE_G 1
+#define SLOT_BASE_B 2
+#define SLOT_NORMAL_X 3
+#define SLOT_NORMAL_Y 4
+#define SLOT_ROUGHNESS 5
+#define SLOT_METALLIC 6
+#define SLOT_AO 7
+#define SLOT_HEIGHT 8
+#define SLOT_OPACITY 9
+#define SLOT_EMISSIVE_R 10
+#define SLOT_EMISSIVE_G 11
+#define SLOT_EMISSIVE_B 12
+#define SLOT_SPECULAR 13
+
+uniform ivec2 mat_src[MAT_SLOTS];
+uniform float mat_const[MAT_SLOTS];
+uniform vec2 mat_size;          // mip 0 size in texels
+uniform int mat_mips;
+uniform int mat_force_mip;      // -1: automatic
+uniform float mat_lod_bias;
+uniform int mat_frame;          // stochastic mip selection changes pattern every frame
+
+#ifdef NGTC_ON_SAMPLE
+#include "ngtc_decode.glsl"
+#define MAT_TEXTURES ((NGTC_CHANNELS + 3) / 4)
+#else
+layout(binding = 0) uniform sampler2D mat_tex[MAT_MAX_TEX];
+uniform int mat_tex_count;
+#define MAT_TEXTURES MAT_MAX_TEX
+#endif
+
+struct MatSample {
+    vec4 t[MAT_TEXTURES];
+};
+
+// Like the hardware: log2 of the longer screen-space footprint axis, in texels of mip 0.
+float mat_lod(vec2 uv) {
+    vec2 dx = dFdx(uv * mat_size);
+    vec2 dy = dFdy(uv * mat_size);
+    float lod = 0.5 * log2(max(max(dot(dx, dx), dot(dy, dy)), 1e-20));
+    if (mat_force_mip >= 0) {
+        lod = float(mat_force_mip);
+    }
+    return clamp(lod + mat_lod_bias, 0.0, float(mat_mips - 1));
+}
+
+#ifdef NGTC_ON_SAMPLE
+// The network was fitted at texel centres only (its positional encoding is not band-limited in between), so
+// on-sample decoding decodes texel centres of a mip and filters them like the hardware would:
+//   trilinear:  the 4 bilinear texels of both neighbouring mips (8 decodes per pixel), blended;
+//   stochastic: one texel of one mip, picked with probability equal to its trilinear weight (1 decode per
+//               pixel; unbiased, noisy: stochastic texture filtering, Pharr et al. 2024).
+float mat_hash(vec2 p, float salt) {  // white noise in [0, 1) per pixel, frame and salt
+    vec3 p3 = fract(vec3(p.xyx) * 0.1031 + float(mat_frame) * 0.61803 + salt * 0.1379);
+    p3 += dot(p3, p3.yzx + 33.33);
+    return fract((p3.x + p3.y) * p3.z);
+}
+
+ivec2 mat_mip_size(int mip) {
+    return max(ivec2(mat_size) >> mip, ivec2(1));
+}
+
+void mat_decode_texel(ivec2 xy, int mip, out float c[NGTC_CHANNELS]) {
+    ivec2 size = mat_mip_size(mip);
+    xy = xy - size * ivec2(floor(vec2(xy) / vec2(size)));  // wrap: materials tile
+    ngtc_decode((vec2(xy) + 0.5) / vec2(size), float(mip), c);
+}
+
+void mat_decode_bilinear(vec2 uv, int mip, float weight, inout float acc[NGTC_CHANNELS]) {
+    vec2 p = uv * vec2(mat_mip_size(mip)) - 0.5;
+    ivec2 p0 = ivec2(floor(p));
+    vec2 f = p - floor(p);
+    float c[NGTC_CHANNELS];
+    for (int k = 0; k < 4; ++k) {
+        ivec2 o = ivec2(k & 1, k >> 1);
+        float w = weight * (o.x == 1 ? f.x : 1.0 - f.x) * (o.y == 1 ? f.y : 1.0 - f.y);
+        if (w > 0.0) {
+            mat_decode_texel(p0 + o, mip, c);
+            for (int i = 0; i < NGTC_CHANNELS; ++i) {
+                acc[i] += w * c[i];
+            }
+        }
+    }
+}
+#endif
+
+MatSample mat_fetch(vec2 uv, float lod) {
+    MatSample s;
+#ifdef NGTC_ON_SAMPLE
+    int lo = int(floor(lod));
+    float f = lod - float(lo);
+    int hi = min(lo + 1, mat_mips - 1);
+    float c[NGTC_CHANNELS];
+#if NGTC_STOCHASTIC
+    int mip = mat_hash(gl_FragCoord.xy, 0.0) < f ? hi : lo;
+    vec2 p = uv * vec2(mat_mip_size(mip)) - 0.5;
+    vec2 fp = p - floor(p);
+    ivec2 pick = ivec2(mat_hash(gl_FragCoord.xy, 1.0) < fp.x ? 1 : 0, mat_hash(gl_FragCoord.xy, 2.0) < fp.y ? 1 : 0);
+    mat_decode_texel(ivec2(floor(p)) + pick, mip, c);
+#else
+    for (int i = 0; i < NGTC_CHANNELS; ++i) {
+        c[i] = 0.0;
+    }
+    mat_decode_bilinear(uv, lo, 1.0 - f, c);
+    if (f > 0.0 && hi != lo) {
+        mat_decode_bilinear(uv, hi, f, c);
+    }
+#endif
+    for (int i = 0; i < MAT_TEXTURES; ++i) {
+        s.t[i] = vec4(0.0);
+    }
+    for (int i = 0; i < NGTC_CHANNELS; ++i) {
+        s.t[i / 4][i % 4] = c[i];
+    }
+#else
+    for (int i = 0; i < MAT_MAX_TEX; ++i) {
+        s.t[i] = i < mat_tex_count ? textureLod(mat_tex[i], uv, lod) : vec4(0.0);
+    }
+#endif
+    return s;
+}
+
+float mat_channel(MatSample s, int slot) {
+    ivec2 src = mat_src[slot];
+    return src.x < 0 ? mat_const[slot] : s.t[src.x][src.y];
+}

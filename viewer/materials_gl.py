@@ -1,0 +1,411 @@
+"""Material texture sets on the GPU: reference, ASTC and neural, all sampled the same way by the shaders.
+
+A `TextureSet` is up to 8 RGBA textures (full mip chains, repeat, trilinear) plus, for every logical
+channel the shader knows (`SLOTS`: basecolor r g b, normal x y, roughness, ...), where it lives: a texture
+index and a component, or a constant. `shaders/material.glsl` samples every texture once and picks the
+channels through that table, so reference, ASTC and neural materials go through one code path:
+
+- reference: `Material.mip_chain()` packed 4 channels per RGBA8 texture, every level uploaded with its
+  own data (glTexImage2D per level; no glGenerateMipmap: the reference mips are the codec's reference);
+- ASTC: the `.astc` files of every texture and mip uploaded as they are (glCompressedTexImage2D), read
+  back through the packing plan of `models.astc.plan_textures` (e.g. normal X = R, Y = A);
+- neural, decoded on load: `viewer.neural_gl.decode_to_textures` (the GLSL decoder fills RGBA8 chains);
+- neural, on sample: no textures; the fragment shader runs `ngtc_decode` per pixel (`NeuralGL` bound).
+
+Texture row 0 is v = 0 (numpy order, as the neural decoder and ASTC files have it); the vertex shader
+flips mesh UVs (v = 0 at the image bottom) into that convention.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import moderngl
+import numpy as np
+
+SLOTS: tuple[tuple[str, int], ...] = (
+    ("basecolor", 0), ("basecolor", 1), ("basecolor", 2), ("normal", 0), ("normal", 1), ("roughness", 0),
+    ("metallic", 0), ("ao", 0), ("height", 0), ("opacity", 0), ("emissive", 0), ("emissive", 1),
+    ("emissive", 2), ("specular", 0),
+)
+SLOT_INDEX = {s: i for i, s in enumerate(SLOTS)}
+# Values of absent maps (basecolor sRGB-encoded as stored; normal 0.5, 0.5 is the flat normal).
+DEFAULTS = {"basecolor": (0.8, 0.8, 0.8), "normal": (0.5, 0.5), "roughness": (0.5,), "metallic": (0.0,),
+            "ao": (1.0,), "height": (0.5,), "opacity": (1.0,), "emissive": (0.0, 0.0, 0.0), "specular": (0.5,)}
+MAX_TEXTURES = 8  # sampler units 0..7 (layout binding in material.glsl)
+
+GL_TEXTURE_2D = 0x0DE1
+GL_TEXTURE0 = 0x84C0
+GL_RGBA8 = 0x8058
+GL_RGBA = 0x1908
+GL_UNSIGNED_BYTE = 0x1401
+GL_TEXTURE_BASE_LEVEL = 0x813C
+GL_TEXTURE_MAX_LEVEL = 0x813D
+GL_UNPACK_ALIGNMENT = 0x0CF5
+GL_PIXEL_UNPACK_BUFFER = 0x88EC
+ASTC_EXTENSION = "GL_KHR_texture_compression_astc_ldr"
+ASTC_FORMATS = {(4, 4): 0x93B0, (5, 4): 0x93B1, (5, 5): 0x93B2, (6, 5): 0x93B3, (6, 6): 0x93B4, (8, 5): 0x93B5,
+                (8, 6): 0x93B6, (8, 8): 0x93B7, (10, 5): 0x93B8, (10, 6): 0x93B9, (10, 8): 0x93BA,
+                (10, 10): 0x93BB, (12, 10): 0x93BC, (12, 12): 0x93BD}
+
+
+class TextureSetError(ValueError):
+    """A texture set that cannot be built (one line)."""
+
+
+# ------------------------------------------------------------------------------------------- raw GL calls
+
+
+class _GL:
+    """The few GL entry points moderngl does not offer (explicit mip data, compressed images).
+
+    GLVND's libOpenGL dispatches to whatever context is current, GLX (glfw) or EGL (headless)."""
+
+    _lib: ctypes.CDLL | None = None
+
+    @classmethod
+    def lib(cls) -> ctypes.CDLL:
+        if cls._lib is None:
+            for name in ("libOpenGL.so.0", "libGL.so.1", ctypes.util.find_library("GL") or "", "opengl32"):
+                try:
+                    lib = ctypes.CDLL(name)
+                    lib.glCompressedTexImage2D  # noqa: B018 - probe the symbol
+                    cls._lib = lib
+                    break
+                except (OSError, AttributeError):
+                    continue
+            else:
+                raise TextureSetError("cannot load the OpenGL library for texture uploads")
+            u, i, p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
+            lib.glTexImage2D.argtypes = [u, i, i, i, i, i, u, u, p]
+            lib.glCompressedTexImage2D.argtypes = [u, i, u, i, i, i, i, p]
+            lib.glTexParameteri.argtypes = [u, u, i]
+            lib.glBindTexture.argtypes = [u, u]
+            lib.glActiveTexture.argtypes = [u]
+            lib.glPixelStorei.argtypes = [u, i]
+            lib.glBindBuffer.argtypes = [u, u]
+            lib.glGetError.restype = u
+        return cls._lib
+
+
+def _bind_for_upload(tex: moderngl.Texture) -> ctypes.CDLL:
+    gl = _GL.lib()
+    gl.glGetError()  # clear stale errors
+    gl.glActiveTexture(GL_TEXTURE0)
+    gl.glBindTexture(GL_TEXTURE_2D, tex.glo)
+    gl.glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0)
+    gl.glPixelStorei(GL_UNPACK_ALIGNMENT, 1)
+    return gl
+
+
+def _finish_chain(tex: moderngl.Texture, gl: ctypes.CDLL, levels: int, what: str) -> None:
+    gl.glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_BASE_LEVEL, 0)
+    gl.glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAX_LEVEL, levels - 1)
+    err = gl.glGetError()
+    if err:
+        raise TextureSetError(f"{what}: OpenGL error 0x{err:04X} while uploading")
+    tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    tex.repeat_x = tex.repeat_y = True
+
+
+def upload_rgba8_chain(ctx: moderngl.Context, levels: Sequence[np.ndarray], what: str = "texture") -> moderngl.Texture:
+    """An RGBA8 texture whose every mip level is the given (H_k, W_k, 4) uint8 array (row 0 = v = 0)."""
+    h, w = levels[0].shape[:2]
+    tex = ctx.texture((w, h), 4, np.ascontiguousarray(levels[0]).tobytes())
+    gl = _bind_for_upload(tex)
+    for k, level in enumerate(levels[1:], 1):
+        data = np.ascontiguousarray(level, np.uint8)
+        gl.glTexImage2D(GL_TEXTURE_2D, k, GL_RGBA8, data.shape[1], data.shape[0], 0, GL_RGBA, GL_UNSIGNED_BYTE,
+                        data.ctypes.data)
+    _finish_chain(tex, gl, len(levels), what)
+    return tex
+
+
+def upload_astc_chain(ctx: moderngl.Context, images: Sequence[tuple[bytes, tuple[int, int], tuple[int, int]]],
+                      what: str = "ASTC texture") -> moderngl.Texture:
+    """A texture from ASTC images (blocks, (bx, by), (w, h)) of mip 0, 1, ... uploaded as compressed data."""
+    (_, block, (w, h)) = images[0]
+    if block not in ASTC_FORMATS:
+        raise TextureSetError(f"{what}: no GL format for ASTC {block[0]}x{block[1]}")
+    tex = ctx.texture((w, h), 4)  # moderngl owns the name; the levels are redefined as compressed below
+    gl = _bind_for_upload(tex)
+    for k, (blocks, blk, (lw, lh)) in enumerate(images):
+        if blk != block:
+            raise TextureSetError(f"{what}: mip {k} is {blk[0]}x{blk[1]}, mip 0 is {block[0]}x{block[1]}")
+        buf = ctypes.create_string_buffer(blocks, len(blocks))
+        gl.glCompressedTexImage2D(GL_TEXTURE_2D, k, ASTC_FORMATS[block], lw, lh, 0, len(blocks), buf)
+    _finish_chain(tex, gl, len(images), what)
+    return tex
+
+
+def chain_bytes(width: int, height: int, levels: int, bytes_per_texel: int = 4) -> int:
+    return sum(max(1, width >> k) * max(1, height >> k) for k in range(levels)) * bytes_per_texel
+
+
+def to_unorm8(x: np.ndarray) -> np.ndarray:
+    return np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------- texture sets
+
+
+@dataclass(eq=False)
+class TextureSet:
+    """What the shader needs to sample one material representation (see the module docstring)."""
+
+    mode: str  # reference | astc-<block> | neural | neural-trilinear | neural-stochastic
+    label: str
+    width: int
+    height: int
+    mips: int
+    textures: list[moderngl.Texture]
+    sources: np.ndarray  # (len(SLOTS), 2) int32: texture index (-1: constant), component
+    constants: np.ndarray  # (len(SLOTS),) float32
+    maps: tuple[str, ...]  # maps of the material (textured or constant)
+    gpu_bytes: int
+    bits_per_texel: float | None = None
+    psnr: list[float] | None = None  # per mip, all channels, against the reference chain
+    notes: list[str] = field(default_factory=list)
+    neural: Any = None  # viewer.neural_gl.NeuralGL for on-sample decoding
+    sampling: str = "textures"  # textures | trilinear | stochastic
+    owns_neural: bool = False
+
+    @property
+    def defines(self) -> dict[str, object]:
+        """Program variant: the neural decoder's #defines when sampling on the fly."""
+        if self.sampling == "textures":
+            return {}
+        return {**self.neural.defines, "NGTC_ON_SAMPLE": 1, "NGTC_STOCHASTIC": int(self.sampling == "stochastic")}
+
+    def bind(self, program: moderngl.Program) -> None:
+        for i, tex in enumerate(self.textures):
+            tex.use(location=i)
+        if self.neural is not None and self.sampling != "textures":
+            self.neural.bind(program)
+        _set(program, "mat_tex_count", len(self.textures))
+        _write(program, "mat_src", self.sources.astype(np.int32))
+        _write(program, "mat_const", self.constants.astype(np.float32))
+        _set(program, "mat_size", (float(self.width), float(self.height)))
+        _set(program, "mat_mips", self.mips)
+
+    def release(self) -> None:
+        for tex in self.textures:
+            tex.release()
+        self.textures = []
+        if self.owns_neural and self.neural is not None:
+            self.neural.release()
+            self.neural = None
+
+
+def _set(program: moderngl.Program, name: str, value) -> None:
+    if name in program:
+        program[name].value = value
+
+
+def _write(program: moderngl.Program, name: str, data: np.ndarray) -> None:
+    if name in program:
+        program[name].write(np.ascontiguousarray(data).tobytes())
+
+
+def _slot_table(maps: Sequence[Any], locate) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """sources/constants for `maps` (MapInfo objects or dicts); locate(map, channel) -> (texture, comp)."""
+    sources = np.full((len(SLOTS), 2), -1, np.int32)
+    constants = np.zeros(len(SLOTS), np.float32)
+    for (name, c), i in SLOT_INDEX.items():
+        constants[i] = DEFAULTS[name][min(c, len(DEFAULTS[name]) - 1)]
+    names = []
+    for m in maps:
+        get = m.get if isinstance(m, dict) else lambda k, m=m: getattr(m, k)
+        name, channels, constant = get("name"), int(get("channels")), get("constant")
+        names.append(name)
+        for c in range(channels):
+            if (name, c) not in SLOT_INDEX:
+                continue
+            i = SLOT_INDEX[(name, c)]
+            if constant is not None:
+                constants[i] = float(constant[c])
+            else:
+                sources[i] = locate(m, c)
+    return sources, constants, tuple(names)
+
+
+def _packed_locator(m: Any, c: int) -> tuple[int, int]:
+    offset = m["offset"] if isinstance(m, dict) else m.offset
+    return (offset + c) // 4, (offset + c) % 4
+
+
+def reference_set(ctx: moderngl.Context, material) -> TextureSet:
+    """`Material.mip_chain()` as RGBA8 chains, 4 channels per texture, each level uploaded explicitly."""
+    chain = material.mip_chain()
+    channels = material.channels
+    groups = -(-channels // 4)
+    if groups > MAX_TEXTURES:
+        raise TextureSetError(f"{material.name}: {channels} channels need more than {MAX_TEXTURES} textures")
+    textures = []
+    for g in range(groups):
+        levels = []
+        for level in chain:
+            rgba = np.zeros((*level.shape[:2], 4), np.uint8)
+            part = level[..., 4 * g : 4 * g + 4]
+            rgba[..., : part.shape[-1]] = to_unorm8(part)
+            levels.append(rgba)
+        textures.append(upload_rgba8_chain(ctx, levels, f"{material.name} reference"))
+    sources, constants, names = _slot_table(material.maps, _packed_locator)
+    source_bits = sum(m.channels * m.bit_depth for m in material.maps if m.constant is None)
+    chain_texels = chain_bytes(material.width, material.height, len(chain), 1)
+    return TextureSet("reference", "reference", material.width, material.height, len(chain), textures, sources,
+                      constants, names, chain_bytes(material.width, material.height, len(chain)) * groups,
+                      source_bits * chain_texels / (material.width * material.height), None,
+                      [f"{source_bits} bits per texel at mip 0 as stored (uncompressed)"])
+
+
+def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) -> TextureSet:
+    """The `.astc` files of an ASTC output folder (`models.astc` manifest) as GPU textures.
+
+    With GL ASTC support the blocks are uploaded compressed; without it they are decoded on the CPU to RGBA8
+    (same values, noted in the set's notes)."""
+    from models import astc
+
+    out_dir = Path(out_dir)
+    manifest = astc.load_manifest(out_dir)
+    plan = astc.plan_textures(maps)
+    stored = [astc.TextureSpec.from_json(t["spec"]) for t in manifest["textures"]]
+    if stored != plan:
+        raise TextureSetError(f"{out_dir}: ASTC packing {[s.name for s in stored]} does not match the material")
+    if len(plan) > MAX_TEXTURES:
+        raise TextureSetError(f"{out_dir}: {len(plan)} ASTC textures, the viewer binds at most {MAX_TEXTURES}")
+    block = astc.parse_block(manifest["block"])
+    native = ASTC_EXTENSION in ctx.extensions
+    textures = []
+    try:
+        for spec, tex in zip(plan, manifest["textures"], strict=True):
+            files = [out_dir / rec["file"] for rec in tex["files"]]
+            what = f"{out_dir.name}/{spec.name}"
+            if native:
+                textures.append(upload_astc_chain(ctx, [astc.read_astc(f) for f in files], what))
+            else:
+                levels = [to_unorm8(astc.read_decoded(f, spec.profile)) for f in files]
+                textures.append(upload_rgba8_chain(ctx, levels, what))
+    except Exception:
+        for tex in textures:
+            tex.release()
+        raise
+    where = {(m, c): (i, "rgba".index(s)) for i, spec in enumerate(plan)
+             for (m, c), s in zip(spec.sources, spec.read, strict=True)}
+    sources, constants, names = _slot_table(maps, lambda m, c: where[(_name(m), c)])
+    name = astc.block_name(block)
+    w, h = int(manifest["width"]), int(manifest["height"])
+    notes = [f"{len(plan)} textures ({', '.join(s.name for s in plan)}), preset {manifest.get('preset')}"]
+    if not native:
+        notes.append("no GL ASTC support: blocks decoded on the CPU to RGBA8")
+    gpu = int(manifest["block_bytes"]) if native else sum(chain_bytes(w, h, int(manifest["mips"])) for _ in plan)
+    return TextureSet(f"astc-{name}", f"ASTC {name}", w, h, int(manifest["mips"]), textures, sources, constants,
+                      names, gpu, astc.astc_bits_per_texel(manifest), None, notes)
+
+
+def _name(m: Any) -> str:
+    return m["name"] if isinstance(m, dict) else m.name
+
+
+def neural_sets(ctx: moderngl.Context, source) -> list[TextureSet]:
+    """A `.ngtc` (path or CompressedTexture) as three sets sharing one upload: decoded on load (RGBA8 chains
+    filled by the GLSL decoder), and decoded per pixel with trilinear or stochastic mip selection."""
+    from viewer.neural_gl import decode_to_textures, upload_ngtc
+
+    ngl = upload_ngtc(ctx, source)
+    try:
+        textures = decode_to_textures(ctx, ngl)
+    except Exception:
+        ngl.release()
+        raise
+    ct = ngl.compressed
+    sources, constants, names = _slot_table(ct.layout, _packed_locator)
+    stored = ct.info.get("stored_bytes")
+    bpp = stored * 8 / (ct.width * ct.height) if stored else ct.info.get("stored_bits_per_texel")
+    psnr = ct.info.get("quality", {}).get("psnr")
+    common = dict(width=ct.width, height=ct.height, mips=ct.mips, sources=sources, constants=constants, maps=names,
+                  bits_per_texel=bpp, psnr=list(psnr) if psnr else None, neural=ngl)
+    preset = ct.info.get("preset", "?")
+    decoded = chain_bytes(ct.width, ct.height, ct.mips) * len(textures)
+    return [
+        TextureSet("neural", "neural (decoded on load)", textures=textures, gpu_bytes=decoded + ngl.gpu_bytes,
+                   notes=[f"preset {preset}; RGBA8 chains {decoded:,} B + grids/weights {ngl.gpu_bytes:,} B"],
+                   owns_neural=True, **common),
+        TextureSet("neural-trilinear", "neural (on sample, trilinear)", textures=[], gpu_bytes=ngl.gpu_bytes,
+                   notes=["decoded per pixel at 2 mips, blended"], sampling="trilinear", **common),
+        TextureSet("neural-stochastic", "neural (on sample, stochastic)", textures=[], gpu_bytes=ngl.gpu_bytes,
+                   notes=["decoded per pixel at 1 mip picked at random"], sampling="stochastic", **common),
+    ]
+
+
+# ------------------------------------------------------------------------------------------- finding files
+
+
+def cache_root() -> Path:
+    """Where on-demand ASTC encodings go: $NGTC_CACHE, else $XDG_CACHE_HOME/ngtc, else ~/.cache/ngtc."""
+    if os.environ.get("NGTC_CACHE"):
+        return Path(os.environ["NGTC_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ngtc"
+
+
+def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str) -> Path | None:
+    """An existing ASTC folder (e.g. from `ngtc eval`, under report/astc/) for exactly this material."""
+    from models import astc
+
+    seen = set()
+    for root in roots:
+        for pattern in ("report/astc/**/manifest.json", "astc/**/manifest.json"):
+            for manifest_path in sorted(Path(root).glob(pattern))[:200]:
+                if manifest_path in seen:
+                    continue
+                seen.add(manifest_path)
+                try:
+                    manifest = json.loads(manifest_path.read_text())
+                except (OSError, ValueError):
+                    continue
+                if (manifest.get("format") == astc.MANIFEST_FORMAT and manifest.get("block") == block
+                        and manifest.get("fingerprint") == fingerprint
+                        and manifest.get("packing_version") == astc.PACKING_VERSION):
+                    return manifest_path.parent
+    return None
+
+
+def report_psnr(path: Path, fingerprint: str | None, ngtc: Path | None = None) -> dict[str, list[float]]:
+    """PSNR per mip (all channels) by mode from an `ngtc eval` report.json, for this material only (matched by
+    fingerprint): "astc-<block>" for its ASTC settings, "neural" for the setting whose file is `ngtc`."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, list[float]] = {}
+    target = Path(ngtc).resolve() if ngtc else None
+    for material in doc.get("materials", []) if isinstance(doc, dict) else []:
+        if not isinstance(material, dict) or material.get("fingerprint") != fingerprint:
+            continue
+        for setting in material.get("settings", []):
+            psnr = setting.get("psnr")
+            if not isinstance(psnr, list) or not psnr:
+                continue
+            values = [math.inf if v is None else float(v) for v in psnr]
+            if setting.get("codec") == "astc":
+                found.setdefault(f"astc-{setting.get('setting')}", values)
+            elif setting.get("codec") == "neural" and target is not None and any(
+                    (Path(path).parent / f).resolve() == target for f in setting.get("files", [])):
+                found["neural"] = values
+    return found
+
+
+def psnr_per_mip(chain: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> list[float]:
+    out = []
+    for a, b in zip(chain, reference, strict=False):
+        mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+        out.append(math.inf if mse == 0 else 10 * math.log10(1 / mse))
+    return out

@@ -1,0 +1,228 @@
+"""The one render callback: mode A (and B) through the PBR pass into offscreen targets, then the composite.
+
+    renderer = Renderer(ctx)
+    renderer.set_mesh(mesh)
+    timings_ms = renderer.render(target_fbo, (w, h), state, sets, camera)
+
+Passes, each inside a GL timer query (`timings_ms`: "A", "B", "composite"):
+- A: the scene with `sets[state.mode_a]`; in split mode only left of the divider (scissor);
+- B: with `sets[state.mode_b]` (split: right of the divider; difference: everywhere); skipped for "single";
+- composite: A, split A|B, or the difference |A - B| x gain through a color map, into `target`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import moderngl
+import numpy as np
+
+from .glsl import compile_program
+from .materials_gl import TextureSet
+from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, MeshData
+
+VIEWS = ("shaded", "basecolor", "normal", "roughness", "metallic", "ao", "height", "opacity", "emissive",
+         "specular", "mip level")
+COMPARES = ("single", "split", "difference")
+COLORMAPS = ("gray", "turbo", "heat")
+TONEMAPS = ("aces", "reinhard", "none")
+PASSES = ("A", "B", "composite")
+
+
+@dataclass
+class ViewState:
+    """Everything the panel, the keyboard and `ngtc render` can change about the picture."""
+
+    mode_a: str = "reference"
+    mode_b: str = "neural"
+    compare: str = "single"  # single | split | difference
+    split: float = 0.5  # divider position, fraction of the width
+    view: str = "shaded"
+    force_mip: int = -1  # -1: automatic (from derivatives)
+    lod_bias: float = 0.0
+    gain: float = 4.0
+    colormap: str = "turbo"
+    tonemap: str = "aces"
+    exposure: float = 1.0
+    light_yaw: float = 35.0
+    light_pitch: float = 40.0
+    light_intensity: float = 2.5
+    normal_strength: float = 1.0
+    uv_scale: float = 1.0
+    flat: bool = False  # the textured quad at 1:1 texels instead of the mesh
+    background: tuple[float, float, float] = (0.11, 0.12, 0.14)
+    sky: tuple[float, float, float] = (0.55, 0.6, 0.7)
+    ground: tuple[float, float, float] = (0.18, 0.16, 0.14)
+
+    def light_dir(self) -> np.ndarray:
+        yaw, pitch = math.radians(self.light_yaw), math.radians(self.light_pitch)
+        return np.array([math.cos(pitch) * math.sin(yaw), math.sin(pitch), math.cos(pitch) * math.cos(yaw)],
+                        np.float32)
+
+
+@dataclass
+class _Targets:
+    size: tuple[int, int]
+    color: list[moderngl.Texture]
+    depth: moderngl.Renderbuffer
+    fbos: list[moderngl.Framebuffer] = field(default_factory=list)
+
+    def release(self) -> None:
+        for obj in (*self.fbos, *self.color, self.depth):
+            obj.release()
+
+
+class Renderer:
+    def __init__(self, ctx: moderngl.Context):
+        self.ctx = ctx
+        self.programs: dict[tuple, moderngl.Program] = {}
+        self.composite = compile_program(ctx, vertex="fullscreen.vert", fragment="composite.frag")
+        self.fullscreen = ctx.vertex_array(self.composite, [])
+        self.queries = {name: ctx.query(time=True) for name in PASSES}
+        self.targets: _Targets | None = None
+        self.mesh: MeshData | None = None
+        self._vbo = self._ibo = None
+        self._vaos: dict[int, moderngl.VertexArray] = {}
+        self.frame_index = 0
+        self.offset_px = 0.0  # shift the picture right by this much (the panel covers the left)
+
+    # ----------------------------------------------------------------------------------------- resources
+
+    def program_for(self, tset: TextureSet) -> moderngl.Program:
+        """The PBR program variant for a texture set (neural on-sample sets compile the decoder in)."""
+        key = tuple(sorted((k, str(v)) for k, v in tset.defines.items()))
+        if key not in self.programs:
+            self.programs[key] = compile_program(self.ctx, vertex="pbr.vert", fragment="pbr.frag",
+                                                 defines=tset.defines)
+        return self.programs[key]
+
+    def set_mesh(self, mesh: MeshData) -> None:
+        for vao in self._vaos.values():
+            vao.release()
+        self._vaos.clear()
+        for buf in (self._vbo, self._ibo):
+            if buf is not None:
+                buf.release()
+        self._vbo = self.ctx.buffer(mesh.interleaved())
+        self._ibo = self.ctx.buffer(np.ascontiguousarray(mesh.indices, np.uint32).tobytes())
+        self.mesh = mesh
+
+    def _vao(self, program: moderngl.Program) -> moderngl.VertexArray:
+        key = program.glo
+        if key not in self._vaos:
+            names = [n for n in VERTEX_ATTRIBUTES if n in program]
+            fmt = " ".join(f if n in names else f"{int(f[0]) * 4}x"
+                           for f, n in zip(VERTEX_FORMAT.split(), VERTEX_ATTRIBUTES, strict=True))
+            self._vaos[key] = self.ctx.vertex_array(program, [(self._vbo, fmt, *names)], self._ibo, 4)
+        return self._vaos[key]
+
+    def _ensure_targets(self, size: tuple[int, int]) -> _Targets:
+        if self.targets is None or self.targets.size != size:
+            if self.targets is not None:
+                self.targets.release()
+            color = [self.ctx.texture(size, 4) for _ in range(2)]
+            for tex in color:
+                tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            depth = self.ctx.depth_renderbuffer(size)
+            t = _Targets(size, color, depth)
+            t.fbos = [self.ctx.framebuffer([tex], depth) for tex in color]
+            self.targets = t
+        return self.targets
+
+    def release(self) -> None:
+        for obj in (*self.programs.values(), *self._vaos.values(), self.fullscreen, self.composite, self._vbo,
+                    self._ibo):
+            if obj is not None:
+                obj.release()
+        if self.targets is not None:
+            self.targets.release()
+        self.programs.clear()
+        self._vaos.clear()
+
+    # ----------------------------------------------------------------------------------------- rendering
+
+    def render(self, target: moderngl.Framebuffer, size: tuple[int, int], state: ViewState,
+               sets: dict[str, TextureSet], camera) -> dict[str, float]:
+        """Draw one frame into `target` (viewport `size`); returns GPU milliseconds per pass."""
+        w, h = size
+        targets = self._ensure_targets((w, h))
+        left = min(max(self.offset_px, 0.0), w - 1)  # the split divides what the panel leaves visible
+        split_px = int(round(left + state.split * (w - left)))
+        timings = {}
+        passes = [("A", state.mode_a, None)]
+        if state.compare == "split":
+            passes = [("A", state.mode_a, (0, 0, split_px, h)), ("B", state.mode_b, (split_px, 0, w - split_px, h))]
+        elif state.compare == "difference":
+            passes.append(("B", state.mode_b, None))
+        for (name, mode, scissor), fbo in zip(passes, targets.fbos, strict=False):
+            with self.queries[name]:
+                self._scene_pass(fbo, (w, h), scissor, state, sets.get(mode), camera)
+            timings[name] = self.queries[name].elapsed / 1e6
+        with self.queries["composite"]:
+            target.use()
+            target.viewport = (0, 0, w, h)
+            self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+            targets.color[0].use(0)
+            targets.color[1].use(1)
+            prog = self.composite
+            prog["u_compare"].value = COMPARES.index(state.compare)
+            _set(prog, "u_split", float(split_px))
+            _set(prog, "u_gain", float(state.gain))
+            _set(prog, "u_colormap", COLORMAPS.index(state.colormap))
+            self.fullscreen.render(moderngl.TRIANGLES, vertices=3)
+        timings["composite"] = self.queries["composite"].elapsed / 1e6
+        self.frame_index += 1
+        return timings
+
+    def _scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
+                    tset: TextureSet | None, camera) -> None:
+        fbo.use()
+        fbo.viewport = (0, 0, *size)
+        fbo.scissor = None
+        bg = state.background if tset is not None else tuple(c * 0.5 for c in state.background)
+        fbo.clear(*bg, 1.0, depth=1.0)
+        if tset is None or self.mesh is None:
+            return
+        fbo.scissor = scissor
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+        prog = self.program_for(tset)
+        tset.bind(prog)
+        aspect = size[0] / max(size[1], 1)
+        view = camera.view()
+        if self.mesh.flat:
+            proj = camera.projection(aspect, size, (tset.width, tset.height))
+        else:
+            proj = camera.projection(aspect)
+        shift = np.eye(4, dtype=np.float32)
+        shift[3, 0] = self.offset_px / max(size[0], 1)  # clip-space x += shift * w: a shift in NDC
+        _write(prog, "u_view_proj", view @ proj @ shift)  # pyrr matrices are row-vector: v * view * proj
+        _write(prog, "u_model", np.eye(4, dtype=np.float32))
+        _write(prog, "u_normal_matrix", np.eye(3, dtype=np.float32))
+        _set(prog, "u_uv_scale", (state.uv_scale, state.uv_scale) if not self.mesh.flat else (1.0, 1.0))
+        _set(prog, "u_view", VIEWS.index(state.view))
+        _set(prog, "u_eye", tuple(float(x) for x in camera.eye))
+        _set(prog, "u_light_dir", tuple(float(x) for x in state.light_dir()))
+        _set(prog, "u_light_color", (state.light_intensity,) * 3)
+        _set(prog, "u_sky", state.sky)
+        _set(prog, "u_ground", state.ground)
+        _set(prog, "u_exposure", state.exposure)
+        _set(prog, "u_tonemap", TONEMAPS.index(state.tonemap))
+        _set(prog, "u_normal_strength", state.normal_strength)
+        _set(prog, "mat_force_mip", min(state.force_mip, tset.mips - 1))
+        _set(prog, "mat_lod_bias", state.lod_bias)
+        _set(prog, "mat_frame", self.frame_index)
+        self._vao(prog).render(moderngl.TRIANGLES)
+        fbo.scissor = None
+        self.ctx.disable(moderngl.DEPTH_TEST)
+
+
+def _set(program: moderngl.Program, name: str, value) -> None:
+    if name in program:
+        program[name].value = value
+
+
+def _write(program: moderngl.Program, name: str, data: np.ndarray) -> None:
+    if name in program:
+        program[name].write(np.ascontiguousarray(data, np.float32).tobytes())
