@@ -257,6 +257,38 @@ def render(
     console.print(f"wrote {path}")
 
 
+@app.command()
+def bench(
+    target: Annotated[Path | None, typer.Argument(help="A material folder, .glb/.gltf or .ngtc (default: the "
+                                                       "bundled tiles and its .ngtc).")] = None,
+    ngtc: Annotated[Path | None, typer.Option(help="The .ngtc, if not beside the material.")] = None,
+    mesh: Annotated[Path | None, typer.Option(help="OBJ, glTF/GLB or PLY with UVs (default: preview sphere).")] = None,
+    four_k: Annotated[bool, typer.Option("--4k", help="3840x2160 instead of 1920x1080.")] = False,
+    astc: Annotated[str, typer.Option(help="ASTC block sizes to time, comma-separated (from `ngtc eval` when "
+                                           "there, else encoded).")] = "12x12",
+    size: Annotated[str | None, typer.Option(help="Frame size WxH instead (e.g. for a quick check).")] = None,
+    frames: Annotated[int, typer.Option(help="Timed frames per mode.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Untimed frames first, per mode (the first compiles shaders).")] = 1,
+    max_seconds: Annotated[float, typer.Option(help="Stop timing a mode after this long (one frame at least): "
+                                                    "on-sample decoding takes seconds a frame on a CPU "
+                                                    "rasterizer.")] = 60.0,
+    out: Annotated[Path, typer.Option("-o", "--out", help="JSON results.")] = Path("ngtc_bench.json"),
+) -> None:
+    """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
+    reference RGBA8, ASTC, neural on sample (trilinear, stochastic) and neural decoded on load; texel decodes
+    per second and GPU memory per mode. Headless (EGL)."""
+    from viewer.app import parse_size
+    from viewer.bench import bench_command, si
+
+    dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
+    result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console)
+    stdout_console().print(result["table"])
+    doc = result["doc"]
+    load = doc["decode_on_load"]
+    stdout_console().print(f"decode on load: {load['texels']:,} texels in {load['seconds'] * 1e3:.1f} ms "
+                           f"({si(load['texel_decodes_per_s'])} texels/s); wrote {out}")
+
+
 def main() -> None:
     from models.material import MaterialError
     from models.ngtc_file import NgtcError

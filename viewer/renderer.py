@@ -157,7 +157,7 @@ class Renderer:
             passes.append(("B", state.mode_b, None))
         for (name, mode, scissor), fbo in zip(passes, targets.fbos, strict=False):
             with self.queries[name]:
-                self._scene_pass(fbo, (w, h), scissor, state, sets.get(mode), camera)
+                self.scene_pass(fbo, (w, h), scissor, state, sets.get(mode), camera)
             timings[name] = self.queries[name].elapsed / 1e6
         with self.queries["composite"]:
             target.use()
@@ -175,7 +175,7 @@ class Renderer:
         self.frame_index += 1
         return timings
 
-    def _scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
+    def scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
                     tset: TextureSet | None, camera) -> None:
         fbo.use()
         fbo.viewport = (0, 0, *size)
@@ -196,7 +196,10 @@ class Renderer:
         else:
             proj = camera.projection(aspect)
         shift = np.eye(4, dtype=np.float32)
-        shift[3, 0] = self.offset_px / max(size[0], 1)  # clip-space x += shift * w: a shift in NDC
+        # Centre the picture in what the panel leaves visible: half the panel width, in whole pixels (a half
+        # pixel would put the flat view's texel centres on pixel edges: no longer 1:1). Clip-space x += shift
+        # * w is a shift in NDC; 2 NDC units are size[0] pixels.
+        shift[3, 0] = 2.0 * math.floor(self.offset_px / 2) / max(size[0], 1)
         _write(prog, "u_view_proj", view @ proj @ shift)  # pyrr matrices are row-vector: v * view * proj
         _write(prog, "u_model", np.eye(4, dtype=np.float32))
         _write(prog, "u_normal_matrix", np.eye(3, dtype=np.float32))

@@ -1,0 +1,94 @@
+"""`ngtc bench`: every mode timed on the sphere, fragments counted, JSON written; bad options refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TILES = ROOT / "assets" / "tiles"
+SIZE = (64, 48)
+
+moderngl = pytest.importorskip("moderngl")
+
+
+def _egl_available() -> bool:
+    try:
+        moderngl.create_standalone_context(backend="egl", require=430).release()
+        return True
+    except Exception:  # noqa: BLE001 - no EGL / no GL 4.3: skip, don't fail
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _egl_available(), reason="no headless OpenGL 4.3 (EGL)")
+
+
+@pytest.fixture(scope="module")
+def crop(tmp_path_factory, small_ngtc) -> tuple[Path, Path]:
+    """conftest's 64x48 crop of the bundled tiles as a folder of PNGs, with its .ngtc beside it."""
+    root = tmp_path_factory.mktemp("bench")
+    folder = root / "crop"
+    folder.mkdir()
+    for png in TILES.glob("*.png"):
+        Image.open(png).crop((100, 200, 164, 248)).save(folder / png.name)
+    ngtc = root / "crop.ngtc"
+    ngtc.write_bytes(small_ngtc)
+    return folder, ngtc
+
+
+def test_bench_times_every_mode(crop, tmp_path, monkeypatch):
+    from viewer.bench import bench_modes, run_bench
+
+    monkeypatch.setenv("NGTC_CACHE", str(tmp_path / "cache"))
+    doc = run_bench(crop[0], crop[1], None, SIZE, ["12x12"], frames=2, warmup=1, max_seconds=60)
+    modes = doc["modes"]
+    assert list(modes) == bench_modes(["12x12"])
+    pixels = SIZE[0] * SIZE[1]
+    for mode, r in modes.items():
+        assert r["frames"] == 2 and len(r["wall_ms"]) == len(r["query_ms"]) == 2, mode
+        assert 0 < r["ms_min"] <= r["ms_median"] <= r["ms_p95"], mode
+        # the sphere fills the frame's height: most of the pixels (back faces drawn first may pass too)
+        assert 0.4 * pixels < r["fragments"] <= 2 * pixels, mode
+    assert modes["astc-12x12"]["x_astc"] == 1.0
+    assert modes["neural-trilinear"]["decodes_per_fragment"] == 8
+    assert modes["neural-stochastic"]["texel_decodes_per_s"] > 0
+    assert modes["reference"]["texel_decodes_per_s"] is None
+    # on sample, the neural modes hold only grids and weights; decoded on load adds the RGBA8 chains
+    on_sample = modes["neural-trilinear"]["gpu_bytes"]
+    assert on_sample == modes["neural-stochastic"]["gpu_bytes"] < modes["reference"]["gpu_bytes"]
+    assert modes["neural"]["gpu_bytes"] == on_sample + modes["reference"]["gpu_bytes"]
+    assert doc["decode_on_load"]["texels"] == sum(max(64 >> m, 1) * max(48 >> m, 1) for m in range(7))
+    assert doc["decode_on_load"]["seconds"] > 0
+
+
+def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NGTC_CACHE": str(cwd / "cache"), "HOME": str(cwd)}
+    return subprocess.run([sys.executable, "-m", "viewer.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_bench_cli_writes_json_and_table(crop, tmp_path):
+    out = tmp_path / "results" / "bench.json"
+    r = ngtc("bench", str(crop[0]), "--size", "48x32", "--frames", "1", "--warmup", "0", "--astc", "12x12",
+             "-o", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["size"] == [48, 32] and set(doc["modes"]) >= {"reference", "neural-stochastic"}
+    assert "neural-trilinear" in r.stdout and "decode on load" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--astc", "7x7"], "unknown ASTC block size '7x7'"),
+    (["--frames", "0"], "--frames must be at least 1"),
+    (["--size", "10x10"], "width and height must be 16"),
+])
+def test_bench_cli_bad_options(crop, tmp_path, args, message):
+    r = ngtc("bench", str(crop[0]), *args, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr

@@ -1,0 +1,284 @@
+"""`ngtc bench`: GPU frame times of every way the viewer can hold a material, on the material-preview sphere.
+
+Each mode draws the sphere filling a 1920x1080 frame (3840x2160 with --4k) for N frames with the viewer's
+own PBR pass (`Renderer.scene_pass`). Two clocks per frame: a GL_TIME_ELAPSED query around the pass (read
+as 64 bits) and the wall clock between two glFinish calls. The frame time reported is the timer query on a
+hardware GPU and the wall clock on a software rasterizer (llvmpipe), whose timer queries end before its
+threads have rasterized anything (measured: 9 ms by query, 380 ms by glFinish for the same draw). Modes:
+- reference: RGBA8 mip chains of the material;
+- astc-<block>: the real ASTC textures (native compressed upload when GL_KHR_texture_compression_astc_ldr
+  is there; otherwise decoded to RGBA8 on the CPU, which the report says);
+- neural-trilinear / neural-stochastic: the GLSL decoder run per pixel (8 or 1 texel decodes per pixel);
+- neural: the same decoder run once at load into RGBA8 mip chains (its decode time is reported separately,
+  measured by the wall clock around the compute dispatches and a glFinish: timer queries do not time compute
+  dispatches on every driver).
+A GL_SAMPLES_PASSED query counts the shaded fragments, which turns on-sample times into texel decodes per
+second. Results: a table on stdout and a JSON file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+from models.atomic import write_atomic
+
+from .app import ASTC_BLOCKS, DEFAULT_MESH, Headless, ViewerError, mode_label, resolve_inputs
+from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
+from .neural_gl import is_software_renderer
+from .renderer import ViewState
+
+GL_TIME_ELAPSED = 0x88BF
+GL_SAMPLES_PASSED = 0x8914
+GL_QUERY_RESULT = 0x8866
+DECODES_PER_PIXEL = {"neural-trilinear": 8, "neural-stochastic": 1}  # trilinear: 4 texels x 2 mips, at most
+NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural")
+
+
+class GLQuery:
+    """One GL query object read back as 64 bits (moderngl's Query reads 32)."""
+
+    def __init__(self, target: int):
+        gl = _GL.lib()
+        for name, args in (("glGenQueries", [ctypes.c_int, ctypes.c_void_p]), ("glBeginQuery", [ctypes.c_uint] * 2),
+                           ("glEndQuery", [ctypes.c_uint]), ("glDeleteQueries", [ctypes.c_int, ctypes.c_void_p]),
+                           ("glGetQueryObjectui64v", [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p])):
+            getattr(gl, name).argtypes = args
+        self.gl, self.target = gl, target
+        self.name = ctypes.c_uint(0)
+        gl.glGenQueries(1, ctypes.byref(self.name))
+
+    def __enter__(self) -> GLQuery:
+        self.gl.glBeginQuery(self.target, self.name.value)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.gl.glEndQuery(self.target)
+
+    @property
+    def result(self) -> int:
+        """Nanoseconds (GL_TIME_ELAPSED) or samples (GL_SAMPLES_PASSED); waits for the GPU."""
+        value = ctypes.c_uint64(0)
+        self.gl.glGetQueryObjectui64v(self.name.value, GL_QUERY_RESULT, ctypes.byref(value))
+        return int(value.value)
+
+    def release(self) -> None:
+        self.gl.glDeleteQueries(1, ctypes.byref(self.name))
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    label: str
+    gpu_ms: list[float] = field(default_factory=list)  # timer query
+    wall_ms: list[float] = field(default_factory=list)  # glFinish to glFinish
+    fragments: int = 0
+    gpu_bytes: int = 0
+    bits_per_texel: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def frame_ms(self, clock: str) -> np.ndarray:
+        return np.asarray(self.gpu_ms if clock == "query" else self.wall_ms, np.float64)
+
+    def summary(self, clock: str, astc_median: float | None) -> dict:
+        ms = self.frame_ms(clock)
+        median = float(np.median(ms))
+        decodes = DECODES_PER_PIXEL.get(self.mode)
+        out = {
+            "label": self.label, "frames": len(ms), "clock": clock, "ms_median": round(median, 4),
+            "ms_p95": round(float(np.percentile(ms, 95)), 4), "ms_mean": round(float(ms.mean()), 4),
+            "ms_min": round(float(ms.min()), 4), "fps": round(1e3 / median, 2) if median > 0 else None,
+            "query_ms": [round(v, 4) for v in self.gpu_ms], "wall_ms": [round(v, 4) for v in self.wall_ms],
+            "fragments": self.fragments, "gpu_bytes": self.gpu_bytes, "bits_per_texel": self.bits_per_texel,
+            "decodes_per_fragment": decodes,
+            "texel_decodes_per_s": (self.fragments * decodes / (median / 1e3)) if decodes and median > 0 else None,
+            "x_astc": round(median / astc_median, 3) if astc_median else None,
+            "notes": self.notes,
+        }
+        return out
+
+
+def bench_modes(astc_blocks: list[str]) -> list[str]:
+    return ["reference", *(f"astc-{b}" for b in astc_blocks), *NEURAL_MODES]
+
+
+def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size: tuple[int, int], frames: int,
+              warmup: int, max_seconds: float, progress=None) -> ModeResult:
+    """Draw the scene pass `warmup + frames` times (fewer when `max_seconds` runs out) and time each."""
+    viewer = host.viewer
+    renderer = viewer.renderer
+    state = ViewState(mode_a=tset.mode, compare="single")
+    result = ModeResult(tset.mode, mode_label(tset.mode), gpu_bytes=tset.gpu_bytes,
+                        bits_per_texel=tset.bits_per_texel, notes=list(tset.notes))
+    timer, samples = GLQuery(GL_TIME_ELAPSED), GLQuery(GL_SAMPLES_PASSED)
+    try:
+        start = time.perf_counter()
+        for i in range(warmup + frames):
+            if i == warmup:
+                start = time.perf_counter()
+            counting = i == warmup  # one measured frame also counts fragments (a second query target)
+            if counting:
+                samples.__enter__()
+            host.ctx.finish()
+            t0 = time.perf_counter()
+            with timer:
+                renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit)
+            host.ctx.finish()
+            wall = (time.perf_counter() - t0) * 1e3
+            if counting:
+                samples.__exit__()
+                result.fragments = samples.result
+            renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
+            if i >= warmup:
+                result.gpu_ms.append(timer.result / 1e6)
+                result.wall_ms.append(wall)
+                if progress:
+                    progress()
+                if time.perf_counter() - start > max_seconds and i + 1 < warmup + frames:
+                    result.notes.append(f"stopped after {len(result.gpu_ms)} frames (--max-seconds {max_seconds:g})")
+                    break
+    finally:
+        timer.release()
+        samples.release()
+    return result
+
+
+def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> float:
+    """Wall time of decoding the whole mip chain on load (median of `repeats`), through glFinish."""
+    from .neural_gl import decode_to_textures
+
+    times = []
+    for _ in range(repeats):
+        host.ctx.finish()
+        t0 = time.perf_counter()
+        textures = decode_to_textures(host.ctx, ngtc_set.neural)
+        host.ctx.finish()
+        times.append(time.perf_counter() - t0)
+        for tex in textures:
+            tex.release()
+    return float(np.median(times))
+
+
+def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: Path | None,
+               modes: list[str]) -> None:
+    """Load everything `modes` need through the viewer's own loaders (ASTC: from `ngtc eval`, else encoded)."""
+    viewer = host.viewer
+    viewer.open(material, ngtc, mesh)
+    host.wait()
+    for mode in modes:
+        if mode.startswith("astc-"):
+            viewer.request_astc(mode[5:])
+    host.wait()
+    if viewer.errors:
+        raise ViewerError(viewer.errors[0])
+    missing = [m for m in modes if m not in viewer.sets]
+    if missing:
+        raise ViewerError(f"cannot bench {', '.join(missing)}: the reference and ASTC modes need the material, "
+                          f"the neural modes an .ngtc")
+    viewer.reframe()  # the sphere fills the frame's height
+
+
+def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int],
+              astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None) -> dict:
+    host = Headless(size)
+    fbo = color = depth = None
+    try:
+        modes = bench_modes(astc_blocks)
+        load_scene(host, material, ngtc, mesh, modes)
+        viewer = host.viewer
+        viewer.renderer.set_mesh(viewer.mesh)
+        color, depth = host.ctx.texture(size, 4), host.ctx.depth_renderbuffer(size)
+        fbo = host.ctx.framebuffer([color], depth)
+        results = {m: time_mode(host, viewer.sets[m], fbo, size, frames, warmup, max_seconds,
+                                progress and (lambda m=m: progress(m))) for m in modes}
+        clock = "wall" if is_software_renderer(host.ctx) else "query"
+        astc = [results[m] for m in modes if m.startswith("astc-")]
+        astc_median = float(np.median(astc[-1].frame_ms(clock))) if astc else None
+        neural = viewer.sets["neural"]
+        bake = bake_seconds(host, neural)
+        chain_texels = chain_bytes(neural.width, neural.height, neural.mips, 1)
+        info = host.ctx.info
+        return {
+            "renderer": info.get("GL_RENDERER"), "vendor": info.get("GL_VENDOR"), "gl": info.get("GL_VERSION"),
+            "astc_native": ASTC_EXTENSION in host.ctx.extensions, "size": list(size),
+            "frames": frames, "warmup": warmup, "material": str(viewer.material_path),
+            "ngtc": str(viewer.ngtc_path), "mesh": str(viewer.mesh_path or DEFAULT_MESH),
+            "host": f"{platform.machine()}, {platform.system()}",
+            "astc_reference_mode": astc[-1].mode if astc else None,
+            "clock": clock, "modes": {m: r.summary(clock, astc_median) for m, r in results.items()},
+            "decode_on_load": {"seconds": round(bake, 4), "texels": chain_texels,
+                               "texel_decodes_per_s": chain_texels / bake if bake > 0 else None},
+            "note": "ms_*: frame time of the PBR scene pass by `clock` (query: GL_TIME_ELAPSED; wall: glFinish "
+                    "to glFinish, for software rasterizers); fragments: GL_SAMPLES_PASSED of one frame; x_astc: "
+                    "median frame time over the ASTC mode's; decode_on_load: wall clock of the compute pass "
+                    "that fills the RGBA8 chains, through glFinish",
+        }
+    finally:
+        for obj in (fbo, color, depth):
+            if obj is not None:
+                obj.release()
+        host.release()
+
+
+def table_rows(doc: dict) -> list[list[str]]:
+    rows = []
+    for mode, r in doc["modes"].items():
+        decodes = r["texel_decodes_per_s"]
+        rows.append([mode, f"{r['ms_median']:.2f}", f"{r['ms_p95']:.2f}", f"{r['fps']:.2f}" if r["fps"] else "-",
+                     f"{r['x_astc']:.2f}" if r["x_astc"] else "-",
+                     si(decodes) if decodes else "-",
+                     f"{r['gpu_bytes'] / 2**20:.2f} MiB",
+                     f"{r['bits_per_texel']:.2f}" if r["bits_per_texel"] else "-"])
+    return rows
+
+
+def write_json(doc: dict, path: Path) -> None:
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode())
+    except OSError as e:
+        raise ViewerError(f"{path}: cannot write the results ({e.strerror or e})") from None
+
+
+def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dims: tuple[int, int], astc: str,
+                  frames: int, warmup: int, max_seconds: float, out: Path, console) -> dict:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    material, ngtc = resolve_inputs(target, ngtc)
+    if mesh is not None and not Path(mesh).is_file():
+        raise ViewerError(f"{mesh}: no such mesh file")
+    if frames < 1 or warmup < 0:
+        raise ViewerError("--frames must be at least 1 and --warmup at least 0")
+    blocks = [b.strip() for b in astc.split(",") if b.strip()]
+    unknown = [b for b in blocks if b not in ASTC_BLOCKS]
+    if unknown:
+        raise ViewerError(f"unknown ASTC block size {unknown[0]!r}; choose from {', '.join(ASTC_BLOCKS)}")
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=frames * len(bench_modes(blocks)))
+        doc = run_bench(material, ngtc, mesh, dims, blocks, frames, warmup, max_seconds,
+                        lambda m: bar.update(task, advance=1, description=f"bench at {dims[0]}x{dims[1]}: {m}"))
+    write_json(doc, out)
+    clock = "timer queries" if doc["clock"] == "query" else "wall clock + glFinish (software rasterizer)"
+    table = Table(title=f"ngtc bench: {doc['renderer']}, {dims[0]}x{dims[1]}, up to {frames} frames per mode, "
+                        f"{clock}")
+    for col in ("mode", "frame ms median", "p95", "fps", "x ASTC", "texel decodes/s", "on GPU", "bpp"):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    for row in table_rows(doc):
+        table.add_row(*row)
+    return {"doc": doc, "table": table}
+
+
+def si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g}"
