@@ -8,44 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-TILES = ROOT / "assets" / "tiles"
 SIZE = (64, 48)
 
-moderngl = pytest.importorskip("moderngl")
+pytestmark = pytest.mark.usefixtures("egl")  # conftest: skip without headless OpenGL 4.3
 
 
-def _egl_available() -> bool:
-    try:
-        moderngl.create_standalone_context(backend="egl", require=430).release()
-        return True
-    except Exception:  # noqa: BLE001 - no EGL / no GL 4.3: skip, don't fail
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _egl_available(), reason="no headless OpenGL 4.3 (EGL)")
-
-
-@pytest.fixture(scope="module")
-def crop(tmp_path_factory, small_ngtc) -> tuple[Path, Path]:
-    """conftest's 64x48 crop of the bundled tiles as a folder of PNGs, with its .ngtc beside it."""
-    root = tmp_path_factory.mktemp("bench")
-    folder = root / "crop"
-    folder.mkdir()
-    for png in TILES.glob("*.png"):
-        Image.open(png).crop((100, 200, 164, 248)).save(folder / png.name)
-    ngtc = root / "crop.ngtc"
-    ngtc.write_bytes(small_ngtc)
-    return folder, ngtc
-
-
-def test_bench_times_every_mode(crop, tmp_path, monkeypatch):
+def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     from viewer.bench import bench_modes, run_bench
 
     monkeypatch.setenv("NGTC_CACHE", str(tmp_path / "cache"))
-    doc = run_bench(crop[0], crop[1], None, SIZE, ["12x12"], frames=2, warmup=1, max_seconds=60)
+    doc = run_bench(scene[0], scene[1], None, SIZE, ["12x12"], frames=2, warmup=1, max_seconds=60)
     modes = doc["modes"]
     assert list(modes) == bench_modes(["12x12"])
     pixels = SIZE[0] * SIZE[1]
@@ -72,9 +46,9 @@ def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600, env=env)
 
 
-def test_bench_cli_writes_json_and_table(crop, tmp_path):
+def test_bench_cli_writes_json_and_table(scene, tmp_path):
     out = tmp_path / "results" / "bench.json"
-    r = ngtc("bench", str(crop[0]), "--size", "48x32", "--frames", "1", "--warmup", "0", "--astc", "12x12",
+    r = ngtc("bench", str(scene[0]), "--size", "48x32", "--frames", "1", "--warmup", "0", "--astc", "12x12",
              "-o", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
@@ -87,8 +61,8 @@ def test_bench_cli_writes_json_and_table(crop, tmp_path):
     (["--frames", "0"], "--frames must be at least 1"),
     (["--size", "10x10"], "width and height must be 16"),
 ])
-def test_bench_cli_bad_options(crop, tmp_path, args, message):
-    r = ngtc("bench", str(crop[0]), *args, cwd=tmp_path)
+def test_bench_cli_bad_options(scene, tmp_path, args, message):
+    r = ngtc("bench", str(scene[0]), *args, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], r.stderr

@@ -16,36 +16,13 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-TILES = ROOT / "assets" / "tiles"
-CROP = (100, 200, 64, 48)  # the crop of conftest's small_ngtc
 SIZE = (256, 256)
+RESIZED = (480, 360)  # the window test's size after a resize (landscape: the sphere stays clear of the corner)
 
 moderngl = pytest.importorskip("moderngl")
 
 
-def _egl_available() -> bool:
-    try:
-        moderngl.create_standalone_context(backend="egl", require=430).release()
-        return True
-    except Exception:  # noqa: BLE001 - no EGL / no GL 4.3: skip, don't fail
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _egl_available(), reason="no headless OpenGL 4.3 (EGL)")
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory, small_ngtc) -> tuple[Path, Path]:
-    """A 64x48 crop of the bundled tiles as a folder of PNGs, with its .ngtc beside it (crop.ngtc)."""
-    root = tmp_path_factory.mktemp("viewer")
-    folder = root / "crop"
-    folder.mkdir()
-    x, y, w, h = CROP
-    for png in TILES.glob("*.png"):
-        Image.open(png).crop((x, y, x + w, y + h)).save(folder / png.name)
-    ngtc = root / "crop.ngtc"
-    ngtc.write_bytes(small_ngtc)
-    return folder, ngtc
+pytestmark = pytest.mark.usefixtures("egl")  # conftest: skip without headless OpenGL 4.3
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +265,122 @@ def test_eval_report_and_astc_folder_are_found(host, tmp_path):
     assert found == {"astc-8x8": [40.0, 41.0, float("inf")], "neural": [30.0, 31.0]}
 
 
+def test_extra_ngtc_presets_as_modes(host, tmp_path):
+    from viewer.app import ViewerError, check_mode
+    from viewer.materials_gl import find_ngtc_presets
+
+    viewer = host.viewer
+    # `ngtc eval` layout: report/ngtc/<material>_<preset>.ngtc with a sidecar naming the material's fingerprint.
+    ngtc_dir = tmp_path / "report" / "ngtc"
+    ngtc_dir.mkdir(parents=True)
+    for name, fingerprint in (("crop_bpp2.4", viewer.fingerprint), ("other_bpp0.5", "0" * 64)):
+        shutil.copy(viewer.ngtc_path, ngtc_dir / f"{name}.ngtc")
+        sidecar = {"key": {"fingerprint": fingerprint, "fit": {"preset": {"name": name.split("_")[1]}}}}
+        (ngtc_dir / f"{name}.ngtc.json").write_text(json.dumps(sidecar))
+    assert find_ngtc_presets([tmp_path], viewer.fingerprint) == {"bpp2.4": (ngtc_dir / "crop_bpp2.4.ngtc").resolve()}
+    copy = tmp_path / "crop_small.ngtc"
+    shutil.copy(viewer.ngtc_path, copy)
+    viewer.add_ngtc(copy)  # another .ngtc of the material: three more neural modes, named after the file
+    host.wait()
+    assert {"neural@small", "neural-trilinear@small", "neural-stochastic@small"} <= set(viewer.modes())
+    assert "bpp2.4" in viewer.sets["neural@small"].label
+    same_file = render(host, mode_a="neural@small")
+    assert np.array_equal(same_file, render(host, mode_a="neural"))
+    split = render(host, mode_a="reference", mode_b="neural@small", compare="split")
+    assert np.array_equal(split[:, 130:], same_file[:, 130:])
+    assert check_mode("neural-stochastic@bpp1.2") and pytest.raises(ViewerError, check_mode, "astc-8x8@bpp1")
+    settings = [{"codec": "neural", "setting": "bpp2.4", "files": ["ngtc/crop_bpp2.4.ngtc"], "psnr": [30.0, 31.0]}]
+    doc = {"materials": [{"fingerprint": viewer.fingerprint, "settings": settings}]}
+    (tmp_path / "report" / "report.json").write_text(json.dumps(doc))
+    viewer.add_ngtc(ngtc_dir / "crop_bpp2.4.ngtc")  # an eval preset: its PSNR per mip from the report beside it
+    host.wait()
+    assert viewer.report["neural-trilinear@bpp2.4"] == [30.0, 31.0] and "neural" not in viewer.report
+    viewer.state.mode_a = "neural@missing"  # unknown preset: one error, not asked for again every frame
+    viewer.wait(timeout=10)
+    host.frame()
+    assert len(viewer.errors) == 1 and "missing" in viewer.errors[0] and "neural@missing" in viewer.failed
+    viewer.errors.clear()
+    viewer.failed.clear()
+    render(host)
+
+
+def test_astc_failure_is_reported_once_and_progress_counts_files(host, tmp_path, monkeypatch):
+    import models.astc
+    from viewer.app import astc_progress
+
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        raise models.astc.AstcError("astc encoder process failed: simulated")
+
+    monkeypatch.setattr(models.astc, "encode_material", failing)
+    viewer = host.viewer
+    viewer.state.mode_a = "astc-12x12"
+    viewer.wait(timeout=20)  # returns: the failed mode is not encoded again and again
+    for _ in range(3):
+        host.frame()
+    assert len(calls) == 1 and viewer.errors == ["ASTC 12x12: astc encoder process failed: simulated"]
+    viewer.errors.clear()
+    viewer.failed.clear()
+    render(host)
+    since = time.time() - 1
+    (tmp_path / "a_mip0.astc").write_bytes(bytes(300))
+    (tmp_path / "b_mip0.astc").write_bytes(bytes(100))
+    (tmp_path / "manifest.json").write_bytes(bytes(1000))
+    assert astc_progress(tmp_path, since, 800) == pytest.approx(0.5)
+    assert astc_progress(tmp_path, time.time() + 60, 800) == 0.0  # older files (a previous run) do not count
+
+
+def test_flat_view_is_one_to_one_and_normal_map_faces_the_light(scene, tmp_path):
+    from viewer.app import Headless
+    from viewer.renderer import ViewState
+
+    n = 32  # a dome in a tangent-space normal map (OpenGL convention: +Y towards the top of the image)
+    y, x = (np.mgrid[0:n, 0:n] + 0.5 - n / 2) / (n * 0.4) * np.array([-1, 1])[:, None, None]
+    inside = x**2 + y**2 < 1
+    nx, ny = np.where(inside, x, 0), np.where(inside, y, 0)
+    normal = np.stack([nx, ny, np.sqrt(np.clip(1 - nx**2 - ny**2, 0, 1))], -1) * 0.5 + 0.5
+    dome = tmp_path / "dome"
+    dome.mkdir()
+    Image.fromarray((normal * 255 + 0.5).astype(np.uint8)).save(dome / "normal.png")
+    Image.fromarray(np.random.default_rng(0).integers(120, 136, (n, n, 3), np.uint8)).save(dome / "basecolor.png")
+    size = (101, 75)  # odd on purpose: texel centres must still land on pixel centres
+    h = Headless(size)
+    try:
+        viewer = h.viewer
+        viewer.load_material(scene[0])  # no mesh: the flat view needs none
+        h.wait()
+        viewer.state = ViewState(flat=True, view="basecolor")
+        h.frame(panel=False)
+        src = np.asarray(Image.open(scene[0] / "basecolor.png").convert("RGB")).astype(int)
+        for offset in (0.0, 51.0):  # the panel's width (odd: the picture shifts by whole pixels)
+            viewer.renderer.offset_px = offset
+            viewer.renderer.render(h.fbo, size, viewer.state, viewer.sets, viewer.flat_camera)
+            image = viewer.read_pixels(h.fbo, size).astype(int)
+            cx, cy = int(offset) // 2 + size[0] // 2, size[1] // 2  # the quad's centre, about
+            crop = image[cy - 12:cy + 12, cx - 12:cx + 12]
+            errors = [np.abs(crop - src[cy - 12 - dy:cy + 12 - dy, cx - 12 - dx:cx + 12 - dx]).max()
+                      for dx in range(cx - 34, cx - 29) for dy in range(cy - 26, cy - 21)]
+            assert min(errors) == 0, offset  # one placement of the texels matches the pixels exactly
+        viewer.load_material(dome)
+        h.wait()
+        h.frame(panel=False)  # the new quad (re)frames the flat camera at 1:1
+        viewer.flat_camera.scale = 2.0
+        lit = {}
+        for side, yaw in (("top", 0.0), ("right", 90.0), ("left", -90.0)):
+            viewer.state = ViewState(flat=True, light_yaw=yaw, light_pitch=30.0)
+            image = h.frame(panel=False).astype(float).mean(axis=-1)
+            y, x, q = size[1] // 2, size[0] // 2, 20
+            lit[side] = {where: image[y + dy - 2:y + dy + 3, x + dx - 2:x + dx + 3].mean() for where, dy, dx in
+                         (("top", -q, 0), ("bottom", q, 0), ("left", 0, -q), ("right", 0, q))}
+        assert lit["top"]["top"] > lit["top"]["bottom"] + 20
+        assert lit["right"]["right"] > lit["right"]["left"] + 20
+        assert lit["left"]["left"] > lit["left"]["right"] + 20
+    finally:
+        h.release()
+
+
 # --------------------------------------------------------------------------------------------- window
 
 
@@ -324,6 +417,8 @@ def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
     monkeypatch.setenv("NGTC_CACHE", str(tmp_path / "cache"))
     shots: dict[str, np.ndarray] = {}
 
+    import glfw
+
     def on_frame(viewer, fb, size, index):
         if index == 0:
             viewer.wait()
@@ -334,8 +429,15 @@ def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
         elif index == 3:
             shots["scene"] = viewer.read_pixels(fb, size).astype(int)
             shots["errors"] = list(viewer.errors)
+            viewer.show_panel = True
+            glfw.set_window_size(viewer.window, *RESIZED)
+        elif index == 5:
+            shots["resized"] = viewer.read_pixels(fb, size).astype(int)
+            viewer.show_panel = False
+        elif index == 6:
+            shots["resized scene"] = viewer.read_pixels(fb, size).astype(int)
 
-    viewer = run_window(*scene, None, SIZE, max_frames=4, on_frame=on_frame)
+    viewer = run_window(*scene, None, SIZE, max_frames=7, on_frame=on_frame)
     assert viewer is not None, "no window under Xvfb"
     assert shots["errors"] == []
     panel, scene_img = shots["panel"], shots["scene"]
@@ -344,6 +446,10 @@ def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
     assert np.abs(panel[region] - scene_img[region]).mean() > 10  # the panel covers the scene there
     mask = object_mask(scene_img.astype(float))
     assert scene_img[mask][:, 2].mean() > scene_img[mask][:, 0].mean()  # normal view, no panel
+    resized, resized_scene = shots["resized"], shots["resized scene"]
+    assert resized.shape == resized_scene.shape == (*RESIZED[::-1], 3)  # the frame follows the window
+    bottom = np.s_[RESIZED[1] - 60:RESIZED[1] - 5, 5:90]  # below the first height: the panel grew with the window
+    assert np.abs(resized[bottom] - resized_scene[bottom]).mean() > 5
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -368,6 +474,16 @@ def test_cli_render_and_errors(scene, tmp_path, no_uv_mesh):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ngtc: error:") and "no texture coordinates" in lines[0]
+    from viewer.app import ViewerError, render_command, write_image
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ViewerError, match="cannot write the image"):  # the CLI prints it as one line
+        render_command(folder, blocker / "shot.png")
+    with pytest.raises(ViewerError, match="cannot write the image"):
+        write_image(blocker / "shot.png", np.zeros((4, 4, 3), np.uint8))
+    assert write_image(tmp_path / "w.png", np.full((4, 4, 3), 7, np.uint8)).read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
 
 
 def test_cli_view_without_display_writes_headless_renders(scene, tmp_path):

@@ -8,13 +8,18 @@ and an offscreen framebuffer; the panel is rendered there too, by imgui's OpenGL
 Every GL call happens on the main thread. Loading a material (decoding PNGs, building the reference mip
 chain), reading a `.ngtc`, loading a mesh and encoding ASTC (`models.astc.encode_material`, which runs the
 encoder in a subprocess) run in background threads; their GPU uploads happen in `frame` when they finish.
-A failure is shown in the panel and the current scene stays.
+A failure is shown in the panel and the current scene stays (and a failed mode is not retried every frame).
+
+Modes: reference, astc-<block>, and neural / neural-trilinear / neural-stochastic of the main `.ngtc`; further
+`.ngtc` files of the material (the presets `ngtc eval` wrote to report/ngtc/, found by the material's
+fingerprint, or any added from the panel) are extra modes "neural@<preset>", ... loaded when first chosen.
 """
 
 from __future__ import annotations
 
 import csv
 import ctypes
+import io
 import json
 import threading
 import time
@@ -29,12 +34,15 @@ import numpy as np
 from imgui_bundle import imgui, implot
 from PIL import Image
 
+from models.atomic import write_atomic
+
 from .camera import FlatCamera, OrbitCamera
 from .materials_gl import (
     TextureSet,
     astc_set,
     cache_root,
     find_astc_dir,
+    find_ngtc_presets,
     neural_sets,
     psnr_per_mip,
     reference_set,
@@ -49,6 +57,7 @@ DEFAULT_MESH = ROOT / "assets" / "meshes" / "material-sphere.obj"
 ASTC_BLOCKS = ("4x4", "5x5", "6x6", "8x8", "10x10", "12x12")
 NEURAL_MODES = ("neural", "neural-trilinear", "neural-stochastic")
 MODES = ("reference", *(f"astc-{b}" for b in ASTC_BLOCKS), *NEURAL_MODES)
+PRESET_SEP = "@"  # neural modes of further .ngtc files: "neural@bpp1.2", "neural-trilinear@bpp1.2", ...
 ASTC_PRESET = "medium"
 PANEL_WIDTH = 350
 HISTORY = 240  # frames in the rolling timing plot
@@ -70,6 +79,9 @@ class ViewerError(ValueError):
 
 
 def mode_label(mode: str) -> str:
+    base, _, preset = mode.partition(PRESET_SEP)
+    if preset:
+        return f"{mode_label(base)} [{preset}]"
     if mode.startswith("astc-"):
         return f"ASTC {mode[5:]}"
     return {"reference": "reference", "neural": "neural (decoded on load)",
@@ -78,9 +90,26 @@ def mode_label(mode: str) -> str:
 
 
 def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ViewerError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    base, sep, preset = mode.partition(PRESET_SEP)
+    if mode not in MODES and not (sep and base in NEURAL_MODES and preset):
+        raise ViewerError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} (a neural mode may name "
+                          f"another .ngtc of `ngtc eval` for the material by its preset: neural{PRESET_SEP}bpp1.2)")
     return mode
+
+
+def preset_modes(key: str) -> tuple[str, ...]:
+    return tuple(f"{base}{PRESET_SEP}{key}" for base in NEURAL_MODES)
+
+
+def preset_key(path: Path, material: str, taken: dict[str, Path]) -> str:
+    """The mode suffix of a further `.ngtc`: its file name less the material's ("rocks_bpp1.2" -> "bpp1.2")."""
+    stem = path.stem[len(material) + 1:] if material and path.stem.startswith(f"{material}_") else path.stem
+    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem) or "ngtc"
+    key, n = stem, 1
+    while key in taken:
+        n += 1
+        key = f"{stem}-{n}"
+    return key
 
 
 def resolve_inputs(target: Path | None, ngtc: Path | None = None) -> tuple[Path | None, Path | None]:
@@ -109,11 +138,15 @@ def resolve_inputs(target: Path | None, ngtc: Path | None = None) -> tuple[Path 
 
 
 class Job:
-    """`work()` in a daemon thread; `done(result)` runs on the main thread once it has finished."""
+    """`work()` in a daemon thread; `done(result)` runs on the main thread once it has finished.
 
-    def __init__(self, label: str, work: Callable[[], Any], done: Callable[[Any], None]):
-        self.label, self.work, self.done = label, work, done
+    `modes`: the modes it makes (not asked for again once it failed); `progress()`: a fraction done, or None."""
+
+    def __init__(self, label: str, work: Callable[[], Any], done: Callable[[Any], None],
+                 modes: tuple[str, ...] = (), progress: Callable[[], float | None] | None = None):
+        self.label, self.work, self.done, self.modes = label, work, done, modes
         self.started = time.perf_counter()
+        self._progress, self._fraction, self._polled = progress, None, 0.0
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"ngtc-{label}", daemon=True)
@@ -129,6 +162,27 @@ class Job:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    def fraction(self) -> float | None:
+        """`progress()`, polled at most 5 times a second (it may look at files)."""
+        now = time.perf_counter()
+        if self._progress is not None and now - self._polled > 0.2:
+            self._polled = now
+            try:
+                self._fraction = self._progress()
+            except OSError:
+                self._fraction = None
+        return self._fraction
+
+
+def astc_progress(out_dir: Path, since: float, expected_bytes: int) -> float:
+    """How much of an ASTC encoding into `out_dir` is written: bytes of `.astc` files newer than `since`."""
+    written = 0
+    for f in out_dir.glob("*.astc"):
+        st = f.stat()
+        if st.st_mtime >= since:
+            written += st.st_size
+    return min(written / max(expected_bytes, 1), 1.0)
+
 
 def human_bytes(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
@@ -137,6 +191,18 @@ def human_bytes(n: int) -> str:
 def one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) < 400 else text[:400] + "..."
+
+
+def write_image(path: Path, pixels: np.ndarray) -> Path:
+    """An image file (format from the suffix), written atomically; a failure is one ViewerError line."""
+    buf = io.BytesIO()
+    try:
+        Image.fromarray(pixels).save(buf, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buf.getvalue())
+    except (OSError, ValueError) as e:
+        raise ViewerError(f"{path}: cannot write the image ({getattr(e, 'strerror', None) or one_line(e)})") from None
+    return path
 
 
 # ----------------------------------------------------------------------------------------------- capture
@@ -189,6 +255,8 @@ class Viewer:
         self.orbit = OrbitCamera()
         self.flat_camera = FlatCamera()
         self.sets: dict[str, TextureSet] = {}
+        self.presets: dict[str, Path] = {}  # further .ngtc files of the material, by preset: modes "neural@<key>"
+        self.failed: set[str] = set()  # modes whose loading failed: not asked for again until dismissed
         self.material = None
         self.fingerprint: str | None = None
         self.material_path: Path | None = None
@@ -245,8 +313,8 @@ class Viewer:
             if time.perf_counter() > end:
                 raise ViewerError(f"loading did not finish in {timeout:.0f} s")
 
-    def _start(self, label: str, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        self.jobs.append(Job(label, work, done))
+    def _start(self, label: str, work: Callable[[], Any], done: Callable[[Any], None], **kwargs) -> None:
+        self.jobs.append(Job(label, work, done, **kwargs))
 
     def busy(self, label: str) -> bool:
         return any(job.label == label for job in self.jobs)
@@ -259,11 +327,17 @@ class Viewer:
                     raise job.error
                 job.done(job.result)
             except Exception as e:  # noqa: BLE001 - any failure: show it, keep the scene
+                self.failed.update(job.modes)
                 self.report_error(f"{job.label}: {one_line(e)}")
 
     def report_error(self, message: str) -> None:
         self.errors.append(message)
         del self.errors[:-8]
+
+    def search_roots(self, *paths: Path | None) -> list[Path]:
+        """Where `ngtc eval` outputs (report/astc, report/ngtc) about the scene's files may be."""
+        near = [q.parent for q in (*paths, self.material_path, self.ngtc_path) if q is not None]
+        return list(dict.fromkeys([Path.cwd(), ROOT, *near, *(q.parent for q in near)]))
 
     def load_material(self, path: Path | str) -> None:
         from models.astc import material_fingerprint
@@ -274,15 +348,18 @@ class Viewer:
         def work():
             material = load_material(path)
             material.mip_chain()
-            return material, material_fingerprint(material)
+            fingerprint = material_fingerprint(material)
+            return material, fingerprint, find_ngtc_presets(self.search_roots(path), fingerprint)
 
         def done(result) -> None:
-            material, fingerprint = result
+            material, fingerprint, presets = result
             ref = reference_set(self.ctx, material)
-            for mode in [m for m in self.sets if m == "reference" or m.startswith("astc-")]:
+            stale = [m for m in self.sets if m == "reference" or m.startswith("astc-") or PRESET_SEP in m]
+            for mode in sorted(stale, key=lambda m: self.sets[m].owns_neural):  # owners (shared GL data) last
                 self.sets.pop(mode).release()
             self.sets["reference"] = ref
             self.material, self.fingerprint, self.material_path = material, fingerprint, path
+            self.presets, self.failed = presets, set()
             self.quad = quad_mesh(material.width, material.height)
             self._read_reports()
             self.messages.append(f"material {material.name}: {material.width}x{material.height}, "
@@ -290,24 +367,57 @@ class Viewer:
 
         self._start(f"material {path.name}", work, done)
 
-    def load_ngtc(self, path: Path | str) -> None:
+    def load_ngtc(self, path: Path | str, preset: str | None = None) -> None:
+        """The neural modes from a `.ngtc`; with `preset`, a further set of them ("neural@<preset>", ...)."""
         from models import ngtc_file
 
         path = Path(path)
+        modes = preset_modes(preset) if preset else NEURAL_MODES
 
         def done(ct) -> None:
             sets = neural_sets(self.ctx, ct)
-            for mode in NEURAL_MODES:
-                old = self.sets.pop(mode, None)
-                if old is not None:
-                    old.release()
-            for s in sets:
-                self.sets[s.mode] = s
-            self.ngtc_path = path
+            for mode in sorted((m for m in modes if m in self.sets), key=lambda m: self.sets[m].owns_neural):
+                self.sets.pop(mode).release()  # owners (shared GL data) last
+            for s, mode in zip(sets, modes, strict=True):
+                s.mode = mode
+                self.sets[mode] = s
+            if preset:
+                self.presets[preset] = path
+            else:
+                self.ngtc_path = path
             self._read_reports()
             self.messages.append(f"neural texture {path.name}: {ct.width}x{ct.height}, {ct.mips} mips")
 
-        self._start(f"ngtc {path.name}", lambda: ngtc_file.load(path), done)
+        self._start(f"ngtc {path.name}", lambda: ngtc_file.load(path), done, modes=modes)
+
+    def add_ngtc(self, path: Path | str) -> None:
+        """A further `.ngtc` (another preset of the material) as extra neural modes, named after its file."""
+        path = Path(path)
+        if not path.is_file() or path.suffix.lower() != ".ngtc":
+            self.report_error(f"{path}: not an .ngtc file")
+            return
+        same = [k for k, p in self.presets.items() if p.resolve() == path.resolve()]
+        self.load_ngtc(path, same[0] if same else preset_key(path, self.material.name if self.material else "",
+                                                             self.presets))
+
+    def preset_keys(self) -> list[str]:
+        """The further presets, less the `.ngtc` the plain neural modes show."""
+        primary = self.ngtc_path.resolve() if self.ngtc_path else None
+        return [k for k, p in self.presets.items() if primary is None or p.resolve() != primary]
+
+    def modes(self) -> list[str]:
+        return [*MODES, *(m for k in self.preset_keys() for m in preset_modes(k))]
+
+    def request_preset(self, key: str) -> None:
+        modes = preset_modes(key)
+        if any(job.label.startswith("material ") for job in self.jobs):
+            return  # the presets of the material being loaded are not known yet
+        if key not in self.presets:
+            self.failed.update(modes)
+            self.report_error(f"no .ngtc with preset {key!r} for this material (from `ngtc eval`, in report/ngtc/, "
+                              f"or added with 'add .ngtc')")
+        elif not self.busy(f"ngtc {self.presets[key].name}"):
+            self.load_ngtc(self.presets[key], key)
 
     def load_mesh(self, path: Path | str) -> None:
         path = Path(path)
@@ -327,13 +437,16 @@ class Viewer:
         mode, label = f"astc-{block}", f"ASTC {block}"
         if mode in self.sets or self.busy(label) or self.material is None:
             return
-        material, fingerprint = self.material, self.fingerprint
+        material, fingerprint, roots = self.material, self.fingerprint, self.search_roots()
+        out = cache_root() / "astc" / f"{material.name}-{fingerprint[:16]}" / f"{block}_{preset}"
+        expected = len(astc.plan_textures(material.maps)) * sum(
+            astc.block_bytes(w, h, block) + astc.HEADER_BYTES for w, h in astc.mip_sizes(material.width,
+                                                                                            material.height))
+        since = time.time() - 1.0  # file times may be rounded
 
         def work():
-            roots = [p for p in {Path.cwd(), ROOT, *(q.parent for q in (self.material_path, self.ngtc_path) if q)}]
             found = find_astc_dir(material, block, roots, fingerprint)
             if found is None:
-                out = cache_root() / "astc" / f"{material.name}-{fingerprint[:16]}" / f"{block}_{preset}"
                 astc.encode_material(material, block, preset, out, fingerprint)
                 found = out
             chain = astc.decode_dir(found, material.maps)
@@ -348,28 +461,36 @@ class Viewer:
             self.sets[mode] = tset
             self.messages.append(f"{label} from {out_dir}")
 
-        self._start(label, work, done)
+        self._start(label, work, done, modes=(mode,), progress=lambda: astc_progress(out, since, expected))
 
     def ensure_modes(self) -> None:
-        """Start whatever the chosen modes need (ASTC encodings are made on demand)."""
+        """Start whatever the chosen modes need: ASTC encodings and further .ngtc presets are loaded on demand
+        (once: a mode that failed waits until the errors are dismissed)."""
         for mode in {self.state.mode_a, self.state.mode_b if self.state.compare != "single" else None}:
-            if mode and mode.startswith("astc-") and mode not in self.sets:
+            if not mode or mode in self.sets or mode in self.failed:
+                continue
+            if mode.startswith("astc-"):
                 self.request_astc(mode[5:])
+            elif PRESET_SEP in mode:
+                self.request_preset(mode.partition(PRESET_SEP)[2])
 
     def _read_reports(self) -> None:
         """PSNR per mip from an `ngtc eval` report.json about this material, when one is around."""
         candidates = [Path.cwd() / "report" / "report.json"]
-        for p in (self.ngtc_path, self.material_path):
+        for p in (self.ngtc_path, self.material_path, *self.presets.values()):
             if p is not None:
                 candidates += [p.parent / "report.json", p.parent.parent / "report.json",
                                p.parent / "report" / "report.json"]
         self.report = {}
-        for c in dict.fromkeys(candidates):
-            if c.is_file():
-                for mode, values in report_psnr(c, self.fingerprint, self.ngtc_path).items():
-                    self.report.setdefault(mode, values)
-        if "neural" in self.report:
-            self.report.update({m: self.report["neural"] for m in NEURAL_MODES})
+        neural = {None: self.ngtc_path, **{k: self.presets[k] for k in self.preset_keys()}}
+        for c in [c for c in dict.fromkeys(candidates) if c.is_file()]:
+            for key, path in neural.items():
+                for mode, values in report_psnr(c, self.fingerprint, path).items():
+                    if mode == "neural":
+                        for m in preset_modes(key) if key else NEURAL_MODES:
+                            self.report.setdefault(m, values)
+                    elif key is None:
+                        self.report.setdefault(mode, values)
 
     def release(self) -> None:
         for tset in sorted(self.sets.values(), key=lambda s: s.owns_neural):  # owners (shared GL data) last
@@ -435,7 +556,10 @@ class Viewer:
         if self.capture is not None:
             self._capture_after()
         if self.screenshot_request is not None:
-            self.last_screenshot = self.save_screenshot(target, size, self.screenshot_request)
+            try:
+                self.last_screenshot = self.save_screenshot(target, size, self.screenshot_request)
+            except ViewerError as e:
+                self.report_error(f"screenshot: {e}")
             self.screenshot_request = None
 
     def read_pixels(self, target: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:
@@ -444,8 +568,7 @@ class Viewer:
         return np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)[::-1].copy()
 
     def save_screenshot(self, target: moderngl.Framebuffer, size: tuple[int, int], path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.read_pixels(target, size)).save(path)
+        write_image(path, self.read_pixels(target, size))
         self.messages.append(f"screenshot {path}")
         return path
 
@@ -455,7 +578,7 @@ class Viewer:
     # ------------------------------------------------------------------------------------- capture
 
     def start_capture(self, frames: int | None = None, modes: list[str] | None = None, warmup: int = 2) -> None:
-        modes = modes or [m for m in MODES if m in self.sets]
+        modes = modes or [m for m in self.modes() if m in self.sets]
         if not modes:
             self.report_error("capture: nothing loaded to capture")
             return
@@ -495,7 +618,7 @@ class Viewer:
             wall = np.array([r["wall_ms"] for r in rows])
             tset = self.sets.get(mode)
             modes[mode] = {
-                "label": mode_label(mode), "frames": len(rows),
+                "label": tset.label if tset else mode_label(mode), "frames": len(rows),
                 "gpu_ms_mean": float(np.mean(gpu)) if gpu else None,
                 "gpu_ms_median": float(np.median(gpu)) if gpu else None,
                 "gpu_ms_min": float(np.min(gpu)) if gpu else None,
@@ -513,12 +636,13 @@ class Viewer:
                "note": "gpu_ms: GL timer query around the scene pass (mode A); wall_ms: time between frames",
                "modes": modes, "records": cap.records}
         json_path, csv_path = stem.with_suffix(".json"), stem.with_suffix(".csv")
-        json_path.write_text(json.dumps(doc, indent=1) + "\n")
+        write_atomic(json_path, (json.dumps(doc, indent=1) + "\n").encode())
         fields = ["mode", "frame", *sorted({k for r in cap.records for k in r} - {"mode", "frame"})]
-        with csv_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(cap.records)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(cap.records)
+        write_atomic(csv_path, table.getvalue().encode())
         return json_path, csv_path
 
     # ------------------------------------------------------------------------------------- input
@@ -580,7 +704,7 @@ class Viewer:
             self.quit = True
 
     def _cycle(self, mode: str, step: int) -> str:
-        choices = [m for m in MODES if m in self.sets or m.startswith("astc-")] or list(MODES)
+        choices = [m for m in self.modes() if m in self.sets or m.startswith("astc-") or PRESET_SEP in m]
         i = choices.index(mode) if mode in choices else 0
         return choices[(i + step) % len(choices)]
 
@@ -603,10 +727,12 @@ class Viewer:
     # ------------------------------------------------------------------------------------- panel
 
     def draw_panel(self) -> None:
-        h = imgui.get_io().display_size.y
+        w, h = imgui.get_io().display_size
         imgui.set_next_window_pos(imgui.ImVec2(0, 0), imgui.Cond_.first_use_ever)
-        width = min(PANEL_WIDTH, max(220.0, imgui.get_io().display_size.x * 0.4))
+        width = min(PANEL_WIDTH, max(220.0, w * 0.4))
         imgui.set_next_window_size(imgui.ImVec2(width, h), imgui.Cond_.first_use_ever)
+        # A side panel: as tall as the window whenever it is resized; its width stays the user's.
+        imgui.set_next_window_size_constraints(imgui.ImVec2(min(200.0, w), h), imgui.ImVec2(max(200.0, w * 0.8), h))
         imgui.set_next_window_bg_alpha(0.92)
         visible, _ = imgui.begin("NGTC viewer  (F1: help)")
         self.panel_width = imgui.get_window_width() if not imgui.is_window_collapsed() else 0.0
@@ -629,8 +755,11 @@ class Viewer:
 
     def _panel_status(self) -> None:
         for job in self.jobs:
-            imgui.text(f"{job.label}...")
-            imgui.progress_bar(-1.0 * imgui.get_time(), imgui.ImVec2(-1, 0), f"{job.elapsed:.1f} s")
+            fraction = job.fraction()
+            imgui.text(f"{job.label}..." if fraction is None else f"{job.label}: encoding")
+            overlay = f"{job.elapsed:.1f} s" if fraction is None else f"{fraction:.0%}, {job.elapsed:.1f} s"
+            imgui.progress_bar(-1.0 * imgui.get_time() if fraction is None else fraction, imgui.ImVec2(-1, 0),
+                               overlay)
         if self.capture is not None:
             cap = self.capture
             imgui.text(f"capturing {cap.current()[0]}")
@@ -640,8 +769,9 @@ class Viewer:
             for message in self.errors:
                 imgui.text_colored(imgui.ImVec4(1.0, 0.35, 0.3, 1.0), f"error: {message}")
             imgui.pop_text_wrap_pos()
-            if imgui.small_button("dismiss errors"):
+            if imgui.small_button("dismiss errors (and retry failed modes)"):
                 self.errors.clear()
+                self.failed.clear()
 
     def _panel_scene(self) -> None:
         m = self.material
@@ -652,20 +782,32 @@ class Viewer:
         _, self.path_input = imgui.input_text_with_hint("##path", "path to a material, .ngtc or mesh",
                                                        self.path_input)
         path = Path(self.path_input.strip()) if self.path_input.strip() else None
-        for label, action in (("material", self.load_material), (".ngtc", self.load_ngtc), ("mesh", self.load_mesh)):
-            if imgui.button(f"load {label}") and path is not None:
+        actions = (("load material", self.load_material), ("load .ngtc", self.load_ngtc),
+                   ("add .ngtc", self.add_ngtc), ("load mesh", self.load_mesh))
+        for i, (label, action) in enumerate(actions):
+            if i:
+                imgui.same_line()
+            if imgui.button(label) and path is not None:
                 action(path)
-            imgui.same_line()
-        imgui.new_line()
+            if i == 2 and imgui.is_item_hovered():
+                imgui.set_tooltip("another .ngtc of this material (e.g. another preset) as extra neural modes")
+        keys = self.preset_keys()
+        if keys:
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_disabled(f"more presets (modes neural{PRESET_SEP}...): {', '.join(keys)}")
+            imgui.pop_text_wrap_pos()
         _, self.state.flat = imgui.checkbox("flat view, 1:1 texels (F)", self.state.flat)
         imgui.same_line()
         if imgui.button("reframe"):
             self.reframe()
+        if self.state.flat:
+            imgui.text_disabled(f"zoom {self.flat_camera.scale:.3g} pixels per texel (wheel; reframe: 1:1)")
 
     def _mode_combo(self, label: str, current: str) -> str:
-        items = [mode_label(m) + ("" if m in self.sets else "  (not loaded)") for m in MODES]
-        _, i = imgui.combo(label, MODES.index(current) if current in MODES else 0, items)
-        return MODES[i]
+        modes = self.modes()
+        items = [self.sets[m].label if m in self.sets else f"{mode_label(m)}  (not loaded)" for m in modes]
+        _, i = imgui.combo(label, modes.index(current) if current in modes else 0, items)
+        return modes[i]
 
     def _panel_compare(self) -> None:
         s = self.state
@@ -696,15 +838,19 @@ class Viewer:
         _, s.lod_bias = imgui.slider_float("LOD bias", s.lod_bias, -4.0, 8.0, "%.2f")
 
     def _panel_facts(self) -> None:
-        flags = imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit
-        if imgui.begin_table("facts", 4, flags):
-            for title in ("mode", "bpp", "on GPU", "PSNR mip 0 1 2"):
+        flags = (imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit
+                 | imgui.TableFlags_.scroll_x)  # long mode names: scroll sideways, not cut off
+        loaded = [m for m in self.modes() if m in self.sets]
+        style = imgui.get_style()
+        row = imgui.get_text_line_height() + 2 * style.cell_padding.y
+        height = (len(loaded) + 1) * row + style.scrollbar_size + 2 * style.cell_padding.y
+        if imgui.begin_table("facts", 4, flags, imgui.ImVec2(0, height)):
+            imgui.table_setup_scroll_freeze(1, 1)
+            for title in ("mode", "bpp", "on GPU", "PSNR mip 0 1"):
                 imgui.table_setup_column(title)
             imgui.table_headers_row()
-            for mode in MODES:
-                tset = self.sets.get(mode)
-                if tset is None:
-                    continue
+            for mode in loaded:
+                tset = self.sets[mode]
                 psnr = self.report.get(mode) or tset.psnr
                 imgui.table_next_row()
                 imgui.table_next_column()
@@ -714,16 +860,19 @@ class Viewer:
                 imgui.table_next_column()
                 imgui.text(human_bytes(tset.gpu_bytes))
                 imgui.table_next_column()
-                imgui.text(" ".join(f"{p:.1f}" for p in psnr[:3]) if psnr else "ref" if mode == "reference" else "-")
+                imgui.text(" ".join(f"{p:.1f}" for p in psnr[:2]) if psnr else "ref" if mode == "reference" else "-")
                 if imgui.is_item_hovered():
-                    imgui.set_tooltip("\n".join([tset.label, *tset.notes, "PSNR from " + (
-                        "report.json" if mode in self.report else "the stored file / computed on load")]))
+                    where = "report.json" if mode in self.report else "the stored file / computed on load"
+                    per_mip = "  ".join(f"{k}: {p:.2f}" for k, p in enumerate(psnr or []))
+                    imgui.set_tooltip("\n".join([tset.label, *tset.notes, f"PSNR (dB) per mip, from {where}:",
+                                                  per_mip or "-"]))
             imgui.end_table()
 
     def _panel_timings(self) -> None:
         t = self.timings
         fps = 1e3 / np.mean(self.history["frame"]) if self.history["frame"] else 0.0
-        imgui.text(" ".join(f"{k} {t[k]:.2f}" for k in (*PASSES, "panel") if k in t) + " ms")
+        imgui.text(" ".join(f"{k} {t[k]:.2f}" if t[k] < INVALID_QUERY_MS else f"{k} >4295"  # 32-bit ns overflow
+                            for k in (*PASSES, "panel") if k in t) + " ms")
         imgui.text(f"frame {np.mean(self.history['frame'] or [0]):.1f} ms ({fps:.1f} FPS), "
                    f"{self.size[0]}x{self.size[1]}")
         if implot.begin_plot("##timings", imgui.ImVec2(-1, 130), implot.Flags_.no_title):
@@ -915,9 +1064,7 @@ def render_headless(material: Path | None, ngtc: Path | None, output: Path, *, m
         image = None
         for _ in range(max(1, frames)):
             image = host.frame(panel)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(output)
-        return output
+        return write_image(output, image)
     finally:
         host.release()
 
@@ -965,7 +1112,10 @@ def headless_captures(material: Path | None, ngtc: Path | None, mesh: Path | Non
         if viewer.errors:
             raise ViewerError(viewer.errors[0])
         modes = [m for m in ("reference", "neural") if m in viewer.sets]
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ViewerError(f"{out_dir}: cannot create the folder ({e.strerror or one_line(e)})") from None
         for mode in modes:
             viewer.state.mode_a, viewer.state.compare = mode, "single"
             host.frame()
@@ -999,6 +1149,10 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
         raise ViewerError(f"{output}: expected an image file name (.png)")
     if mesh is not None and not Path(mesh).is_file():
         raise ViewerError(f"{mesh}: no such mesh file")
+    try:  # fail before rendering, not after
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ViewerError(f"{output}: cannot write the image ({e.strerror or one_line(e)})") from None
     state = {"mode_a": check_mode(mode), "view": view, "force_mip": mip, "lod_bias": lod_bias, "flat": flat}
     if split or diff:
         state.update(mode_b=check_mode(split or diff), compare="split" if split else "difference")

@@ -82,14 +82,23 @@ class FlatCamera:
         self.center = (self.center - np.array([dx, -dy]) / self.scale).astype(np.float32)
 
     def zoom(self, steps: float) -> None:
-        self.scale = float(np.clip(self.scale * 2 ** (steps / 2), 1 / 64, 64))
+        octaves = math.log2(float(np.clip(self.scale * 2 ** (steps / 2), 1 / 64, 64)))
+        if abs(octaves - round(octaves)) < 1e-6:  # back to a power of two (1:1 included) exactly
+            octaves = round(octaves)
+        self.scale = 2.0**octaves
+
+    def snapped(self) -> np.ndarray:
+        """`center` on the pixel grid: at integer zooms (1:1 included) texels stay aligned with pixels."""
+        return (np.round(self.center * self.scale) / self.scale).astype(np.float32)
 
     @property
     def eye(self) -> np.ndarray:
-        return np.array([self.center[0], self.center[1], 1000.0], np.float32)
+        c = self.snapped()
+        return np.array([c[0], c[1], 1000.0], np.float32)
 
     def view(self) -> np.ndarray:
-        return np.asarray(Matrix44.from_translation([-self.center[0], -self.center[1], -1000.0]), np.float32)
+        c = self.snapped()
+        return np.asarray(Matrix44.from_translation([-c[0], -c[1], -1000.0]), np.float32)
 
     def projection(self, aspect: float, viewport: tuple[int, int] = (0, 0),
                    content: tuple[int, int] = (0, 0)) -> np.ndarray:

@@ -336,13 +336,15 @@ def neural_sets(ctx: moderngl.Context, source) -> list[TextureSet]:
     preset = ct.info.get("preset", "?")
     decoded = chain_bytes(ct.width, ct.height, ct.mips) * len(textures)
     return [
-        TextureSet("neural", "neural (decoded on load)", textures=textures, gpu_bytes=decoded + ngl.gpu_bytes,
+        TextureSet("neural", f"neural {preset} (decoded on load)", textures=textures, gpu_bytes=decoded + ngl.gpu_bytes,
                    notes=[f"preset {preset}; RGBA8 chains {decoded:,} B + grids/weights {ngl.gpu_bytes:,} B"],
                    owns_neural=True, **common),
-        TextureSet("neural-trilinear", "neural (on sample, trilinear)", textures=[], gpu_bytes=ngl.gpu_bytes,
-                   notes=["decoded per pixel at 2 mips, blended"], sampling="trilinear", **common),
-        TextureSet("neural-stochastic", "neural (on sample, stochastic)", textures=[], gpu_bytes=ngl.gpu_bytes,
-                   notes=["decoded per pixel at 1 mip picked at random"], sampling="stochastic", **common),
+        TextureSet("neural-trilinear", f"neural {preset} (on sample, trilinear)", textures=[],
+                   gpu_bytes=ngl.gpu_bytes, notes=["decoded per pixel at 2 mips, blended"], sampling="trilinear",
+                   **common),
+        TextureSet("neural-stochastic", f"neural {preset} (on sample, stochastic)", textures=[],
+                   gpu_bytes=ngl.gpu_bytes, notes=["decoded per pixel at 1 mip picked at random"],
+                   sampling="stochastic", **common),
     ]
 
 
@@ -376,6 +378,33 @@ def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str)
                         and manifest.get("packing_version") == astc.PACKING_VERSION):
                     return manifest_path.parent
     return None
+
+
+def find_ngtc_presets(roots: Sequence[Path], fingerprint: str) -> dict[str, Path]:
+    """The `.ngtc` files `ngtc eval` made for exactly this material (report/ngtc/, matched by the fingerprint in
+    each file's `.json` sidecar), by preset name ("bpp1.2"; a second file of one preset: "bpp1.2-2")."""
+    found: dict[str, Path] = {}
+    seen = set()
+    for root in roots:
+        for pattern in ("report/ngtc/*.ngtc", "ngtc/*.ngtc"):
+            for path in sorted(Path(root).glob(pattern))[:200]:
+                real = path.resolve()
+                if real in seen:
+                    continue
+                seen.add(real)
+                try:
+                    key = json.loads(path.with_name(path.name + ".json").read_text())["key"]
+                    preset = str(key["fit"]["preset"]["name"]) if key["fingerprint"] == fingerprint else None
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                if preset:
+                    name = preset.replace("@", "-")
+                    n = 1
+                    while name in found:
+                        n += 1
+                        name = f"{preset}-{n}"
+                    found[name] = real
+    return found
 
 
 def report_psnr(path: Path, fingerprint: str | None, ngtc: Path | None = None) -> dict[str, list[float]]:
