@@ -94,7 +94,8 @@ class CompressionModel(nn.Module):
                 for c, s in zip(self.grid_channels, self.grid_cells, strict=True)
             )
         device = next(self.texture_synthesizer.parameters()).device
-        self.grids = nn.ParameterList(nn.Parameter(v.detach().clone().to(device)) for v in values)
+        # contiguous: the encoder's grids are permuted views, and a parameter keeps its source's strides
+        self.grids = nn.ParameterList(nn.Parameter(v.detach().to(device).contiguous().clone()) for v in values)
 
     def clamp_grids_(self) -> None:
         """Keep free grids inside the quantizer's range, where their gradient lives."""

@@ -71,7 +71,9 @@ def _metadata(ct: CompressedTexture) -> dict:
 
 def to_bytes(ct: CompressedTexture) -> bytes:
     """Serialise; info["stored_bytes"] and ["stored_bits_per_texel"] describe the returned bytes themselves."""
-    tensors = {"g0": pack_nibbles(ct.g0), "g1": pack_nibbles(ct.g1)}
+    # safetensors stores an array's memory as it lies: a strided view (grids built by the encoder are) must be
+    # made C-contiguous first, or the file holds its texels in the wrong order.
+    tensors = {"g0": np.ascontiguousarray(pack_nibbles(ct.g0)), "g1": np.ascontiguousarray(pack_nibbles(ct.g1))}
     tensors.update({f"synthesizer.{k}": np.ascontiguousarray(v, np.float16) for k, v in ct.weights.items()})
     size, pad = 0, 0
     for _ in range(16):  # the size is written inside the file it measures: grow to a fixed point
