@@ -41,7 +41,7 @@ class FitConfig:
     lr_encoder: float = 0.001
     lr_synthesizer_encoder: float = 0.003  # with the encoder: 0.01 stalled it at ~17 dB on rocks (measured)
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
-    mip_falloff: float = 0.5  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
+    mip_falloff: float = 0.45  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
 
 
 @dataclass
