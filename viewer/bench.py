@@ -18,6 +18,7 @@ second. Results: a table on stdout and a JSON file.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import platform
@@ -124,16 +125,13 @@ def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size:
             if i == warmup:
                 start = time.perf_counter()
             counting = i == warmup  # one measured frame also counts fragments (a second query target)
-            if counting:
-                samples.__enter__()
             host.ctx.finish()
             t0 = time.perf_counter()
-            with timer:
+            with samples if counting else contextlib.nullcontext(), timer:
                 renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit)
             host.ctx.finish()
             wall = (time.perf_counter() - t0) * 1e3
             if counting:
-                samples.__exit__()
                 result.fragments = samples.result
             renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
             if i >= warmup:
