@@ -36,14 +36,19 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     return math.inf if e == 0 else 10.0 * math.log10(peak * peak / e)
 
 
-def psnr_per_map(a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
-    """PSNR of each non-constant map of the layout, over its channels."""
+def per_map(metric, a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
+    """`metric(a, b)` of each non-constant map of the layout, over that map's channels."""
     out = {}
     for m in layout:
         if m.get("constant") is None:
             s = slice(m["offset"], m["offset"] + m["channels"])
-            out[m["name"]] = psnr(a[..., s], b[..., s])
+            out[m["name"]] = metric(a[..., s], b[..., s])
     return out
+
+
+def psnr_per_map(a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
+    """PSNR of each non-constant map of the layout, over its channels."""
+    return per_map(psnr, a, b, layout)
 
 
 def ssim_window(height: int, width: int) -> int | None:
@@ -72,12 +77,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim_per_map(a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
     """SSIM of each non-constant map of the layout (its channels as the channel axis)."""
-    out = {}
-    for m in layout:
-        if m.get("constant") is None:
-            s = slice(m["offset"], m["offset"] + m["channels"])
-            out[m["name"]] = ssim(a[..., s], b[..., s])
-    return out
+    return per_map(ssim, a, b, layout)
 
 
 def flip(reference: np.ndarray, test: np.ndarray) -> float:
