@@ -19,7 +19,8 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     from viewer.bench import bench_modes, run_bench
 
     monkeypatch.setenv("NGTC_CACHE", str(tmp_path / "cache"))
-    doc = run_bench(scene[0], scene[1], None, SIZE, ["12x12"], frames=2, warmup=1, max_seconds=60)
+    doc = run_bench(scene[0], scene[1], None, SIZE, ["12x12"], frames=2, warmup=1, max_seconds=60,
+                    viewer_frames=True)
     modes = doc["modes"]
     assert list(modes) == bench_modes(["12x12"])
     pixels = SIZE[0] * SIZE[1]
@@ -38,6 +39,11 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     assert modes["neural"]["gpu_bytes"] == on_sample + modes["reference"]["gpu_bytes"]
     assert doc["decode_on_load"]["texels"] == sum(max(64 >> m, 1) * max(48 >> m, 1) for m in range(7))
     assert doc["decode_on_load"]["seconds"] > 0
+    # --viewer: the viewer's whole frame (panel included) in every mode, by the wall clock
+    assert list(doc["viewer"]) == list(modes)
+    for mode, r in doc["viewer"].items():
+        assert r["frames"] == 2 and 0 < r["ms_median"] <= r["ms_p95"], mode
+        assert r["fps"] == pytest.approx(1e3 / r["ms_median"], rel=1e-3), mode
 
 
 def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -49,11 +55,12 @@ def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_bench_cli_writes_json_and_table(scene, tmp_path):
     out = tmp_path / "results" / "bench.json"
     r = ngtc("bench", str(scene[0]), "--size", "48x32", "--frames", "1", "--warmup", "0", "--astc", "12x12",
-             "-o", str(out), cwd=tmp_path)
+             "--viewer", "-o", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
     assert doc["size"] == [48, 32] and set(doc["modes"]) >= {"reference", "neural-stochastic"}
     assert "neural-trilinear" in r.stdout and "decode on load" in r.stdout
+    assert "ngtc view's whole frame" in r.stdout and set(doc["viewer"]) == set(doc["modes"])
 
 
 @pytest.mark.parametrize("args, message", [

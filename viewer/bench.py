@@ -23,6 +23,7 @@ import ctypes
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,15 @@ class ModeResult:
     def frame_ms(self, clock: str) -> np.ndarray:
         return np.asarray(self.gpu_ms if clock == "query" else self.wall_ms, np.float64)
 
+    def viewer_summary(self) -> dict:
+        """For `--viewer`: the whole frame by the wall clock (what limits the frame rate), GPU time beside."""
+        wall, gpu = np.asarray(self.wall_ms), np.asarray(self.gpu_ms)
+        median = float(np.median(wall))
+        return {"label": self.label, "frames": len(wall), "ms_median": round(median, 4),
+                "ms_p95": round(float(np.percentile(wall, 95)), 4), "fps": round(1e3 / median, 2),
+                "gpu_ms_median": round(float(np.median(gpu)), 4), "wall_ms": [round(v, 4) for v in wall],
+                "query_ms": [round(v, 4) for v in gpu], "notes": self.notes}
+
     def summary(self, clock: str, astc_median: float | None) -> dict:
         ms = self.frame_ms(clock)
         median = float(np.median(ms))
@@ -110,14 +120,10 @@ def bench_modes(astc_blocks: list[str]) -> list[str]:
     return ["reference", *(f"astc-{b}" for b in astc_blocks), *NEURAL_MODES]
 
 
-def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size: tuple[int, int], frames: int,
-              warmup: int, max_seconds: float, progress=None) -> ModeResult:
-    """Draw the scene pass `warmup + frames` times (fewer when `max_seconds` runs out) and time each."""
-    viewer = host.viewer
-    renderer = viewer.renderer
-    state = ViewState(mode_a=tset.mode, compare="single")
-    result = ModeResult(tset.mode, mode_label(tset.mode), gpu_bytes=tset.gpu_bytes,
-                        bits_per_texel=tset.bits_per_texel, notes=list(tset.notes))
+def time_frames(host: Headless, draw: Callable[[], None], result: ModeResult, frames: int, warmup: int,
+                max_seconds: float, progress=None) -> ModeResult:
+    """Call `draw` `warmup + frames` times (fewer when `max_seconds` runs out), timing each into `result`; the
+    first timed frame also counts the fragments it shades."""
     timer, samples = GLQuery(GL_TIME_ELAPSED), GLQuery(GL_SAMPLES_PASSED)
     try:
         start = time.perf_counter()
@@ -128,12 +134,11 @@ def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size:
             host.ctx.finish()
             t0 = time.perf_counter()
             with samples if counting else contextlib.nullcontext(), timer:
-                renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit)
+                draw()
             host.ctx.finish()
             wall = (time.perf_counter() - t0) * 1e3
             if counting:
                 result.fragments = samples.result
-            renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
             if i >= warmup:
                 result.gpu_ms.append(timer.result / 1e6)
                 result.wall_ms.append(wall)
@@ -146,6 +151,32 @@ def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size:
         timer.release()
         samples.release()
     return result
+
+
+def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size: tuple[int, int], frames: int,
+              warmup: int, max_seconds: float, progress=None) -> ModeResult:
+    """The PBR scene pass alone in `tset`'s mode, into `fbo`."""
+    viewer = host.viewer
+    state = ViewState(mode_a=tset.mode, compare="single")
+    result = ModeResult(tset.mode, mode_label(tset.mode), gpu_bytes=tset.gpu_bytes,
+                        bits_per_texel=tset.bits_per_texel, notes=list(tset.notes))
+
+    def draw() -> None:
+        viewer.renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit)
+        viewer.renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
+
+    return time_frames(host, draw, result, frames, warmup, max_seconds, progress)
+
+
+def time_viewer_mode(host: Headless, mode: str, frames: int, warmup: int, max_seconds: float,
+                     progress=None) -> ModeResult:
+    """The viewer's whole frame in `mode` (scene pass, composite, the panel, its Python included), as the
+    window draws it with vsync off; the wall clock is what an interactive user gets."""
+    viewer = host.viewer
+    viewer.state.mode_a, viewer.state.compare = mode, "single"
+    result = ModeResult(mode, mode_label(mode), gpu_bytes=viewer.sets[mode].gpu_bytes)
+    return time_frames(host, lambda: viewer.frame(host.fbo, host.size, panel=True), result, frames, warmup,
+                       max_seconds, progress)
 
 
 def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> float:
@@ -184,7 +215,9 @@ def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: P
 
 
 def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int],
-              astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None) -> dict:
+              astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None,
+              viewer_frames: bool = False) -> dict:
+    """Every mode's scene pass timed (and, with `viewer_frames`, the viewer's whole frame); the JSON document."""
     host = Headless(size)
     fbo = color = depth = None
     try:
@@ -196,6 +229,8 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
         fbo = host.ctx.framebuffer([color], depth)
         results = {m: time_mode(host, viewer.sets[m], fbo, size, frames, warmup, max_seconds,
                                 progress and (lambda m=m: progress(m))) for m in modes}
+        whole = {m: time_viewer_mode(host, m, frames, warmup, max_seconds, progress and (lambda m=m: progress(m)))
+                 for m in modes} if viewer_frames else {}
         clock = "wall" if is_software_renderer(host.ctx) else "query"
         astc = [results[m] for m in modes if m.startswith("astc-")]
         astc_median = float(np.median(astc[-1].frame_ms(clock))) if astc else None
@@ -211,12 +246,14 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
             "host": f"{platform.machine()}, {platform.system()}",
             "astc_reference_mode": astc[-1].mode if astc else None,
             "clock": clock, "modes": {m: r.summary(clock, astc_median) for m, r in results.items()},
+            "viewer": {m: r.viewer_summary() for m, r in whole.items()},
             "decode_on_load": {"seconds": round(bake, 4), "texels": chain_texels,
                                "texel_decodes_per_s": chain_texels / bake if bake > 0 else None},
             "note": "ms_*: frame time of the PBR scene pass by `clock` (query: GL_TIME_ELAPSED; wall: glFinish "
                     "to glFinish, for software rasterizers); fragments: GL_SAMPLES_PASSED of one frame; x_astc: "
-                    "median frame time over the ASTC mode's; decode_on_load: wall clock of the compute pass "
-                    "that fills the RGBA8 chains, through glFinish",
+                    "median frame time over the ASTC mode's; viewer (--viewer): the viewer's whole frame with its "
+                    "panel, wall clock through glFinish (ms_*, fps) and timer query (gpu_ms_median); decode_on_load: "
+                    "wall clock of the compute pass that fills the RGBA8 chains, through glFinish",
         }
     finally:
         for obj in (fbo, color, depth):
@@ -247,7 +284,8 @@ def write_json(doc: dict, path: Path) -> None:
 
 
 def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dims: tuple[int, int], astc: str,
-                  frames: int, warmup: int, max_seconds: float, out: Path, console) -> dict:
+                  frames: int, warmup: int, max_seconds: float, out: Path, console,
+                  viewer_frames: bool = False) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
@@ -261,9 +299,11 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
     if unknown:
         raise ViewerError(f"unknown ASTC block size {unknown[0]!r}; choose from {', '.join(ASTC_BLOCKS)}")
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=frames * len(bench_modes(blocks)))
+        total = frames * len(bench_modes(blocks)) * (2 if viewer_frames else 1)
+        task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=total)
         doc = run_bench(material, ngtc, mesh, dims, blocks, frames, warmup, max_seconds,
-                        lambda m: bar.update(task, advance=1, description=f"bench at {dims[0]}x{dims[1]}: {m}"))
+                        lambda m: bar.update(task, advance=1, description=f"bench at {dims[0]}x{dims[1]}: {m}"),
+                        viewer_frames)
     write_json(doc, out)
     clock = "timer queries" if doc["clock"] == "query" else "wall clock + glFinish (software rasterizer)"
     table = Table(title=f"ngtc bench: {doc['renderer']}, {dims[0]}x{dims[1]}, up to {frames} frames per mode, "
@@ -272,7 +312,20 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
         table.add_column(col, justify="left" if col == "mode" else "right")
     for row in table_rows(doc):
         table.add_row(*row)
-    return {"doc": doc, "table": table}
+    return {"doc": doc, "table": table, "viewer_table": viewer_table(doc, dims) if doc["viewer"] else None}
+
+
+def viewer_table(doc: dict, dims: tuple[int, int]):
+    from rich.table import Table
+
+    table = Table(title=f"ngtc view's whole frame (scene, composite, panel; no vsync) at {dims[0]}x{dims[1]}, "
+                        "wall clock through glFinish")
+    for col in ("mode", "frame ms median", "p95", "fps", "GPU ms (query)", "60 fps"):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    for mode, r in doc["viewer"].items():
+        table.add_row(mode, f"{r['ms_median']:.2f}", f"{r['ms_p95']:.2f}", f"{r['fps']:.2f}",
+                      f"{r['gpu_ms_median']:.2f}", "yes" if r["fps"] >= 60 else "no")
+    return table
 
 
 def si(value: float) -> str:

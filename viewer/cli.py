@@ -274,6 +274,8 @@ def bench(
                                                     "on-sample decoding takes seconds a frame on a CPU "
                                                     "rasterizer.")] = 60.0,
     out: Annotated[Path, typer.Option("-o", "--out", help="JSON results.")] = Path("ngtc_bench.json"),
+    viewer: Annotated[bool, typer.Option("--viewer", help="Also time `ngtc view`'s whole frame (scene, panel) in "
+                                                          "every mode: frames per second at this size.")] = False,
 ) -> None:
     """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
     reference RGBA8, ASTC, neural on sample (trilinear, stochastic) and neural decoded on load; texel decodes
@@ -282,8 +284,10 @@ def bench(
     from viewer.bench import bench_command, si
 
     dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
-    result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console)
+    result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console, viewer)
     stdout_console().print(result["table"])
+    if result["viewer_table"] is not None:
+        stdout_console().print(result["viewer_table"])
     doc = result["doc"]
     load = doc["decode_on_load"]
     stdout_console().print(f"decode on load: {load['texels']:,} texels in {load['seconds'] * 1e3:.1f} ms "
