@@ -32,6 +32,15 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     assert modes["astc-12x12"]["x_astc"] == 1.0
     assert modes["neural-trilinear"]["decodes_per_fragment"] == 8
     assert modes["neural-stochastic"]["texel_decodes_per_s"] > 0
+    # 2 x the multiply-adds of input layer, residual blocks and output layer
+    from models import ngtc_file
+
+    ct = ngtc_file.load(scene[1])
+    ins, hidden, blocks = ct.weights["input.weight"].shape[1], ct.synthesizer["hidden_dim"], \
+        ct.synthesizer["num_residual_blocks"]
+    assert doc["flops_per_decode"] == 2 * (ins * hidden + blocks * hidden * hidden + hidden * ct.out_channels)
+    r = modes["neural-stochastic"]
+    assert r["decoder_gflops"] == pytest.approx(r["texel_decodes_per_s"] * doc["flops_per_decode"] / 1e9, abs=0.01)
     assert modes["reference"]["texel_decodes_per_s"] is None
     # on sample, the neural modes hold only grids and weights; decoded on load adds the RGBA8 chains
     on_sample = modes["neural-trilinear"]["gpu_bytes"]

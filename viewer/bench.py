@@ -34,7 +34,7 @@ from models.atomic import write_atomic
 
 from .app import ASTC_BLOCKS, DEFAULT_MESH, Headless, ViewerError, mode_label, resolve_inputs
 from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
-from .neural_gl import is_software_renderer
+from .neural_gl import decode_flops, is_software_renderer
 from .renderer import ViewState
 
 GL_TIME_ELAPSED = 0x88BF
@@ -98,22 +98,23 @@ class ModeResult:
                 "gpu_ms_median": round(float(np.median(gpu)), 4), "wall_ms": [round(v, 4) for v in wall],
                 "query_ms": [round(v, 4) for v in gpu], "notes": self.notes}
 
-    def summary(self, clock: str, astc_median: float | None) -> dict:
+    def summary(self, clock: str, astc_median: float | None, flops_per_decode: int = 0) -> dict:
         ms = self.frame_ms(clock)
         median = float(np.median(ms))
         decodes = DECODES_PER_PIXEL.get(self.mode)
-        out = {
+        rate = self.fragments * decodes / (median / 1e3) if decodes and median > 0 else None  # texel decodes/s
+        return {
             "label": self.label, "frames": len(ms), "clock": clock, "ms_median": round(median, 4),
             "ms_p95": round(float(np.percentile(ms, 95)), 4), "ms_mean": round(float(ms.mean()), 4),
             "ms_min": round(float(ms.min()), 4), "fps": round(1e3 / median, 2) if median > 0 else None,
             "query_ms": [round(v, 4) for v in self.gpu_ms], "wall_ms": [round(v, 4) for v in self.wall_ms],
             "fragments": self.fragments, "gpu_bytes": self.gpu_bytes, "bits_per_texel": self.bits_per_texel,
             "decodes_per_fragment": decodes,
-            "texel_decodes_per_s": (self.fragments * decodes / (median / 1e3)) if decodes and median > 0 else None,
+            "texel_decodes_per_s": rate,
+            "decoder_gflops": round(rate * flops_per_decode / 1e9, 2) if rate else None,
             "x_astc": round(median / astc_median, 3) if astc_median else None,
             "notes": self.notes,
         }
-        return out
 
 
 def bench_modes(astc_blocks: list[str]) -> list[str]:
@@ -235,6 +236,7 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
         astc = [results[m] for m in modes if m.startswith("astc-")]
         astc_median = float(np.median(astc[-1].frame_ms(clock))) if astc else None
         neural = viewer.sets["neural"]
+        flops = decode_flops(neural.neural.compressed)
         bake = bake_seconds(host, neural)
         chain_texels = chain_bytes(neural.width, neural.height, neural.mips, 1)
         info = host.ctx.info
@@ -245,15 +247,18 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
             "ngtc": str(viewer.ngtc_path), "mesh": str(viewer.mesh_path or DEFAULT_MESH),
             "host": f"{platform.machine()}, {platform.system()}",
             "astc_reference_mode": astc[-1].mode if astc else None,
-            "clock": clock, "modes": {m: r.summary(clock, astc_median) for m, r in results.items()},
+            "clock": clock, "flops_per_decode": flops,
+            "modes": {m: r.summary(clock, astc_median, flops) for m, r in results.items()},
             "viewer": {m: r.viewer_summary() for m, r in whole.items()},
             "decode_on_load": {"seconds": round(bake, 4), "texels": chain_texels,
                                "texel_decodes_per_s": chain_texels / bake if bake > 0 else None},
             "note": "ms_*: frame time of the PBR scene pass by `clock` (query: GL_TIME_ELAPSED; wall: glFinish "
                     "to glFinish, for software rasterizers); fragments: GL_SAMPLES_PASSED of one frame; x_astc: "
-                    "median frame time over the ASTC mode's; viewer (--viewer): the viewer's whole frame with its "
-                    "panel, wall clock through glFinish (ms_*, fps) and timer query (gpu_ms_median); decode_on_load: "
-                    "wall clock of the compute pass that fills the RGBA8 chains, through glFinish",
+                    "median frame time over the ASTC mode's; flops_per_decode: 2 x the synthesizer's multiply-adds "
+                    "per texel; decoder_gflops: what on-sample decoding sustained; viewer (--viewer): the viewer's "
+                    "whole frame with its panel, wall clock through glFinish (ms_*, fps) and timer query "
+                    "(gpu_ms_median); decode_on_load: wall clock of the compute pass that fills the RGBA8 chains, "
+                    "through glFinish",
         }
     finally:
         for obj in (fbo, color, depth):
@@ -269,6 +274,7 @@ def table_rows(doc: dict) -> list[list[str]]:
         rows.append([mode, f"{r['ms_median']:.2f}", f"{r['ms_p95']:.2f}", f"{r['fps']:.2f}" if r["fps"] else "-",
                      f"{r['x_astc']:.2f}" if r["x_astc"] else "-",
                      si(decodes) if decodes else "-",
+                     f"{r['decoder_gflops']:.1f}" if r["decoder_gflops"] else "-",
                      f"{r['gpu_bytes'] / 2**20:.2f} MiB",
                      f"{r['bits_per_texel']:.2f}" if r["bits_per_texel"] else "-"])
     return rows
@@ -308,7 +314,7 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
     clock = "timer queries" if doc["clock"] == "query" else "wall clock + glFinish (software rasterizer)"
     table = Table(title=f"ngtc bench: {doc['renderer']}, {dims[0]}x{dims[1]}, up to {frames} frames per mode, "
                         f"{clock}")
-    for col in ("mode", "frame ms median", "p95", "fps", "x ASTC", "texel decodes/s", "on GPU", "bpp"):
+    for col in ("mode", "frame ms median", "p95", "fps", "x ASTC", "texel decodes/s", "GFLOP/s", "on GPU", "bpp"):
         table.add_column(col, justify="left" if col == "mode" else "right")
     for row in table_rows(doc):
         table.add_row(*row)

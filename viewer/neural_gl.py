@@ -169,6 +169,11 @@ def pack_weights(ct: CompressedTexture) -> np.ndarray:
     return np.concatenate([ct.weights[k].astype(np.float32).reshape(-1) for k in shapes])
 
 
+def decode_flops(ct: CompressedTexture) -> int:
+    """Arithmetic of one texel decode: 2 x the synthesizer's multiply-adds (grid reads and encoding aside)."""
+    return 2 * sum(int(w.size) for k, w in ct.weights.items() if k.endswith(".weight"))
+
+
 def is_software_renderer(ctx: moderngl.Context) -> bool:
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
     return any(name in renderer for name in SOFTWARE_RENDERERS)
