@@ -14,8 +14,9 @@
 //   NGTC_G1_CODES, NGTC_HIDDEN, NGTC_BLOCKS, NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_BITS,
 //   NGTC_QUANT_LEVELS, NGTC_QUANT_MIN, NGTC_QUANT_STEP, NGTC_OFF_INPUT_W, NGTC_OFF_INPUT_B, NGTC_OFF_BLOCKS,
 //   NGTC_BLOCK_STRIDE, NGTC_OFF_OUTPUT_W, NGTC_OFF_OUTPUT_B, NGTC_G0_UNIT, NGTC_G1_UNIT,
-//   NGTC_WEIGHTS_BINDING; optional: NGTC_NO_UNROLL, NGTC_GRID_OFFSET (both below).
-// Declares: samplers ngtc_g0/ngtc_g1, the NgtcWeights SSBO, and with NGTC_NO_UNROLL uniform ngtc_no_unroll.
+//   NGTC_WEIGHTS_BINDING; optional: NGTC_WEIGHTS_UBO with NGTC_WEIGHTS_VEC4, NGTC_NO_UNROLL, NGTC_GRID_OFFSET
+//   (all below).
+// Declares: samplers ngtc_g0/ngtc_g1, the NgtcWeights block, and with NGTC_NO_UNROLL uniform ngtc_no_unroll.
 //
 // GPU data (uploaded by viewer/neural_gl.py):
 //   ngtc_g0, ngtc_g1: 4-component unsigned integer textures of 4-bit grid codes, N = NGTC_Gi_CODES codes
@@ -24,8 +25,10 @@
 //     texel k / (4N), component (k % 4N) / N, bits 4 * (k % N) and up (the file's nibble order: channel
 //     2j in the low nibble of byte j, read as a little-endian integer). Unused codes are 0.
 //     Feature value = code * NGTC_QUANT_STEP + NGTC_QUANT_MIN.
-//   ngtc_weights: std430 float[] SSBO, the fp16 weights widened to float32, row-major (out, in) matrices:
-//     input.weight, input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias.
+//   NgtcWeights: the fp16 weights widened to float32, row-major (out, in) matrices: input.weight,
+//     input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias. With
+//     NGTC_WEIGHTS_UBO a uniform block of NGTC_WEIGHTS_VEC4 vec4s (std140: 4 floats a vec4; at the unrolled
+//     loops' constant offsets a GPU reads them from its constant cache), else a std430 float[] SSBO.
 
 #if NGTC_QUANT_BITS != 4
 #error "ngtc_decode.glsl unpacks 4-bit codes"
@@ -55,9 +58,17 @@ uniform int ngtc_no_unroll;
 
 layout(binding = NGTC_G0_UNIT) uniform usampler2D ngtc_g0;
 layout(binding = NGTC_G1_UNIT) uniform usampler2D ngtc_g1;
+#ifdef NGTC_WEIGHTS_UBO
+layout(std140, binding = NGTC_WEIGHTS_BINDING) uniform NgtcWeights {
+    vec4 ngtc_weights4[NGTC_WEIGHTS_VEC4];
+};
+#define NGTC_W(i) ngtc_weights4[(i) >> 2][(i) & 3]
+#else
 layout(std430, binding = NGTC_WEIGHTS_BINDING) readonly buffer NgtcWeights {
     float ngtc_weights[];
 };
+#define NGTC_W(i) ngtc_weights[i]
+#endif
 
 // Integer modulo that wraps negatives too (GLSL's % is undefined for them): torch's `x % w`.
 ivec2 ngtc_wrap(ivec2 i, ivec2 n) {
@@ -129,9 +140,9 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
         float acc = 0.0;
         for (int k = 0; k < NGTC_N(NGTC_IN_DIM); ++k) {
-            acc += ngtc_weights[NGTC_OFF_INPUT_W + j * NGTC_IN_DIM + k] * x[k];
+            acc += NGTC_W(NGTC_OFF_INPUT_W + j * NGTC_IN_DIM + k) * x[k];
         }
-        h[j] = max(acc + ngtc_weights[NGTC_OFF_INPUT_B + j], 0.0);
+        h[j] = max(acc + NGTC_W(NGTC_OFF_INPUT_B + j), 0.0);
     }
     for (int b = 0; b < NGTC_N(NGTC_BLOCKS); ++b) {  // ResidualBlock: h + relu(W h + b)
         int w = NGTC_OFF_BLOCKS + b * NGTC_BLOCK_STRIDE;
@@ -139,9 +150,9 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
         for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
             float acc = 0.0;
             for (int k = 0; k < NGTC_N(NGTC_HIDDEN); ++k) {
-                acc += ngtc_weights[w + j * NGTC_HIDDEN + k] * h[k];
+                acc += NGTC_W(w + j * NGTC_HIDDEN + k) * h[k];
             }
-            r[j] = max(acc + ngtc_weights[w + NGTC_HIDDEN * NGTC_HIDDEN + j], 0.0);
+            r[j] = max(acc + NGTC_W(w + NGTC_HIDDEN * NGTC_HIDDEN + j), 0.0);
         }
         for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
             h[j] += r[j];
@@ -150,8 +161,8 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     for (int c = 0; c < NGTC_N(NGTC_CHANNELS); ++c) {
         float acc = 0.0;
         for (int k = 0; k < NGTC_N(NGTC_HIDDEN); ++k) {
-            acc += ngtc_weights[NGTC_OFF_OUTPUT_W + c * NGTC_HIDDEN + k] * h[k];
+            acc += NGTC_W(NGTC_OFF_OUTPUT_W + c * NGTC_HIDDEN + k) * h[k];
         }
-        channels[c] = clamp(acc + ngtc_weights[NGTC_OFF_OUTPUT_B + c], 0.0, 1.0);  // NeuralTexture clamps
+        channels[c] = clamp(acc + NGTC_W(NGTC_OFF_OUTPUT_B + c), 0.0, 1.0);  // NeuralTexture clamps
     }
 }

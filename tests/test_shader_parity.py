@@ -25,9 +25,13 @@ from models.material import load_material  # noqa: E402
 from models.presets import PRESETS, Preset  # noqa: E402
 from viewer.glsl import ShaderError, compile_program, preprocess  # noqa: E402
 from viewer.neural_gl import (  # noqa: E402
+    SOFTWARE_LOOP_LIMIT,
     NgtcGLError,
+    check_limits,
+    decode_loop_iterations,
     decode_mip_gl,
     decode_to_textures,
+    is_software_renderer,
     read_texture_mip,
     upload_ngtc,
 )
@@ -214,3 +218,61 @@ def test_oversize_file_is_refused(ctx, tmp_path, channels, hidden):
     ngtc_file.save(model.compress(32, 32, 6, layout), path)
     with pytest.raises(NgtcGLError, match=f"big.ngtc: .*{channels if channels > 32 else hidden} exceeds"):
         upload_ngtc(ctx, path)
+
+
+def test_weights_in_a_storage_buffer_decode_alike(ctx):
+    """Weights that fit a uniform block go there by default; the storage-buffer path gives the same texels."""
+    ct, ref = stored(*CASES[2]), torch_mips(*CASES[2])
+    default = upload_ngtc(ctx, ct)
+    assert default.weights_block == "ubo" and default.defines["NGTC_WEIGHTS_UBO"] == "1"
+    default.release()
+    ngl = upload_ngtc(ctx, ct, weights_block="ssbo")
+    try:
+        assert "NGTC_WEIGHTS_UBO" not in ngl.defines
+        diffs = max_diffs(ngl, ref)
+        print(f"weights in an SSBO: max |GLSL - torch| per mip {[f'{d:.1e}' for d in diffs]}")
+        assert max(diffs) < 1e-4, diffs
+    finally:
+        ngl.release()
+
+
+def random_net(hidden: int, blocks: int) -> CompressedTexture:
+    """An untrained 8-channel network of this shape, stored and read back (parity needs no training)."""
+    model = CompressionModel(8, encoder_channels=None, hidden_dim=hidden, num_residual_blocks=blocks)
+    model.init_grids(32, 32)
+    layout = [{"name": "data", "channels": 8, "offset": 0, "color_space": "linear", "constant": None}]
+    return ngtc_file.from_bytes(ngtc_file.to_bytes(model.compress(32, 32, 6, layout)))
+
+
+def test_weights_too_big_for_a_uniform_block_use_a_storage_buffer(ctx):
+    """Hidden 64 with 4 residual blocks: ~100 KB of float32 weights, over a 64 KB uniform block."""
+    ct = random_net(64, 4)
+    ngl = upload_ngtc(ctx, ct)
+    try:
+        assert ngl.weights_block == "ssbo" and ngl.weights.size > int(ctx.info["GL_MAX_UNIFORM_BLOCK_SIZE"])
+        ref = NeuralTexture(ct, "cpu").decode_mip(0)
+        assert float(np.abs(decode_mip_gl(ngl, 0) - ref).max()) < 1e-4
+        with pytest.raises(ValueError, match="weights_block must be"):
+            upload_ngtc(ctx, ct, weights_block="texture")
+    finally:
+        ngl.release()
+
+
+def test_software_loop_limit(ctx):
+    """llvmpipe ends a shader's loops after 65535 iterations in all: hidden 64 with 13 residual blocks stays
+    under it and decodes exactly; with 14 it would decode garbage, so the upload is refused, in one line."""
+    if not is_software_renderer(ctx):
+        pytest.skip("a hardware GPU unrolls the decoder's loops")
+    ok, over = random_net(64, 13), random_net(64, 14)
+    assert decode_loop_iterations(ok) <= SOFTWARE_LOOP_LIMIT < decode_loop_iterations(over)
+    ngl = upload_ngtc(ctx, ok)
+    try:
+        ref = NeuralTexture(ok, "cpu").decode_mip(0)
+        assert float(np.abs(decode_mip_gl(ngl, 0) - ref).max()) < 1e-4
+    finally:
+        ngl.release()
+    with pytest.raises(NgtcGLError, match="65535") as err:
+        upload_ngtc(ctx, over)
+    assert "\n" not in str(err.value)
+    # unrolled, the limit does not apply (not run here: llvmpipe takes minutes to compile that)
+    check_limits(over, "x", ctx, unroll=True)

@@ -9,7 +9,9 @@ GPU layout (documented in shaders/ngtc_decode.glsl):
 - grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
   wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
   in the low nibble of byte k);
-- weights: one SSBO, std430 float[], fp16 widened to float32, in `synthesizer_shapes` order;
+- weights: fp16 widened to float32, in `synthesizer_shapes` order, in a uniform buffer (std140 vec4[]) when
+  they fit one, else an SSBO (std430 float[]): a GPU reads uniform-buffer values at the constant offsets of
+  the unrolled MLP straight from its constant cache;
 - decode-on-load: one RGBA8 texture per group of 4 channels, every mip level written by the decoder at
   that mip (a compute pass with imageStore: moderngl framebuffers cannot attach a mip level).
 """
@@ -44,6 +46,10 @@ DEFAULT_WEIGHTS_BINDING = 6
 BAKE_OUT_BINDING = 7
 BAKE_GROUP = 8  # local_size of ngtc_bake.comp
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "microsoft basic render")
+# llvmpipe (gallivm) counts the loop iterations of a shader invocation, all loops together, and ends every
+# loop once 65535 have run: a network needing more decodes to garbage there, silently (measured: hidden 64
+# with 13 residual blocks decodes exactly, with 14 it does not).
+SOFTWARE_LOOP_LIMIT = 65535
 
 
 class NgtcGLError(ValueError):
@@ -63,6 +69,7 @@ class NeuralGL:
     defines: dict[str, str]
     units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT)
     weights_binding: int = DEFAULT_WEIGHTS_BINDING
+    weights_block: str = "ssbo"  # "ubo" or "ssbo": where ngtc_decode.glsl reads the weights
     _programs: dict = field(default_factory=dict, repr=False)  # compiled bake shaders, by variant
 
     @property
@@ -95,7 +102,10 @@ class NeuralGL:
             tex.use(location=unit)
             if program is not None and name in program:
                 program[name] = unit
-        self.weights.bind_to_storage_buffer(self.weights_binding)
+        if self.weights_block == "ubo":
+            self.weights.bind_to_uniform_block(self.weights_binding)
+        else:
+            self.weights.bind_to_storage_buffer(self.weights_binding)
 
     def release(self) -> None:
         for obj in (self.g0, self.g1, self.weights, *self._programs.values()):
@@ -109,8 +119,20 @@ def texture_bytes(tex: moderngl.Texture, mips: int = 1) -> int:
     return sum(math.prod(mip_size(tex.width, tex.height, m)) for m in range(mips)) * per_texel
 
 
-def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None = None) -> None:
-    """Raise NgtcGLError if the shader (or, given ctx, this GPU) cannot decode `ct`."""
+def decode_loop_iterations(ct: CompressedTexture) -> int:
+    """Loop iterations of one texel decode in ngtc_decode.glsl with its loops not unrolled (all loops, the
+    outer ones counted too): grid reads, positional encoding and the MLP."""
+    s = ct.synthesizer
+    hidden, blocks, ins = s["hidden_dim"], s["num_residual_blocks"], int(ct.weights["input.weight"].shape[1])
+    grids = sum(t * (1 + 4 * codes) for codes, t in (grid_format(s["g0_channels"]), grid_format(s["g1_channels"])))
+    mlp = hidden * (1 + ins) + blocks * (1 + hidden * (1 + hidden) + hidden) + ct.out_channels * (1 + hidden)
+    return grids + s["positional_encoding_levels"] + mlp
+
+
+def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None = None,
+                 unroll: bool = True) -> None:
+    """Raise NgtcGLError if the shader (or, given ctx, this GPU, with loops unrolled or not) cannot decode
+    `ct`."""
     s = ct.synthesizer
     limits = [("channels", ct.out_channels, MAX_CHANNELS), ("g0 channels", s["g0_channels"], MAX_GRID_CHANNELS),
               ("g1 channels", s["g1_channels"], MAX_GRID_CHANNELS), ("hidden width", s["hidden_dim"], MAX_HIDDEN),
@@ -130,6 +152,10 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
             raise NgtcGLError(f"{name}: grid {g} needs a {w}x{grid.shape[0]} texture; this GPU allows {max_size}")
     if max(ct.width, ct.height) > max_size:
         raise NgtcGLError(f"{name}: {ct.width}x{ct.height} exceeds this GPU's texture size limit {max_size}")
+    iterations = decode_loop_iterations(ct)
+    if not unroll and is_software_renderer(ctx) and iterations > SOFTWARE_LOOP_LIMIT:
+        raise NgtcGLError(f"{name}: its network runs {iterations} shader loop iterations a texel; this software "
+                          f"renderer ({ctx.info.get('GL_RENDERER')}) stops a shader at {SOFTWARE_LOOP_LIMIT}")
 
 
 def grid_format(grid_channels: int) -> tuple[int, int]:
@@ -180,7 +206,8 @@ def is_software_renderer(ctx: moderngl.Context) -> bool:
 
 
 def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT),
-                    weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool = True) -> dict[str, str]:
+                    weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool = True,
+                    weights_block: str = "ssbo") -> dict[str, str]:
     """The `#define`s ngtc_decode.glsl needs, from the file's metadata and models.spec."""
     s, off = ct.synthesizer, weight_offsets(ct)
     g0, g1 = grid_format(s["g0_channels"]), grid_format(s["g1_channels"])
@@ -204,21 +231,34 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
     }
     if not unroll:
         values["NGTC_NO_UNROLL"] = 1
+    if weights_block == "ubo":
+        values["NGTC_WEIGHTS_UBO"] = 1
+        values["NGTC_WEIGHTS_VEC4"] = -(-off["<end>"] // 4)
     return {**{k: str(v) for k, v in values.items()}, **glsl_defines()}
 
 
 def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
                 units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT),
-                weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool | None = None) -> NeuralGL:
-    """Upload a `.ngtc` file (path) or CompressedTexture: grid textures, weight SSBO and defines.
+                weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool | None = None,
+                weights_block: str | None = None) -> NeuralGL:
+    """Upload a `.ngtc` file (path) or CompressedTexture: grid textures, weight buffer and defines.
 
     `unroll`: let the compiler unroll the MLP loops; default: yes, except on software renderers.
+    `weights_block`: "ubo" or "ssbo"; default: a uniform buffer when the weights fit this GPU's.
     """
     if isinstance(source, CompressedTexture):
         ct, name = source, str(source.info.get("material") or "<compressed texture>")
     else:
         ct, name = ngtc_file.load(source), str(source)
-    check_limits(ct, name, ctx)
+    if unroll is None:
+        unroll = not is_software_renderer(ctx)
+    check_limits(ct, name, ctx, unroll)
+    packed = pack_weights(ct)
+    packed = np.concatenate([packed, np.zeros(-len(packed) % 4, np.float32)])  # whole vec4s for std140
+    if weights_block is None:
+        weights_block = "ubo" if packed.nbytes <= int(ctx.info["GL_MAX_UNIFORM_BLOCK_SIZE"]) else "ssbo"
+    if weights_block not in ("ubo", "ssbo"):
+        raise ValueError(f"weights_block must be 'ubo' or 'ssbo', not {weights_block!r}")
     grids = []
     for codes in (ct.g0, ct.g1):
         texels = pack_grid(codes)
@@ -226,11 +266,9 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
         tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
         tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
         grids.append(tex)
-    weights = ctx.buffer(pack_weights(ct).tobytes())
-    if unroll is None:
-        unroll = not is_software_renderer(ctx)
-    defines = decoder_defines(ct, units, weights_binding, unroll)
-    return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding)
+    weights = ctx.buffer(packed.tobytes())
+    defines = decoder_defines(ct, units, weights_binding, unroll, weights_block)
+    return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding, weights_block)
 
 
 # ---------------------------------------------------------------------------------------- decode on load
