@@ -15,6 +15,7 @@ out vec3 v_world;
 out vec3 v_normal;
 out vec4 v_tangent;
 out vec2 v_uv;
+invariant gl_Position;  // the depth pre-pass (depth.frag) must produce exactly these depths
 
 void main() {
     vec4 world = u_model * vec4(in_position, 1.0);

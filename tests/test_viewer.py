@@ -145,6 +145,34 @@ def test_neural_on_sample_matches_decoded_on_load(host):
     assert psnr(decoded, on_sample, mask) > 30  # same decoder, float vs 8-bit texels
 
 
+@pytest.mark.parametrize("mode", ["reference", "neural-stochastic"])
+def test_depth_prepass_shades_each_pixel_once(host, mode):
+    """The material shader (per-pixel neural decoding in on-sample modes) runs once per visible pixel after the
+    depth pre-pass; without it, the sphere's hidden fragments are shaded too. The image is the same."""
+    from viewer.bench import GL_SAMPLES_PASSED, GLQuery
+    from viewer.renderer import ViewState
+
+    viewer, renderer = host.viewer, host.viewer.renderer
+    renderer.set_mesh(viewer.mesh)
+    fbo = host.ctx.framebuffer([host.ctx.texture(SIZE, 4)], host.ctx.depth_renderbuffer(SIZE))
+    images, shaded = {}, {}
+    try:
+        for prepass in (True, False):
+            renderer.depth_prepass = prepass
+            query = GLQuery(GL_SAMPLES_PASSED)
+            renderer.frame_index = 0  # the same stochastic pattern both times
+            renderer.scene_pass(fbo, SIZE, None, ViewState(mode_a=mode), viewer.sets[mode], viewer.orbit, query)
+            shaded[prepass], images[prepass] = query.result, np.frombuffer(fbo.read(), np.uint8)
+            query.release()
+    finally:
+        renderer.depth_prepass = True
+        for obj in (*fbo.color_attachments, fbo.depth_attachment, fbo):
+            obj.release()
+    assert viewer.sets[mode].opaque
+    assert shaded[True] <= SIZE[0] * SIZE[1] < shaded[False], shaded
+    assert np.array_equal(images[True], images[False])
+
+
 def test_channel_views(host):
     normal = render(host, view="normal")
     rough = render(host, view="roughness")

@@ -121,10 +121,11 @@ def bench_modes(astc_blocks: list[str]) -> list[str]:
     return ["reference", *(f"astc-{b}" for b in astc_blocks), *NEURAL_MODES]
 
 
-def time_frames(host: Headless, draw: Callable[[], None], result: ModeResult, frames: int, warmup: int,
-                max_seconds: float, progress=None) -> ModeResult:
-    """Call `draw` `warmup + frames` times (fewer when `max_seconds` runs out), timing each into `result`; the
-    first timed frame also counts the fragments it shades."""
+def time_frames(host: Headless, draw: Callable[[GLQuery | None], None], result: ModeResult, frames: int,
+                warmup: int, max_seconds: float, progress=None) -> ModeResult:
+    """Call `draw` `warmup + frames` times (fewer when `max_seconds` runs out), timing each into `result`. The
+    first timed frame also counts the fragments shaded: `draw` gets a samples query to wrap around its shading
+    draw then (None otherwise)."""
     timer, samples = GLQuery(GL_TIME_ELAPSED), GLQuery(GL_SAMPLES_PASSED)
     try:
         start = time.perf_counter()
@@ -134,8 +135,8 @@ def time_frames(host: Headless, draw: Callable[[], None], result: ModeResult, fr
             counting = i == warmup  # one measured frame also counts fragments (a second query target)
             host.ctx.finish()
             t0 = time.perf_counter()
-            with samples if counting else contextlib.nullcontext(), timer:
-                draw()
+            with timer:
+                draw(samples if counting else None)
             host.ctx.finish()
             wall = (time.perf_counter() - t0) * 1e3
             if counting:
@@ -162,8 +163,8 @@ def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size:
     result = ModeResult(tset.mode, mode_label(tset.mode), gpu_bytes=tset.gpu_bytes,
                         bits_per_texel=tset.bits_per_texel, notes=list(tset.notes))
 
-    def draw() -> None:
-        viewer.renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit)
+    def draw(shaded: GLQuery | None) -> None:
+        viewer.renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit, shaded)
         viewer.renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
 
     return time_frames(host, draw, result, frames, warmup, max_seconds, progress)
@@ -176,8 +177,11 @@ def time_viewer_mode(host: Headless, mode: str, frames: int, warmup: int, max_se
     viewer = host.viewer
     viewer.state.mode_a, viewer.state.compare = mode, "single"
     result = ModeResult(mode, mode_label(mode), gpu_bytes=viewer.sets[mode].gpu_bytes)
-    return time_frames(host, lambda: viewer.frame(host.fbo, host.size, panel=True), result, frames, warmup,
-                       max_seconds, progress)
+    def draw(shaded: GLQuery | None) -> None:
+        with shaded or contextlib.nullcontext():  # fragments of the whole frame: not reported
+            viewer.frame(host.fbo, host.size, panel=True)
+
+    return time_frames(host, draw, result, frames, warmup, max_seconds, progress)
 
 
 def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> float:

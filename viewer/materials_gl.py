@@ -179,6 +179,12 @@ class TextureSet:
     owns_neural: bool = False
 
     @property
+    def opaque(self) -> bool:
+        """No texel is cut out (pbr.frag discards opacity < 0.5): opacity absent or a constant of 0.5 or more."""
+        slot = SLOT_INDEX[("opacity", 0)]
+        return int(self.sources[slot][0]) < 0 and float(self.constants[slot]) >= 0.5
+
+    @property
     def defines(self) -> dict[str, object]:
         """Program variant: the neural decoder's #defines when sampling on the fly."""
         if self.sampling == "textures":

@@ -12,6 +12,7 @@ Passes, each inside a GL timer query (`timings_ms`: "A", "B", "composite"):
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -79,6 +80,7 @@ class Renderer:
         self.programs: dict[tuple, moderngl.Program] = {}
         self.composite = compile_program(ctx, vertex="fullscreen.vert", fragment="composite.frag")
         self.fullscreen = ctx.vertex_array(self.composite, [])
+        self.depth_only = compile_program(ctx, vertex="pbr.vert", fragment="depth.frag")
         self.queries = {name: ctx.query(time=True) for name in PASSES}
         self.targets: _Targets | None = None
         self.mesh: MeshData | None = None
@@ -86,6 +88,7 @@ class Renderer:
         self._vaos: dict[int, moderngl.VertexArray] = {}
         self.frame_index = 0
         self.offset_px = 0.0  # shift the picture right by this much (the panel covers the left)
+        self.depth_prepass = True  # see scene_pass
 
     # ----------------------------------------------------------------------------------------- resources
 
@@ -131,8 +134,8 @@ class Renderer:
         return self.targets
 
     def release(self) -> None:
-        for obj in (*self.programs.values(), *self._vaos.values(), self.fullscreen, self.composite, self._vbo,
-                    self._ibo):
+        for obj in (*self.programs.values(), *self._vaos.values(), self.fullscreen, self.composite,
+                    self.depth_only, self._vbo, self._ibo):
             if obj is not None:
                 obj.release()
         if self.targets is not None:
@@ -176,7 +179,9 @@ class Renderer:
         return timings
 
     def scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
-                    tset: TextureSet | None, camera) -> None:
+                    tset: TextureSet | None, camera, shaded=None) -> None:
+        """The mesh in `tset`'s mode. Opaque materials (and channel views) get a depth pre-pass first, so the
+        material shader runs once per visible pixel. `shaded`: a query (context manager) around that draw alone."""
         fbo.use()
         fbo.viewport = (0, 0, *size)
         fbo.scissor = None
@@ -200,7 +205,8 @@ class Renderer:
         # pixel would put the flat view's texel centres on pixel edges: no longer 1:1). Clip-space x += shift
         # * w is a shift in NDC; 2 NDC units are size[0] pixels.
         shift[3, 0] = 2.0 * math.floor(self.offset_px / 2) / max(size[0], 1)
-        _write(prog, "u_view_proj", view @ proj @ shift)  # pyrr matrices are row-vector: v * view * proj
+        view_proj = view @ proj @ shift  # pyrr matrices are row-vector: v * view * proj
+        _write(prog, "u_view_proj", view_proj)
         _write(prog, "u_model", np.eye(4, dtype=np.float32))
         _write(prog, "u_normal_matrix", np.eye(3, dtype=np.float32))
         _set(prog, "u_uv_scale", (state.uv_scale, state.uv_scale) if not self.mesh.flat else (1.0, 1.0))
@@ -216,7 +222,20 @@ class Renderer:
         _set(prog, "mat_force_mip", min(state.force_mip, tset.mips - 1))
         _set(prog, "mat_lod_bias", state.lod_bias)
         _set(prog, "mat_frame", self.frame_index)
-        self._vao(prog).render(moderngl.TRIANGLES)
+        # a cut-out texel (opacity < 0.5, shaded view) must not hide what lies behind it: no pre-pass then
+        prepass = self.depth_prepass and (tset.opaque or state.view != "shaded")
+        if prepass:
+            _write(self.depth_only, "u_view_proj", view_proj)
+            _write(self.depth_only, "u_model", np.eye(4, dtype=np.float32))
+            fbo.color_mask = (False, False, False, False)
+            self._vao(self.depth_only).render(moderngl.TRIANGLES)
+            fbo.color_mask = (True, True, True, True)
+            fbo.depth_mask = False
+            self.ctx.depth_func = "<="
+        with shaded if shaded is not None else contextlib.nullcontext():
+            self._vao(prog).render(moderngl.TRIANGLES)
+        fbo.depth_mask = True
+        self.ctx.depth_func = "<"
         fbo.scissor = None
         self.ctx.disable(moderngl.DEPTH_TEST)
 
