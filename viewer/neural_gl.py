@@ -180,7 +180,7 @@ def pack_grid(codes: np.ndarray) -> np.ndarray:
 
 
 def weight_offsets(ct: CompressedTexture) -> dict[str, int]:
-    """Float offset of every weight tensor in the SSBO (the order of `synthesizer_shapes`)."""
+    """Float offset of every weight tensor in the weight buffer (the order of `synthesizer_shapes`)."""
     offsets, at = {}, 0
     for k, shape in ngtc_file.synthesizer_shapes(ct.synthesizer, ct.out_channels).items():
         offsets[k] = at
