@@ -18,6 +18,15 @@ if [ -z "${NGTC_KEEP_GL:-}" ]; then  # unpack the GL loaders over / (only on the
   for f in "$kit"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
+# X11 client libraries (imgui-bundle needs them loaded, not a display): only those the system lacks, from
+# /tmp/ngtc-libs, so that no newer system library is replaced by the kit's.
+rm -rf /tmp/ngtc-x11 /tmp/ngtc-libs && mkdir -p /tmp/ngtc-x11 /tmp/ngtc-libs
+for f in "$kit"/x11/*.deb; do dpkg -x "$f" /tmp/ngtc-x11; done
+for so in /tmp/ngtc-x11/usr/lib/x86_64-linux-gnu/lib*.so.[0-9]; do
+  ldconfig -p | grep -q "^[[:space:]]*$(basename "$so") " || cp -L "$so" /tmp/ngtc-libs/
+done
+export LD_LIBRARY_PATH="/tmp/ngtc-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "kit libraries used: $(ls /tmp/ngtc-libs | tr '\n' ' ')"
 "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/ngtc-site \
   "$kit"/whl/*.whl || exit 1
 export PYTHONPATH="/tmp/ngtc-site:$PWD" PYTHONUNBUFFERED=1 NGTC_CACHE="$kit/cache"

@@ -22,12 +22,15 @@ python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:
   --platform any -d "$kit/whl" $pins 2>&1 | grep -v '^WARNING: Location' || true
 [ "$(ls "$kit"/whl/*.whl | wc -l)" -eq ${#pkgs[@]} ] || { echo "prepare: expected ${#pkgs[@]} wheels in $kit/whl" >&2; exit 1; }
 
-# GLVND and EGL loaders (the device tool's README: the GPU image may lack them; the driver brings the rest).
-if ! ls "$kit"/gl/*.deb >/dev/null 2>&1; then
-  o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/ngtc-apt-lists)
-  mkdir -p /tmp/ngtc-apt-lists/partial
+# GLVND and EGL loaders (the device tool's README: the GPU image may lack them; the driver brings the rest),
+# and the X11 client libraries imgui-bundle's extension links against (a headless CUDA image has none).
+if ! ls "$kit"/gl/*.deb "$kit"/x11/*.deb >/dev/null 2>&1; then
+  mkdir -p "$kit/x11" /tmp/ngtc-apt-lists/partial
+  o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/ngtc-apt-lists
+     -oAPT::Sandbox::User=root)
   apt-get "${o[@]}" update -qq
-  (cd "$kit/gl" && apt-get "${o[@]}" -oAPT::Sandbox::User=root download -qq libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  (cd "$kit/gl" && apt-get "${o[@]}" download -qq libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  (cd "$kit/x11" && apt-get "${o[@]}" download -qq libx11-6 libxcb1 libxext6 libxau6 libxdmcp6 libbsd0 libmd0)
 fi
 
 # ASTC of the default material, through the viewer's own on-demand encoder, into the carried cache.
