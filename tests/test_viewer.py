@@ -173,6 +173,22 @@ def test_depth_prepass_shades_each_pixel_once(host, mode):
     assert np.array_equal(images[True], images[False])
 
 
+def test_only_materials_without_cut_outs_are_opaque():
+    """The depth pre-pass is for opaque materials only: a cut-out texel (opacity < 0.5) must not hide the
+    geometry behind it."""
+    from viewer.materials_gl import TextureSet, _packed_locator, _slot_table
+
+    def opaque(*maps: dict) -> bool:
+        sources, constants, names = _slot_table(maps, _packed_locator)
+        return TextureSet("reference", "r", 4, 4, 3, [], sources, constants, names, 0).opaque
+
+    base = {"name": "basecolor", "channels": 3, "constant": None, "offset": 0}
+    assert opaque(base)  # no opacity map: 1
+    assert opaque(base, {"name": "opacity", "channels": 1, "constant": [1.0], "offset": 3})
+    assert not opaque(base, {"name": "opacity", "channels": 1, "constant": [0.2], "offset": 3})
+    assert not opaque(base, {"name": "opacity", "channels": 1, "constant": None, "offset": 3})
+
+
 def test_channel_views(host):
     normal = render(host, view="normal")
     rough = render(host, view="roughness")
