@@ -177,6 +177,7 @@ def time_viewer_mode(host: Headless, mode: str, frames: int, warmup: int, max_se
     viewer = host.viewer
     viewer.state.mode_a, viewer.state.compare = mode, "single"
     result = ModeResult(mode, mode_label(mode), gpu_bytes=viewer.sets[mode].gpu_bytes)
+
     def draw(shaded: GLQuery | None) -> None:
         with shaded or contextlib.nullcontext():  # fragments of the whole frame: not reported
             viewer.frame(host.fbo, host.size, panel=True)
