@@ -276,3 +276,17 @@ def test_software_loop_limit(ctx):
     assert "\n" not in str(err.value)
     # unrolled, the limit does not apply (not run here: llvmpipe takes minutes to compile that)
     check_limits(over, "x", ctx, unroll=True)
+
+
+def test_unrolled_decoder_matches_torch(ctx):
+    """GPUs get the MLP unrolled (constant weight offsets, per-texel arrays in registers); software renderers
+    run it as loops. The unrolled variant decodes the same texels at every mip (~5 s to compile on llvmpipe)."""
+    ct, ref = stored(*CASES[0]), torch_mips(*CASES[0])
+    ngl = upload_ngtc(ctx, ct, unroll=True)
+    try:
+        assert "NGTC_NO_UNROLL" not in ngl.defines and ngl.weights_block == "ubo"
+        diffs = max_diffs(ngl, ref)
+        print(f"unrolled: max |GLSL - torch| per mip {[f'{d:.1e}' for d in diffs]}")
+        assert len(diffs) == ngl.mips and max(diffs) < 1e-4, diffs
+    finally:
+        ngl.release()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run ON the device tool's GPU machine, after scripts/device/prepare.sh here:
 #   device run: command "bash scripts/device/gpu_bench.sh", carry [".device"]
-# `ngtc bench` at 1920x1080 and 3840x2160 (issue 4's targets: neural on sample <= 3x ASTC, < 1 ms a frame),
-# and at 1280x720 with --viewer (issue 5's: the viewer's whole frame at >= 60 fps in every mode).
+# The shader parity tests on this GPU (its own compiler), then `ngtc bench` at 1920x1080 and
+# 3840x2160 (issue 4's targets: neural on sample <= 3x ASTC, < 1 ms a frame) and at 1280x720 with --viewer
+# (issue 5's: the viewer's whole frame at >= 60 fps in every mode).
 # Results (JSON, one log) go to $OUT (the device tool's) or out/device/. FRAMES: frames per mode;
 # BENCH_ARGS: more options (a quick try here: PYTHON=.venv/bin/python NGTC_KEEP_GL=1 KIT=/tmp/kit
 # BENCH_ARGS="--size 64x48 --warmup 0" after KIT_PYTHON=3.11 KIT=/tmp/kit scripts/device/prepare.sh).
@@ -34,8 +35,11 @@ egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 [ -f "$egl" ] && export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 || true; } | tee "$log"
 "$py" -c "import moderngl; c = moderngl.create_standalone_context(backend='egl', require=430); print(c.info['GL_RENDERER'], c.info['GL_VERSION'])" 2>&1 | tee -a "$log"
-frames=${FRAMES:-200}
 status=0
+# The shader parity tests with this GPU's own compiler.
+"$py" -m pytest -q -p no:cacheprovider tests/test_shader_parity.py tests/test_bench_gpu.py 2>&1 | tee -a "$log"
+status=$((status | PIPESTATUS[0]))
+frames=${FRAMES:-200}
 run() { "$py" -m viewer.cli bench --frames "$frames" --warmup 5 --astc 4x4,12x12 "$@" ${BENCH_ARGS:-} 2>&1 | tee -a "$log"; status=$((status | PIPESTATUS[0])); }
 run -o "$out/bench_1080p.json"
 run --4k -o "$out/bench_4k.json"
