@@ -8,6 +8,8 @@ Passes, each inside a GL timer query (`timings_ms`: "A", "B", "composite"):
 - A: the scene with `sets[state.mode_a]`; in split mode only left of the divider (scissor);
 - B: with `sets[state.mode_b]` (split: right of the divider; difference: everywhere); skipped for "single";
 - composite: A, split A|B, or the difference |A - B| x gain through a color map, into `target`.
+A and B draw depth first (shaders/depth.frag) when nothing is cut out, so that the material shader, which
+may decode the neural texture per pixel, runs once per visible pixel.
 """
 
 from __future__ import annotations
