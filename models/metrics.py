@@ -123,12 +123,15 @@ def shared_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, floa
     return (float(lo), float(hi)) if hi >= lo else None
 
 
-def _bd(fn, rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
+def _bd(fn: str, rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
+    """bjontegaard's `fn` ("bd_rate" over the shared PSNR interval, "bd_psnr" over the shared rate one) on
+    the curves' useful points; NaN when a curve has < 2 points or the intervals do not overlap."""
     import bjontegaard
 
     ra, pa = rd_curve(rate_anchor, psnr_anchor)
     rt, pt = rd_curve(rate_test, psnr_test)
-    if len(ra) < 2 or len(rt) < 2:
+    span = shared_interval(pa, pt) if fn == "bd_rate" else shared_interval(ra, rt)
+    if len(ra) < 2 or len(rt) < 2 or span is None or span[1] <= span[0]:
         return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -141,11 +144,6 @@ def bd_rate(rate_anchor: Sequence[float], psnr_anchor: Sequence[float], rate_tes
             psnr_test: Sequence[float]) -> float:
     """Bjontegaard-delta rate of test against anchor in percent over their shared PSNR interval
     (negative: test needs fewer bits); NaN when a curve has < 2 points or the intervals do not overlap."""
-    ra, pa = rd_curve(rate_anchor, psnr_anchor)
-    rt, pt = rd_curve(rate_test, psnr_test)
-    span = shared_interval(pa, pt)
-    if span is None or span[1] <= span[0]:
-        return math.nan
     return _bd("bd_rate", rate_anchor, psnr_anchor, rate_test, psnr_test)
 
 
@@ -153,11 +151,6 @@ def bd_psnr(rate_anchor: Sequence[float], psnr_anchor: Sequence[float], rate_tes
             psnr_test: Sequence[float]) -> float:
     """Bjontegaard-delta PSNR of test against anchor in dB over their shared log-rate interval (positive:
     test is better); NaN when a curve has < 2 points or the rate intervals do not overlap."""
-    ra, pa = rd_curve(rate_anchor, psnr_anchor)
-    rt, pt = rd_curve(rate_test, psnr_test)
-    span = shared_interval(ra, rt)
-    if span is None or span[1] <= span[0]:
-        return math.nan
     return _bd("bd_psnr", rate_anchor, psnr_anchor, rate_test, psnr_test)
 
 
