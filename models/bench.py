@@ -65,18 +65,18 @@ def run(args: argparse.Namespace) -> list[dict]:
                 if args.save_dir:
                     args.save_dir.mkdir(parents=True, exist_ok=True)
                     write_atomic(args.save_dir / f"{material.name}_{preset}_{method.replace('+', '_')}.ngtc", data)
-                q = ct.info["quality"]
+                q = ct.info.quality
                 row = {"material": material.name, "size": [material.width, material.height], "preset": preset,
                        "method": method, "bits_per_texel": len(data) * 8 / (material.width * material.height),
-                       "stored_bytes": len(data), "psnr": q["psnr"], "psnr_maps": q["psnr_maps"],
-                       "steps": ct.info["steps"], "train_seconds": ct.info["seconds"], "wall_seconds": round(wall, 1),
-                       "device": ct.info["device"], "torch": torch.__version__}
+                       "stored_bytes": len(data), "psnr": q.psnr, "psnr_maps": q.psnr_maps,
+                       "steps": ct.info.steps, "train_seconds": ct.info.seconds, "wall_seconds": round(wall, 1),
+                       "device": ct.info.device, "torch": torch.__version__}
                 results.append(row)
                 table.add_row(material.name, preset, method, f"{row['bits_per_texel']:.3f}",
-                              *[f"{v:.2f}" for v in (q["psnr"] + [float("nan")] * 5)[:5]], str(row["steps"]),
+                              *[f"{v:.2f}" for v in (q.psnr + [float("nan")] * 5)[:5]], str(row["steps"]),
                               f"{wall:.0f}")
                 console.print(f"{material.name} {preset} {method}: {row['bits_per_texel']:.3f} bpp, "
-                              f"PSNR mips 0-4 {', '.join(f'{v:.2f}' for v in q['psnr'][:5])} ({wall:.0f} s)")
+                              f"PSNR mips 0-4 {', '.join(f'{v:.2f}' for v in q.psnr[:5])} ({wall:.0f} s)")
                 write_atomic(args.out, json.dumps({"runs": results}, indent=1).encode())
     console.print(table)
     console.print(f"device: {results[-1]['device'] if results else '-'}, torch {torch.__version__}")

@@ -8,21 +8,22 @@ import numpy as np
 import torch
 
 from . import ngtc_file
-from .compression_model import CompressedTexture
 from .decoder import NeuralTexture
 from .fit import Callback, FitConfig, fit, pick_device
+from .layout import MapInfo, printable
 from .metrics import psnr, psnr_per_map
+from .ngtc_file import CompressedTexture, Info, Quality
 
 
-def measure(nt: NeuralTexture, mips: list[np.ndarray], layout: list[dict]) -> dict:
+def measure(nt: NeuralTexture, mips: list[np.ndarray], layout: list[MapInfo]) -> Quality:
     """PSNR over all channels and per map, at every mip, decoded from the stored representation."""
-    all_ch, per_map = [], {}
+    quality = Quality()
     for m, ref in enumerate(mips):
         out = nt.decode_mip(m)
-        all_ch.append(round(psnr(out, ref), 3))
+        quality.psnr.append(round(psnr(out, ref), 3))
         for name, value in psnr_per_map(out, ref, layout).items():
-            per_map.setdefault(name, []).append(round(value, 3))
-    return {"psnr": all_ch, "psnr_maps": per_map}
+            quality.psnr_maps.setdefault(name, []).append(round(value, 3))
+    return quality
 
 
 def compress_material(material, cfg: FitConfig, callback: Callback | None = None) -> tuple[bytes, CompressedTexture]:
@@ -31,13 +32,11 @@ def compress_material(material, cfg: FitConfig, callback: Callback | None = None
     model = fit(mips, cfg, callback)
     layout = material.layout()
     ct = model.compress(material.width, material.height, len(mips), layout)
-    ct.info.update({
-        "material": material.name, "preset": cfg.preset.name, "method": cfg.method, "seed": cfg.seed,
-        "steps": model.fit_steps, "seconds": round(model.fit_seconds, 1), "batch": cfg.batch,
-        "device": describe_device(pick_device(cfg.device)), "torch": torch.__version__,
-    })
+    ct.info = Info(material=printable(material.name), preset=cfg.preset.name, method=cfg.method, seed=cfg.seed,
+                   steps=model.fit_steps, seconds=round(model.fit_seconds, 1), batch=cfg.batch,
+                   device=describe_device(pick_device(cfg.device)), torch=str(torch.__version__))
     stored = ngtc_file.from_bytes(ngtc_file.to_bytes(ct))
-    ct.info["quality"] = measure(NeuralTexture(stored, model.texture_synthesizer.input.weight.device), mips, layout)
+    ct.info.quality = measure(NeuralTexture(stored, model.texture_synthesizer.input.weight.device), mips, layout)
     return ngtc_file.to_bytes(ct), ct
 
 

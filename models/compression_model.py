@@ -8,66 +8,40 @@ GridSampler + TextureSynthesizer (decoder side, run per texel) reconstruct any t
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from torch import nn
 
+from .decoder_shape import DecoderShape, grid_shape
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
-from .grid_sampler import FEATURES_PER_CHANNEL, GridSampler
+from .grid_sampler import GridSampler
+from .layout import MapInfo
+from .ngtc_file import CompressedTexture
 from .quantization import from_codes, quantize, to_codes
-from .spec import QUANT_BITS, QUANT_RANGE
+from .spec import QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
 
 
-@dataclass
-class CompressedTexture:
-    """Everything the decoder needs: what a `.ngtc` file holds, in memory."""
-
-    width: int
-    height: int
-    mips: int
-    layout: list[dict]  # one entry per map: name, channels, offset, color space, constant, source...
-    synthesizer: dict  # g0/g1 channels and cells, hidden_dim, num_residual_blocks, positional_encoding_levels
-    g0: np.ndarray  # uint8 codes (H0, W0, C0), values 0..15
-    g1: np.ndarray  # uint8 codes (H1, W1, C1)
-    weights: dict[str, np.ndarray]  # synthesizer weights, float16
-    info: dict = field(default_factory=dict)  # preset, method, steps, seed, PSNR measured on the stored file...
-
-    @property
-    def out_channels(self) -> int:
-        return int(self.weights["output.bias"].shape[0])
-
-
-def grid_shape(width: int, height: int, cell: int) -> tuple[int, int]:
-    """Grid cells covering the texture (rows, columns); partial cells at the edge count whole."""
-    return math.ceil(height / cell), math.ceil(width / cell)
-
-
 class CompressionModel(nn.Module):
-    def __init__(self, in_channels: int, encoder_channels: tuple[int, ...] | None = (64, 128, 256),
-                 grid_channels=(16, 16),
-                 grid_cells=(4, 16), quantization_bits: int = QUANT_BITS, hidden_dim: int = 32,
-                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10, use_attention: bool = False,
-                 g0_sampling: str = "corners"):
+    """Built from a DecoderShape; `encoder_channels` adds the encoder side (None: a decoder only)."""
+
+    def __init__(self, in_channels: int, shape: DecoderShape,
+                 encoder_channels: tuple[int, ...] | None = (64, 128, 256), use_attention: bool = False):
         super().__init__()
-        if quantization_bits != QUANT_BITS:
-            raise ValueError(f"only {QUANT_BITS}-bit grids are supported (the file and shader assume it)")
-        self.grid_channels = tuple(grid_channels)
-        self.grid_cells = tuple(grid_cells)
+        self.shape = shape
+        self.grid_channels = (shape.g0_channels, shape.g1_channels)
+        self.grid_cells = (shape.g0_cell, shape.g1_cell)
         self.global_transformer: GlobalTransformer | None = None  # encoder side: absent in a decoder
         self.grid_constructor: GridConstructor | None = None
         if encoder_channels:
             self.global_transformer = GlobalTransformer(in_channels, encoder_channels, use_attention)
             self.grid_constructor = GridConstructor(self.global_transformer.out_channels, self.grid_channels,
                                                     self.grid_cells, self.global_transformer.stride)
-        self.grid_sampler = GridSampler(g0_sampling)
-        self.texture_synthesizer = TextureSynthesizer(grid_channels[0] * FEATURES_PER_CHANNEL[g0_sampling],
-                                                      grid_channels[1], in_channels, hidden_dim,
-                                                      num_residual_blocks, positional_encoding_levels)
+        self.grid_sampler = GridSampler(shape.g0_sampling)
+        self.texture_synthesizer = TextureSynthesizer(shape.g0_features, shape.g1_channels, in_channels,
+                                                      shape.hidden_dim, shape.num_residual_blocks,
+                                                      shape.positional_encoding_levels)
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
 
     # -- the encoder side -------------------------------------------------------------------------
@@ -120,35 +94,20 @@ class CompressionModel(nn.Module):
         return self.texture_synthesizer(feats, uv, mip)
 
     # -- storage ----------------------------------------------------------------------------------
-    def synthesizer_config(self) -> dict:
-        ts = self.texture_synthesizer
-        return {
-            "g0_channels": self.grid_channels[0], "g0_cell": self.grid_cells[0],
-            "g1_channels": self.grid_channels[1], "g1_cell": self.grid_cells[1],
-            "g0_sampling": self.grid_sampler.g0_sampling,
-            "hidden_dim": ts.input.out_features, "num_residual_blocks": len(ts.blocks),
-            "positional_encoding_levels": ts.encoding.levels, "activation": "relu",
-        }
-
     @torch.no_grad()
-    def compress(self, width: int, height: int, mips: int, layout: list[dict]) -> CompressedTexture:
+    def compress(self, width: int, height: int, mips: int, layout: list[MapInfo]) -> CompressedTexture:
         """The stored representation: 4-bit grid codes and fp16 synthesizer weights."""
         if len(self.grids) != 2:
             raise RuntimeError("no grids: call init_grids or construct_grids first")
         g0, g1 = (to_codes(g).cpu().numpy() for g in self.grids)
         weights = {k: v.detach().cpu().numpy().astype(np.float16)
                    for k, v in self.texture_synthesizer.state_dict().items()}
-        return CompressedTexture(width, height, mips, layout, self.synthesizer_config(), g0, g1, weights)
+        return CompressedTexture(width, height, mips, list(layout), self.shape, g0, g1, weights)
 
 
 def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> CompressionModel:
     """A decoder-side model (free grids = dequantized codes, fp16 weights widened to fp32)."""
-    s = ct.synthesizer
-    model = CompressionModel(ct.out_channels, encoder_channels=None, grid_channels=(s["g0_channels"], s["g1_channels"]),
-                             grid_cells=(s["g0_cell"], s["g1_cell"]), hidden_dim=s["hidden_dim"],
-                             num_residual_blocks=s["num_residual_blocks"],
-                             positional_encoding_levels=s["positional_encoding_levels"],
-                             g0_sampling=s.get("g0_sampling", "bilinear"))
+    model = CompressionModel(ct.out_channels, ct.shape, encoder_channels=None)
     model.texture_synthesizer.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
                                                for k, v in ct.weights.items()})
     model.to(device)

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from . import ngtc_file
-from .compression_model import CompressedTexture, decompress
+from .compression_model import decompress
 from .grid_sampler import texel_uv
+from .ngtc_file import CompressedTexture
 from .spec import mip_size
 
 
@@ -49,7 +50,8 @@ class NeuralTexture:
         uv = uv.to(self.device, torch.float32)
         mip = torch.as_tensor(mip, dtype=torch.float32, device=self.device).expand(uv.shape[0])
         out = [self.model(uv[i:i + batch], mip[i:i + batch], quant_mode="none") for i in range(0, len(uv), batch)]
-        return torch.cat(out).clamp_(0.0, 1.0)
+        # nan_to_num: a valid but extreme file (huge fp16 weights) must still decode to defined values
+        return torch.nan_to_num_(torch.cat(out), nan=0.0).clamp_(0.0, 1.0)
 
     def decode_mip(self, mip: int) -> np.ndarray:
         """Every texel of a mip, (H_m, W_m, C) float32, in the material's channel order."""

@@ -46,6 +46,7 @@ import numpy as np
 from . import astc
 from . import metrics as M
 from .atomic import write_atomic
+from .layout import MapInfo, layout_to_builtins, map_slice
 from .material import Material, MaterialError, load_material, reconstruct_normal_z
 from .presets import PRESETS, get_preset
 
@@ -206,10 +207,9 @@ def _versions() -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ measuring
 
 
-def measure(decode: Callable[[int], np.ndarray], ref: list[np.ndarray], layout: list[dict]) -> dict[str, Any]:
+def measure(decode: Callable[[int], np.ndarray], ref: list[np.ndarray], layout: list[MapInfo]) -> dict[str, Any]:
     """PSNR (all channels, per map) at every mip; SSIM per map at mips 0-4; base color FLIP at mips 0-2."""
-    base = next((m for m in layout if m["name"] == "basecolor" and m.get("constant") is None
-                 and m["channels"] == 3), None)
+    base = next((m for m in layout if m.name == "basecolor" and m.constant is None and m.channels == 3), None)
     out: dict[str, Any] = {"psnr": [], "psnr_maps": {}, "ssim_maps": {}, "flip_basecolor": [] if base else None}
     for k, r in enumerate(ref):
         d = decode(k)
@@ -222,7 +222,7 @@ def measure(decode: Callable[[int], np.ndarray], ref: list[np.ndarray], layout: 
             for name, v in M.ssim_per_map(d, r, layout).items():
                 out["ssim_maps"].setdefault(name, []).append(v)
         if base and k < FLIP_MIPS:
-            s = slice(base["offset"], base["offset"] + 3)
+            s = slice(base.offset, base.offset + 3)
             out["flip_basecolor"].append(M.flip(r[..., s], d[..., s]))
     return out
 
@@ -365,15 +365,14 @@ def run_neural(material: Material, fingerprint: str, preset: str, opts: EvalOpti
         path.parent.mkdir(parents=True, exist_ok=True)
         path.with_name(path.name + ".json").unlink(missing_ok=True)
         ngtc_file.write_atomic(path, data)
-        os.chmod(path, 0o644)  # an ordinary shared file, like the ASTC textures beside it
         sidecar = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         _atomic_write(path.with_name(path.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
     ct = ngtc_file.from_bytes(data, str(path))
     nt = NeuralTexture(ct, opts.device)
     info = ct.info
-    details = {"preset": preset, "method": info.get("method"), "seed": info.get("seed"), "steps": info.get("steps"),
-               "train_seconds": info.get("seconds"), "batch": info.get("batch"), "device": info.get("device"),
-               "torch": info.get("torch"), "nominal_bpp": round(get_preset(preset).grid_bpp + 0.1, 3)}
+    details = {"preset": preset, "method": info.method, "seed": info.seed, "steps": info.steps,
+               "train_seconds": info.seconds, "batch": info.batch, "device": info.device, "torch": info.torch,
+               "nominal_bpp": round(get_preset(preset).nominal_bpp(material.width, material.height), 3)}
     return Setting(NEURAL, preset, f"neural {preset}", len(data) * 8 / (material.width * material.height), len(data),
                    [str(path)], reused, details, nt.decode_mip)
 
@@ -492,13 +491,13 @@ def _panel_title(s: Setting, name: str, k: int) -> str:
     return f"{s.label}\n{s.bits_per_texel:.3f} bpp; {name} PSNR {value:.2f} dB (whole mip {k})"
 
 
-def compare_figure(material: Material, ref: np.ndarray, info: dict, k: int, a: Setting, n: Setting,
+def compare_figure(material: Material, ref: np.ndarray, info: MapInfo, k: int, a: Setting, n: Setting,
                    da: np.ndarray, dn: np.ndarray, path: Path) -> dict[str, Any]:
     """reference | ASTC | neural | |ASTC - ref| | |neural - ref| of one map at mip k (a centre crop at most
     COMPARE_CROP texels a side, shown with nearest-neighbour magnification); returns what it shows."""
     from matplotlib.figure import Figure
 
-    s = slice(info["offset"], info["offset"] + info["channels"])
+    s = map_slice(info)
     h, w = ref.shape[:2]
     ch, cw = min(h, COMPARE_CROP), min(w, COMPARE_CROP)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
@@ -512,9 +511,9 @@ def compare_figure(material: Material, ref: np.ndarray, info: dict, k: int, a: S
     font = max(9.0, min(13.0, pw / 40))  # points at 100 dpi: readable next to 384-512 px panels
     pad, title_h, head_h, gap = 12, round(3.3 * font) + 8, round(2.6 * font) + 8, 10
     panels = [
-        ("reference", _display(r, info["name"]), None),
-        (_panel_title(a, info["name"], k), _display(ia, info["name"]), None),
-        (_panel_title(n, info["name"], k), _display(ineu, info["name"]), None),
+        ("reference", _display(r, info.name), None),
+        (_panel_title(a, info.name, k), _display(ia, info.name), None),
+        (_panel_title(n, info.name, k), _display(ineu, info.name), None),
         (f"|ASTC - reference| x{gain}\n(max over channels)", None, err_a),
         (f"|neural - reference| x{gain}\n(max over channels)", None, err_n),
     ]
@@ -522,8 +521,8 @@ def compare_figure(material: Material, ref: np.ndarray, info: dict, k: int, a: S
     height = head_h + title_h + ph + pad
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     full = f"{w}x{h}" if (cw, ch) == (w, h) else f"centre {cw}x{ch} of {w}x{h}"
-    fig.text(pad / width, 1 - 8 / height, f"{material.name}: {info['name']} ({info['color_space']}, "
-             f"{info['channels']} ch{', Z reconstructed' if info['name'] == 'normal' else ''}), mip {k}, {full}, "
+    fig.text(pad / width, 1 - 8 / height, f"{material.name}: {info.name} ({info.color_space}, "
+             f"{info.channels} ch{', Z reconstructed' if info.name == 'normal' else ''}), mip {k}, {full}, "
              f"shown x{scale}", va="top", ha="left", fontsize=font + 2, weight="bold")
     for i, (title, img, err) in enumerate(panels):
         left = pad + i * (pw + gap)
@@ -536,7 +535,7 @@ def compare_figure(material: Material, ref: np.ndarray, info: dict, k: int, a: S
         ax.set_yticks([])
         ax.set_title(title, fontsize=font, loc="left")
     _save_figure(fig, path)
-    return {"map": info["name"], "mip": k, "file": path.name, ASTC: a.name, NEURAL: n.name, "diff_gain": gain,
+    return {"map": info.name, "mip": k, "file": path.name, ASTC: a.name, NEURAL: n.name, "diff_gain": gain,
             "window": [x0, y0, cw, ch]}
 
 
@@ -683,15 +682,15 @@ def _evaluate_material(material: Material, source: Path, window, base: str, opts
                 continue
             da, dn = a.decode(k), n.decode(k)
             for info in layout:
-                if info.get("constant") is None:
-                    path = out / f"compare_{base}_{slug(info['name'])}_mip{k}.png"
+                if info.constant is None:
+                    path = out / f"compare_{base}_{slug(info.name)}_mip{k}.png"
                     compares.append(compare_figure(material, ref[k], info, k, a, n, da, dn, path))
     prog.done(f"{material.name}: done", f"{material.name}: wrote {rd_name} and {len(compares)} compare images")
     rel = lambda p: os.path.relpath(p, out)  # noqa: E731
     return {
         "name": material.name, "id": base, "source": str(source), "crop": window,
         "size": [material.width, material.height], "mips": len(ref), "channels": material.channels,
-        "maps": layout, "fingerprint": fingerprint,
+        "maps": layout_to_builtins(layout), "fingerprint": fingerprint,
         "settings": [{"codec": s.codec, "setting": s.name, "label": s.label, "bits_per_texel": s.bits_per_texel,
                       "stored_bytes": s.stored_bytes, "reused": s.reused,
                       "files": [rel(f) for f in s.files], **s.details, **s.quality,

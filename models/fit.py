@@ -135,11 +135,7 @@ def cosine(fraction: float, floor: float = 0.02) -> float:
 
 
 def build_model(channels: int, preset: Preset, with_encoder: bool) -> CompressionModel:
-    return CompressionModel(
-        channels, encoder_channels=(64, 128, 256) if with_encoder else None,
-        grid_channels=(preset.g0_channels, preset.g1_channels), grid_cells=(preset.g0_cell, preset.g1_cell),
-        hidden_dim=preset.hidden_dim, num_residual_blocks=preset.num_residual_blocks,
-        positional_encoding_levels=preset.positional_encoding_levels, g0_sampling=preset.g0_sampling)
+    return CompressionModel(channels, preset.shape, encoder_channels=(64, 128, 256) if with_encoder else None)
 
 
 Callback = Callable[[FitProgress], None]

@@ -67,7 +67,6 @@ def corners(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True) -> torch.T
 
 
 SAMPLING = {"bilinear": bilinear, "corners": corners}
-FEATURES_PER_CHANNEL = {"bilinear": 1, "corners": 4}
 
 
 class GridSampler(nn.Module):

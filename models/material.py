@@ -14,7 +14,7 @@ import re
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -22,12 +22,11 @@ import numpy as np
 from PIL import Image
 
 from .atomic import write_atomic
+from .layout import MAP_NAMES, MapInfo, color_space, printable
 
 log = logging.getLogger(__name__)
 
-CANONICAL: tuple[str, ...] = (
-    "basecolor", "normal", "roughness", "metallic", "ao", "height", "opacity", "emissive", "specular",
-)
+CANONICAL = MAP_NAMES  # the maps a material may have, in channel order
 _COLOR = frozenset({"basecolor", "emissive"})  # 3 channels, kept sRGB-encoded as stored
 # Per slot, file-name aliases in priority order: the first one wins when several files fill the same slot.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -57,17 +56,6 @@ _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
 
 class MaterialError(Exception):
     """One-line, user-facing message that names the file and the problem."""
-
-
-@dataclass
-class MapInfo:
-    name: str
-    channels: int
-    color_space: str
-    source: str
-    bit_depth: int
-    offset: int
-    constant: list[float] | None = None
 
 
 @dataclass(eq=False)
@@ -110,11 +98,10 @@ class Material:
     def crop(self, x: int, y: int, w: int, h: int) -> Material:
         if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
             raise ValueError(f"crop ({x}, {y}, {w}, {h}) outside {self.width}x{self.height}")
-        maps = [replace(m, constant=None if m.constant is None else list(m.constant)) for m in self.maps]
-        return Material(self.name, maps, self.texels[y : y + h, x : x + w].copy())
+        return Material(self.name, list(self.maps), self.texels[y : y + h, x : x + w].copy())
 
-    def layout(self) -> list[dict]:
-        return [asdict(info) for info in self.maps]
+    def layout(self) -> list[MapInfo]:
+        return list(self.maps)
 
     def mip_chain(self) -> list[np.ndarray]:
         if self._mips is None:
@@ -447,11 +434,11 @@ def _check_wanted(path: Path, maps: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(m for m in CANONICAL if m in maps)
 
 
-def _constant(data: np.ndarray) -> list[float] | None:
+def _constant(data: np.ndarray) -> tuple[float, ...] | None:
     flat = data.reshape(-1, data.shape[-1])
     lo, hi = flat.min(axis=0), flat.max(axis=0)
     if np.all(hi - lo <= _CONSTANT_RANGE):
-        return [float(v) for v in flat.mean(axis=0, dtype=np.float64)]
+        return tuple(min(1.0, max(0.0, float(v))) for v in flat.mean(axis=0, dtype=np.float64))
     return None
 
 
@@ -467,10 +454,9 @@ def _assemble(path: Path, name: str, raws: list[_Raw], size: tuple[int, int] | N
     maps, offset = [], 0
     for raw, const in zip(raws, constants, strict=True):
         channels = raw.data.shape[-1]
-        space = "srgb" if raw.name in _COLOR else "normal" if raw.name == "normal" else "linear"
         if const is None:
             texels[..., offset : offset + channels] = _resize(raw.data, width, height)
-        maps.append(MapInfo(raw.name, channels, space, raw.source, raw.bit_depth,
+        maps.append(MapInfo(raw.name, channels, color_space(raw.name), printable(raw.source), raw.bit_depth,
                             -1 if const else offset, const))
         offset += 0 if const else channels
     return Material(name, maps, texels)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .layout import MapInfo, map_slice
+
 BD_METHOD = "pchip"
 
 
@@ -36,17 +38,12 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     return math.inf if e == 0 else 10.0 * math.log10(peak * peak / e)
 
 
-def per_map(metric, a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
+def per_map(metric, a: np.ndarray, b: np.ndarray, layout: Sequence[MapInfo]) -> dict[str, float]:
     """`metric(a, b)` of each non-constant map of the layout, over that map's channels."""
-    out = {}
-    for m in layout:
-        if m.get("constant") is None:
-            s = slice(m["offset"], m["offset"] + m["channels"])
-            out[m["name"]] = metric(a[..., s], b[..., s])
-    return out
+    return {m.name: metric(a[..., map_slice(m)], b[..., map_slice(m)]) for m in layout if m.constant is None}
 
 
-def psnr_per_map(a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
+def psnr_per_map(a: np.ndarray, b: np.ndarray, layout: Sequence[MapInfo]) -> dict[str, float]:
     """PSNR of each non-constant map of the layout, over its channels."""
     return per_map(psnr, a, b, layout)
 
@@ -75,7 +72,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=1.0, win_size=win))
 
 
-def ssim_per_map(a: np.ndarray, b: np.ndarray, layout: list[dict]) -> dict[str, float]:
+def ssim_per_map(a: np.ndarray, b: np.ndarray, layout: Sequence[MapInfo]) -> dict[str, float]:
     """SSIM of each non-constant map of the layout (its channels as the channel axis)."""
     return per_map(ssim, a, b, layout)
 

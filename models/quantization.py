@@ -1,11 +1,11 @@
-"""4-bit uniform quantization of grid features, and packing of the codes two per byte."""
+"""4-bit uniform quantization of grid features (training and storage); the codes' packing is the file's
+(models/ngtc_file.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .spec import QUANT_LEVELS, QUANT_RANGE, QUANT_STEP
+from .spec import QUANT_RANGE, QUANT_STEP
 
 
 def to_codes(x: torch.Tensor) -> torch.Tensor:
@@ -35,21 +35,3 @@ def quantize(x: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "none":
         return x
     raise ValueError(f"unknown quantization mode {mode!r}")
-
-
-def pack_nibbles(codes: np.ndarray) -> np.ndarray:
-    """(..., C) codes (C even) -> (..., C/2) bytes; code 2k in the low nibble, 2k+1 in the high one."""
-    if codes.shape[-1] % 2:
-        raise ValueError("grid channels must be even to pack 4-bit codes")
-    if codes.max(initial=0) >= QUANT_LEVELS:
-        raise ValueError("codes out of range")
-    c = codes.astype(np.uint8)
-    return (c[..., 0::2] | (c[..., 1::2] << 4)).astype(np.uint8)
-
-
-def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
-    """Inverse of pack_nibbles."""
-    out = np.empty(packed.shape[:-1] + (packed.shape[-1] * 2,), np.uint8)
-    out[..., 0::2] = packed & 0x0F
-    out[..., 1::2] = packed >> 4
-    return out

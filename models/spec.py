@@ -18,6 +18,21 @@ QUANT_STEP = (QUANT_RANGE[1] - QUANT_RANGE[0]) / (QUANT_LEVELS - 1)
 
 PE_LEVELS = 10  # positional-encoding octaves: sin/cos(2*pi * 2^i * uv), i = 0 .. PE_LEVELS-1
 
+# How G0 is read (grid_sampler.py): features per grid channel the synthesizer sees.
+FEATURES_PER_CHANNEL = {"bilinear": 1, "corners": 4}
+
+# Bounds of a `.ngtc`: what the format accepts is exactly what both decoders handle. Checked once, on load
+# (models/ngtc_file.py), before any allocation or loop; the GLSL decoder sizes its arrays from them.
+MAX_SIZE = 16384  # texels of mip 0 per side
+MAX_CHANNELS = 32  # synthesizer outputs (decode-on-load writes one image per 4: 8 image units)
+MAX_MAPS = 16  # layout entries
+MAX_GRID_CHANNELS = 64  # per grid, even (two 4-bit codes a byte)
+MAX_CELL = 64  # mip-0 texels per grid cell side; a power of two
+MAX_HIDDEN = 128  # synthesizer width: per-texel arrays live in GPU registers
+MAX_BLOCKS = 16  # residual blocks
+MAX_PE_LEVELS = 16  # uv * 2^L must keep fractional bits in float32
+MAX_TEXT = 1024  # characters of a free-text field (material name, source path, device)
+
 
 def pe_dim(levels: int) -> int:
     """Width of the positional encoding: sin and cos of u and v at each level."""

@@ -36,8 +36,7 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     from models import ngtc_file
 
     ct = ngtc_file.load(scene[1])
-    ins, hidden, blocks = ct.weights["input.weight"].shape[1], ct.synthesizer["hidden_dim"], \
-        ct.synthesizer["num_residual_blocks"]
+    ins, hidden, blocks = ct.weights["input.weight"].shape[1], ct.shape.hidden_dim, ct.shape.num_residual_blocks
     assert doc["flops_per_decode"] == 2 * (ins * hidden + blocks * hidden * hidden + hidden * ct.out_channels)
     r = modes["neural-stochastic"]
     assert r["decoder_gflops"] == pytest.approx(r["texel_decodes_per_s"] * doc["flops_per_decode"] / 1e9, abs=0.01)

@@ -22,7 +22,7 @@ def test_compress_and_decode_a_real_crop(data_dir):
     mips = material.mip_chain()
     quality = [psnr(nt.decode_mip(m), ref) for m, ref in enumerate(mips)]
     # What the file records is what its bytes decode to.
-    assert np.allclose(quality, ct.info["quality"]["psnr"], atol=2e-3)
+    assert np.allclose(quality, ct.info.quality.psnr, atol=2e-3)
     # A few seconds of training on 64x64 rocks: well above the mean-colour baseline (~18 dB) at every mip.
     baseline = psnr(np.broadcast_to(mips[0].mean((0, 1)), mips[0].shape), mips[0])
     assert quality[0] > 22 and quality[0] > baseline + 5, quality
@@ -44,8 +44,8 @@ def test_encoder_methods_run_and_store_the_same_format():
         cfg = FitConfig(PRESETS["bpp2.4"], method=method, steps=20, seconds=None, batch=2048, crop=32)
         data, ct = compress_material(material, cfg)
         back = ngtc_file.from_bytes(data)
-        assert back.info["method"] == method and back.g0.shape == (16, 16, 8)
-        assert np.isfinite(back.info["quality"]["psnr"]).all()
+        assert back.info.method == method and back.g0.shape == (16, 16, 8)
+        assert np.isfinite(back.info.quality.psnr).all()
 
 
 def test_decode_at_coordinates_matches_mip_decode(small_ngtc):

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.compression_model import CompressionModel, decompress, grid_shape
+from models.compression_model import CompressionModel, decompress
+from models.decoder_shape import grid_shape
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
-from models.presets import PRESETS, nearest_preset
-from models.quantization import from_codes, pack_nibbles, quantize, to_codes, unpack_nibbles
+from models.ngtc_file import pack_nibbles, unpack_nibbles
+from models.presets import PRESETS, nearest_preset, preset
+from models.quantization import from_codes, quantize, to_codes
 from models.spec import QUANT_LEVELS, grid_stride, mip_count
 from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer
 
@@ -94,7 +96,7 @@ def test_positional_encoding_values_and_tiling():
 
 
 def test_shapes_of_the_reference_configuration():
-    model = CompressionModel(7, encoder_channels=(64, 128, 256), grid_channels=(16, 16), grid_cells=(4, 16))
+    model = CompressionModel(7, preset("ref", 16, 4, 16, 16).shape, encoder_channels=(64, 128, 256))
     texels = torch.rand(7, 96, 80)  # not a multiple of the latent stride or the cells
     g0, g1 = model.construct_grids(texels)
     assert g0.shape == (24, 20, 16) and g1.shape == (6, 5, 16)
@@ -109,7 +111,7 @@ def test_shapes_of_the_reference_configuration():
 
 
 def test_compress_decompress_keeps_the_quantized_model():
-    model = CompressionModel(5, encoder_channels=None, grid_channels=(8, 4), grid_cells=(4, 8))
+    model = CompressionModel(5, preset("t", 8, 4, 4, 8).shape, encoder_channels=None)
     model.init_grids(40, 24, generator=torch.Generator().manual_seed(1))
     ct = model.compress(40, 24, mip_count(40, 24), [])
     assert ct.g0.shape == (*grid_shape(40, 24, 4), 8) and ct.g0.dtype == np.uint8
@@ -122,7 +124,7 @@ def test_compress_decompress_keeps_the_quantized_model():
 
 
 def test_presets_span_half_to_eight_bits():
-    rates = sorted(p.grid_bpp + 0.1 for p in PRESETS.values())
+    rates = sorted(p.nominal_bpp() for p in PRESETS.values())
     assert len(rates) >= 5 and rates[0] <= 0.6 and rates[-1] >= 7.5
     assert nearest_preset(2.0).name == "bpp2.4"
     assert nearest_preset(100).name == "bpp8"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models import metrics as M
+from models.layout import MapInfo
 
 RATES = [0.5, 1.0, 2.0, 4.0, 8.0]
 PSNRS = [28.0, 31.5, 34.0, 37.5, 40.0]
@@ -28,9 +29,8 @@ def test_psnr_hand_values():
 
 
 def test_psnr_per_map_skips_constants():
-    layout = [{"name": "basecolor", "channels": 3, "offset": 0, "constant": None},
-              {"name": "metallic", "channels": 1, "offset": -1, "constant": [0.0]},
-              {"name": "roughness", "channels": 1, "offset": 3, "constant": None}]
+    layout = [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0), MapInfo("roughness", 1, "linear", "r.png", 8, 3),
+              MapInfo("metallic", 1, "linear", "m.png", 8, -1, (0.0,))]
     a = np.zeros((2, 2, 4), np.float32)
     b = a.copy()
     b[..., 3] = 0.1
@@ -75,8 +75,7 @@ def test_ssim_small_mips():
 
 
 def test_ssim_per_map():
-    layout = [{"name": "basecolor", "channels": 3, "offset": 0, "constant": None},
-              {"name": "height", "channels": 1, "offset": 3, "constant": None}]
+    layout = [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0), MapInfo("height", 1, "linear", "h.png", 8, 3)]
     img = _image(c=4)
     other = img.copy()
     other[..., 3] = 1 - other[..., 3]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from models import ngtc_file
+from models.layout import MapInfo
 from models.ngtc_file import HEADER, NgtcError
 from models.spec import FORMAT_VERSION
 
@@ -43,12 +44,13 @@ def test_encoder_grids_survive_storage():
     import torch
 
     from models.compression_model import CompressionModel, decompress
+    from models.presets import preset
     from models.quantization import from_codes, to_codes
 
     torch.manual_seed(0)
-    model = CompressionModel(3, encoder_channels=(8, 8, 8), grid_channels=(4, 4), grid_cells=(4, 16))
+    model = CompressionModel(3, preset("t", 4, 4, 4, 16).shape, encoder_channels=(8, 8, 8))
     model.init_grids(64, 32, values=model.construct_grids(torch.rand(3, 32, 64), quant_mode="none"))
-    ct = model.compress(64, 32, 7, [{"name": "basecolor", "channels": 3}])
+    ct = model.compress(64, 32, 7, [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0)])
     back = decompress(ngtc_file.from_bytes(ngtc_file.to_bytes(ct)))
     for g, d in zip(model.grids, back.grids, strict=True):
         assert torch.equal(from_codes(to_codes(g.detach())), d)
@@ -56,8 +58,8 @@ def test_encoder_grids_survive_storage():
 
 def test_rate_is_the_stored_size(small_ngtc):
     ct = ngtc_file.from_bytes(small_ngtc)
-    assert ct.info["stored_bytes"] == len(small_ngtc)
-    assert ct.info["stored_bits_per_texel"] == pytest.approx(len(small_ngtc) * 8 / (ct.width * ct.height), abs=1e-5)
+    assert ct.info.stored_bytes == len(small_ngtc)
+    assert ct.info.stored_bits_per_texel == pytest.approx(len(small_ngtc) * 8 / (ct.width * ct.height), abs=1e-5)
 
 
 def test_header_fields(small_ngtc):
@@ -128,6 +130,6 @@ def test_stored_size_converges_whatever_the_digits(small_ngtc):
     # Rates whose printed digits change with the size itself once made the fixed point oscillate.
     ct = ngtc_file.from_bytes(small_ngtc)
     for seconds in range(200):
-        ct.info["seconds"] = seconds / 7
+        ct.info.seconds = seconds / 7
         data = ngtc_file.to_bytes(ct)
-        assert ngtc_file.from_bytes(data).info["stored_bytes"] == len(data)
+        assert ngtc_file.from_bytes(data).info.stored_bytes == len(data)

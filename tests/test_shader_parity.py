@@ -11,6 +11,7 @@ import dataclasses
 import functools
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -18,11 +19,14 @@ import torch
 moderngl = pytest.importorskip("moderngl")
 
 from models import ngtc_file  # noqa: E402
-from models.compression_model import CompressedTexture, CompressionModel  # noqa: E402
+from models.compression_model import CompressionModel  # noqa: E402
 from models.decoder import NeuralTexture  # noqa: E402
 from models.fit import FitConfig, fit  # noqa: E402
+from models.layout import MapInfo  # noqa: E402
 from models.material import load_material  # noqa: E402
-from models.presets import PRESETS, Preset  # noqa: E402
+from models.ngtc_file import CompressedTexture  # noqa: E402
+from models.presets import PRESETS, preset  # noqa: E402
+from models.spec import MAX_HIDDEN  # noqa: E402
 from viewer.glsl import ShaderError, compile_program, preprocess  # noqa: E402
 from viewer.neural_gl import (  # noqa: E402
     SOFTWARE_LOOP_LIMIT,
@@ -40,7 +44,7 @@ ROOT = Path(__file__).parents[1]
 TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
 # bpp2.4: RGBA8UI + RGBA16UI grids, bpp8: RGBA32UI + RGBA16UI, "multi": several RGBA8UI texels per
 # cell (20 and 40 channels) on a non-square, non-power-of-two crop.
-PRESETS = {**PRESETS, "multi": Preset("multi", 20, 4, 40, 16)}
+PRESETS = {**PRESETS, "multi": preset("multi", 20, 4, 40, 16)}
 CASES = [("bpp2.4", 128, 128), ("bpp8", 128, 128), ("multi", 96, 80)]
 
 
@@ -209,15 +213,14 @@ def test_preprocessor_includes_once_and_defines_after_version(tmp_path):
         preprocess("missing.comp", shader_dir=tmp_path)
 
 
-@pytest.mark.parametrize("channels, hidden", [(40, 32), (7, 128)], ids=["40 channels", "hidden 128"])
-def test_oversize_file_is_refused(ctx, tmp_path, channels, hidden):
-    model = CompressionModel(channels, encoder_channels=None, hidden_dim=hidden)
-    model.init_grids(32, 32)
-    layout = [{"name": "data", "channels": channels, "offset": 0, "color_space": "linear", "constant": None}]
-    path = tmp_path / "big.ngtc"
-    ngtc_file.save(model.compress(32, 32, 6, layout), path)
-    with pytest.raises(NgtcGLError, match=f"big.ngtc: .*{channels if channels > 32 else hidden} exceeds"):
-        upload_ngtc(ctx, path)
+def test_network_over_the_decoders_limits_is_refused(ctx):
+    """A network beyond the GLSL decoder's bounds (made in memory: the format refuses to store one) is refused
+    by the upload, in one line naming it."""
+    ct = random_net(32, 4)
+    shape = msgspec.structs.replace(ct.shape, hidden_dim=MAX_HIDDEN + 1)
+    big = dataclasses.replace(ct, shape=shape, info=ngtc_file.Info(material="big"))
+    with pytest.raises(NgtcGLError, match=f"^big: hidden width {MAX_HIDDEN + 1} exceeds"):
+        upload_ngtc(ctx, big)
 
 
 def test_weights_in_a_storage_buffer_decode_alike(ctx):
@@ -238,9 +241,12 @@ def test_weights_in_a_storage_buffer_decode_alike(ctx):
 
 def random_net(hidden: int, blocks: int) -> CompressedTexture:
     """An untrained 8-channel network of this shape, stored and read back (parity needs no training)."""
-    model = CompressionModel(8, encoder_channels=None, hidden_dim=hidden, num_residual_blocks=blocks)
+    model = CompressionModel(8, preset("net", 8, 4, 16, 16, hidden_dim=hidden, num_residual_blocks=blocks).shape,
+                             encoder_channels=None)
     model.init_grids(32, 32)
-    layout = [{"name": "data", "channels": 8, "offset": 0, "color_space": "linear", "constant": None}]
+    layout = [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0), MapInfo("normal", 2, "normal", "n.png", 8, 3),
+              MapInfo("roughness", 1, "linear", "r.png", 8, 5), MapInfo("metallic", 1, "linear", "m.png", 8, 6),
+              MapInfo("ao", 1, "linear", "a.png", 8, 7)]
     return ngtc_file.from_bytes(ngtc_file.to_bytes(model.compress(32, 32, 6, layout)))
 
 

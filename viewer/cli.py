@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from models.ngtc_file import CompressedTexture
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,26 +36,28 @@ def _mips_label(psnrs: list[float], count: int = 5) -> str:
     return "  ".join(f"{v:.2f}" for v in psnrs[:count])
 
 
-def summary_table(info: dict, layout: list[dict], width: int, height: int, mips: int, path: Path | None,
-                  size: int) -> Table:
-    q = info.get("quality", {})
-    t = Table(title=f"{info.get('material', '')}  {width}x{height}, {mips} mips"
-                    + (f"  ->  {path}" if path else ""), title_justify="left")
+def summary_table(ct: CompressedTexture, path: Path | None, size: int) -> Table:
+    """What a stored file holds and measured: one row per map, with where it was read from."""
+    info, q = ct.info, ct.info.quality
+    title = f"{info.material or ''}  {ct.width}x{ct.height}, {ct.mips} mips" + (f"  ->  {path}" if path else "")
+    t = Table(title=escape(title), title_justify="left")
     t.add_column("map")
     t.add_column("channels")
     t.add_column("space")
-    t.add_column("source bits", justify="right")
+    t.add_column("source (channel)")
+    t.add_column("bits", justify="right")
     t.add_column("PSNR dB at mip 0 1 2 3 4", justify="right")
-    for m in layout:
-        psnrs = q.get("psnr_maps", {}).get(m["name"])
-        detail = "constant " + ", ".join(f"{v:.3f}" for v in m["constant"]) if m.get("constant") else (
+    for m in ct.layout:
+        psnrs = q.psnr_maps.get(m.name)
+        detail = "constant " + ", ".join(f"{v:.3f}" for v in m.constant) if m.constant else (
             _mips_label(psnrs) if psnrs else "")
-        t.add_row(m["name"], str(m["channels"]), m["color_space"], str(m["bit_depth"]), detail)
-    if q.get("psnr"):
-        t.add_row("[b]all channels[/b]", "", "", "", f"[b]{_mips_label(q['psnr'])}[/b]")
-    t.caption = (f"stored {size:,} bytes = {size * 8 / (width * height):.3f} bits per texel (full mip chain) | "
-                 f"preset {info.get('preset')} | method {info.get('method')} | {info.get('steps')} steps in "
-                 f"{info.get('seconds')} s on {info.get('device')}")
+        source = m.describe_source().replace(m.source, Path(m.source).name, 1)
+        t.add_row(m.name, str(m.channels), m.color_space, escape(source), str(m.bit_depth), detail)
+    if q.psnr:
+        t.add_row("[b]all channels[/b]", "", "", "", "", f"[b]{_mips_label(q.psnr)}[/b]")
+    t.caption = escape(f"stored {size:,} bytes = {size * 8 / (ct.width * ct.height):.3f} bits per texel (full mip "
+                       f"chain) | preset {info.preset} | method {info.method} | {info.steps} steps in {info.seconds} s "
+                       f"on {info.device}")
     t.caption_justify = "left"
     return t
 
@@ -83,11 +89,11 @@ def compress(
     material = load_material(path, maps.split(",") if maps else None)
     console.print(f"[b]{material.name}[/b]: {material.width}x{material.height}, {material.channels} channels "
                   f"({', '.join(m.name for m in material.maps if m.constant is None)}), preset {chosen.name} "
-                  f"(~{chosen.grid_bpp + 0.1:.2f} bpp), method {method}")
+                  f"(~{chosen.nominal_bpp(material.width, material.height):.2f} bpp), method {method}")
     cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
     data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
     ngtc_file.write_atomic(output, data)
-    stdout_console().print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, output, len(data)))
+    stdout_console().print(summary_table(ct, output, len(data)))
 
 
 def _with_progress(run, steps: int | None):
@@ -121,14 +127,13 @@ def info(path: Annotated[Path, typer.Argument(help="An .ngtc file.")]) -> None:
     from models import ngtc_file
 
     ct = ngtc_file.load(path)
-    size = path.stat().st_size
     out = stdout_console()
-    out.print(summary_table(ct.info, ct.layout, ct.width, ct.height, ct.mips, path, size))
-    s = ct.synthesizer
-    out.print(f"grids: G0 {ct.g0.shape[1]}x{ct.g0.shape[0]}x{ct.g0.shape[2]} (cell {s['g0_cell']}), "
-              f"G1 {ct.g1.shape[1]}x{ct.g1.shape[0]}x{ct.g1.shape[2]} (cell {s['g1_cell']}), 4-bit codes | "
-              f"synthesizer: hidden {s['hidden_dim']}, {s['num_residual_blocks']} residual blocks, "
-              f"{s['positional_encoding_levels']} PE levels, fp16 weights")
+    out.print(summary_table(ct, path, ct.info.stored_bytes))
+    s, (g0, g1) = ct.shape, ct.shape.grid_shapes(ct.width, ct.height)
+    out.print(f"grids: G0 {g0[1]}x{g0[0]}x{g0[2]} (cell {s.g0_cell}, read as {s.g0_sampling}), "
+              f"G1 {g1[1]}x{g1[0]}x{g1[2]} (cell {s.g1_cell}), 4-bit codes | synthesizer: hidden {s.hidden_dim}, "
+              f"{s.num_residual_blocks} residual blocks, {s.positional_encoding_levels} PE levels, {s.activation}, "
+              f"fp16 weights")
 
 
 @app.command()
@@ -141,12 +146,12 @@ def decode(
 ) -> None:
     """Decode every map back to PNG (8- or 16-bit as the source was)."""
     from models.decoder import NeuralTexture
-    from models.material import MapInfo, save_maps
+    from models.material import save_maps
 
     nt = NeuralTexture.load(path, device)
     if not 0 <= mip < nt.mips:
         fail(f"{path}: mip {mip} out of range 0..{nt.mips - 1}")
-    maps = [MapInfo(**m) for m in nt.compressed.layout]
+    maps = nt.compressed.layout
     levels = range(nt.mips) if all_mips else [mip]
     written = []
     for m in levels:
@@ -160,10 +165,13 @@ def presets() -> None:
     """List the bitrate presets."""
     from models.presets import PRESETS
 
-    t = Table("preset", "G0 channels x cell", "G1 channels x cell", "grid bpp", "~bpp with weights")
+    t = Table("preset", "G0 channels x cell", "G1 channels x cell", "synthesizer", "grid bpp",
+              "~bpp at 1024x1024")
     for p in PRESETS.values():
-        t.add_row(p.name, f"{p.g0_channels} x {p.g0_cell}", f"{p.g1_channels} x {p.g1_cell}", f"{p.grid_bpp:.3f}",
-                  f"{p.grid_bpp + 0.1:.2f}")
+        s = p.shape
+        t.add_row(p.name, f"{s.g0_channels} x {s.g0_cell}", f"{s.g1_channels} x {s.g1_cell}",
+                  f"{s.hidden_dim} wide, {s.num_residual_blocks} blocks", f"{s.grid_bits_per_texel:.3f}",
+                  f"{p.nominal_bpp():.2f}")
     stdout_console().print(t)
 
 

@@ -334,12 +334,12 @@ def neural_sets(ctx: moderngl.Context, source) -> list[TextureSet]:
         raise
     ct = ngl.compressed
     sources, constants, names = _slot_table(ct.layout, _packed_locator)
-    stored = ct.info.get("stored_bytes")
-    bpp = stored * 8 / (ct.width * ct.height) if stored else ct.info.get("stored_bits_per_texel")
-    psnr = ct.info.get("quality", {}).get("psnr")
+    stored = ct.info.stored_bytes
+    bpp = stored * 8 / (ct.width * ct.height) if stored else ct.info.stored_bits_per_texel
+    psnr = ct.info.quality.psnr
     common = dict(width=ct.width, height=ct.height, mips=ct.mips, sources=sources, constants=constants, maps=names,
                   bits_per_texel=bpp, psnr=list(psnr) if psnr else None, neural=ngl)
-    preset = ct.info.get("preset", "?")
+    preset = ct.info.preset or "?"
     decoded = chain_bytes(ct.width, ct.height, ct.mips) * len(textures)
     return [
         TextureSet("neural", f"neural {preset} (decoded on load)", textures=textures, gpu_bytes=decoded + ngl.gpu_bytes,

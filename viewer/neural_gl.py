@@ -9,7 +9,7 @@ GPU layout (documented in shaders/ngtc_decode.glsl):
 - grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
   wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
   in the low nibble of byte k);
-- weights: fp16 widened to float32, in `synthesizer_shapes` order, in a uniform buffer (std140 vec4[]) when
+- weights: fp16 widened to float32, in `DecoderShape.weight_shapes` order, in a uniform buffer (std140 vec4[]) when
   they fit one, else an SSBO (std430 float[]): a GPU reads uniform-buffer values at the constant offsets of
   the unrolled MLP straight from its constant cache;
 - decode-on-load: one RGBA8 texture per group of 4 channels, every mip level written by the decoder at
@@ -26,19 +26,20 @@ import moderngl
 import numpy as np
 
 from models import ngtc_file
-from models.compression_model import CompressedTexture
-from models.ngtc_file import g0_sampling
-from models.spec import QUANT_BITS, glsl_defines, mip_size
+from models.ngtc_file import CompressedTexture
+from models.spec import (
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_GRID_CHANNELS,
+    MAX_HIDDEN,
+    MAX_PE_LEVELS,
+    QUANT_BITS,
+    glsl_defines,
+    mip_size,
+)
 
 from .glsl import compile_compute
 
-# What ngtc_decode.glsl supports: per-texel arrays live in registers, and decode-on-load writes one
-# image per 4 channels (GL 4.3 guarantees 8 image units in compute shaders).
-MAX_CHANNELS = 32
-MAX_GRID_CHANNELS = 64
-MAX_HIDDEN = 64
-MAX_BLOCKS = 16
-MAX_PE_LEVELS = 16  # uv * 2^L must keep fractional bits in float32
 GRID_DTYPES = {2: "u1", 4: "u2", 8: "u4"}  # 4-bit codes per component -> moderngl dtype (RGBA8/16/32UI)
 
 DEFAULT_G0_UNIT, DEFAULT_G1_UNIT = 14, 15  # high texture units: the viewer's own maps use the low ones
@@ -122,27 +123,29 @@ def texture_bytes(tex: moderngl.Texture, mips: int = 1) -> int:
 def decode_loop_iterations(ct: CompressedTexture) -> int:
     """Loop iterations of one texel decode in ngtc_decode.glsl with its loops not unrolled (all loops, the
     outer ones counted too): grid reads, positional encoding and the MLP."""
-    s = ct.synthesizer
-    hidden, blocks, ins = s["hidden_dim"], s["num_residual_blocks"], int(ct.weights["input.weight"].shape[1])
-    grids = sum(t * (1 + 4 * codes) for codes, t in (grid_format(s["g0_channels"]), grid_format(s["g1_channels"])))
+    s = ct.shape
+    hidden, blocks, ins = s.hidden_dim, s.num_residual_blocks, s.in_dim
+    grids = sum(t * (1 + 4 * codes) for codes, t in (grid_format(s.g0_channels), grid_format(s.g1_channels)))
     mlp = hidden * (1 + ins) + blocks * (1 + hidden * (1 + hidden) + hidden) + ct.out_channels * (1 + hidden)
-    return grids + s["positional_encoding_levels"] + mlp
+    return grids + s.positional_encoding_levels + mlp
 
 
 def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None = None,
                  unroll: bool = True) -> None:
     """Raise NgtcGLError if the shader (or, given ctx, this GPU, with loops unrolled or not) cannot decode
     `ct`."""
-    s = ct.synthesizer
-    limits = [("channels", ct.out_channels, MAX_CHANNELS), ("g0 channels", s["g0_channels"], MAX_GRID_CHANNELS),
-              ("g1 channels", s["g1_channels"], MAX_GRID_CHANNELS), ("hidden width", s["hidden_dim"], MAX_HIDDEN),
-              ("residual blocks", s["num_residual_blocks"], MAX_BLOCKS),
-              ("positional-encoding levels", s["positional_encoding_levels"], MAX_PE_LEVELS)]
+    # A file that loaded is within these bounds (models.spec, checked on load); a CompressedTexture made in
+    # memory may not be.
+    s = ct.shape
+    limits = [("channels", ct.out_channels, MAX_CHANNELS), ("g0 channels", s.g0_channels, MAX_GRID_CHANNELS),
+              ("g1 channels", s.g1_channels, MAX_GRID_CHANNELS), ("hidden width", s.hidden_dim, MAX_HIDDEN),
+              ("residual blocks", s.num_residual_blocks, MAX_BLOCKS),
+              ("positional-encoding levels", s.positional_encoding_levels, MAX_PE_LEVELS)]
     for what, value, limit in limits:
         if value > limit:
             raise NgtcGLError(f"{name}: {what} {value} exceeds the GLSL decoder's limit of {limit}")
-    if s.get("activation", "relu") != "relu":
-        raise NgtcGLError(f"{name}: activation {s['activation']!r} is not supported by the GLSL decoder")
+    if s.activation != "relu":
+        raise NgtcGLError(f"{name}: activation {s.activation!r} is not supported by the GLSL decoder")
     if ctx is None:
         return
     max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
@@ -180,9 +183,9 @@ def pack_grid(codes: np.ndarray) -> np.ndarray:
 
 
 def weight_offsets(ct: CompressedTexture) -> dict[str, int]:
-    """Float offset of every weight tensor in the weight buffer (the order of `synthesizer_shapes`)."""
+    """Float offset of every weight tensor in the weight buffer (the order of `DecoderShape.weight_shapes`)."""
     offsets, at = {}, 0
-    for k, shape in ngtc_file.synthesizer_shapes(ct.synthesizer, ct.out_channels).items():
+    for k, shape in ct.shape.weight_shapes(ct.out_channels).items():
         offsets[k] = at
         at += math.prod(shape)
     offsets["<end>"] = at
@@ -191,13 +194,13 @@ def weight_offsets(ct: CompressedTexture) -> dict[str, int]:
 
 def pack_weights(ct: CompressedTexture) -> np.ndarray:
     """All synthesizer weights as one float32 array: fp16 widened exactly, row-major (out, in)."""
-    shapes = ngtc_file.synthesizer_shapes(ct.synthesizer, ct.out_channels)
+    shapes = ct.shape.weight_shapes(ct.out_channels)
     return np.concatenate([ct.weights[k].astype(np.float32).reshape(-1) for k in shapes])
 
 
 def decode_flops(ct: CompressedTexture) -> int:
     """Arithmetic of one texel decode: 2 x the synthesizer's multiply-adds (grid reads and encoding aside)."""
-    return 2 * sum(int(w.size) for k, w in ct.weights.items() if k.endswith(".weight"))
+    return ct.shape.decode_flops(ct.out_channels)
 
 
 def is_software_renderer(ctx: moderngl.Context) -> bool:
@@ -209,19 +212,19 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
                     weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool = True,
                     weights_block: str = "ssbo") -> dict[str, str]:
     """The `#define`s ngtc_decode.glsl needs, from the file's metadata and models.spec."""
-    s, off = ct.synthesizer, weight_offsets(ct)
-    g0, g1 = grid_format(s["g0_channels"]), grid_format(s["g1_channels"])
-    hidden, blocks = s["hidden_dim"], s["num_residual_blocks"]
+    s, off = ct.shape, weight_offsets(ct)
+    g0, g1 = grid_format(s.g0_channels), grid_format(s.g1_channels)
+    hidden, blocks = s.hidden_dim, s.num_residual_blocks
     block_stride = hidden * hidden + hidden  # blocks.i.linear.weight then .bias, block after block
     assert not blocks or off["output.weight"] - off["blocks.0.linear.weight"] == blocks * block_stride
     values = {
         "NGTC_CHANNELS": ct.out_channels,
-        "NGTC_G0_CHANNELS": s["g0_channels"], "NGTC_G1_CHANNELS": s["g1_channels"],
+        "NGTC_G0_CHANNELS": s.g0_channels, "NGTC_G1_CHANNELS": s.g1_channels,
         "NGTC_G0_CODES": g0[0], "NGTC_G0_TEXELS": g0[1], "NGTC_G1_CODES": g1[0], "NGTC_G1_TEXELS": g1[1],
         "NGTC_HIDDEN": hidden, "NGTC_BLOCKS": blocks,
-        "NGTC_PE_LEVELS": s["positional_encoding_levels"],
-        "NGTC_G0_CORNERS": int(g0_sampling(s) == "corners"),
-        "NGTC_IN_DIM": int(ct.weights["input.weight"].shape[1]),
+        "NGTC_PE_LEVELS": s.positional_encoding_levels,
+        "NGTC_G0_CORNERS": int(s.g0_sampling == "corners"),
+        "NGTC_IN_DIM": s.in_dim,
         "NGTC_QUANT_BITS": QUANT_BITS,
         "NGTC_OFF_INPUT_W": off["input.weight"], "NGTC_OFF_INPUT_B": off["input.bias"],
         "NGTC_OFF_BLOCKS": off["blocks.0.linear.weight"] if blocks else off["output.weight"],
@@ -247,7 +250,7 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
     `weights_block`: "ubo" or "ssbo"; default: a uniform buffer when the weights fit this GPU's.
     """
     if isinstance(source, CompressedTexture):
-        ct, name = source, str(source.info.get("material") or "<compressed texture>")
+        ct, name = source, source.name
     else:
         ct, name = ngtc_file.load(source), str(source)
     if unroll is None:

@@ -1,0 +1,110 @@
+"""DecoderShape: the one typed description of a neural texture decoder's shape.
+
+The grids (channels and cell size of G0 and G1, how G0 is read), the TextureSynthesizer (hidden width,
+residual blocks, positional-encoding levels, activation) and everything derived from them: the MLP's
+input width, weight shapes, grid shapes and the grids' bits per texel. A preset is a name plus a
+DecoderShape; `CompressionModel` is built from one; the `.ngtc` file stores it under "synthesizer" and
+reads it back through `msgspec` (strict types, the bounds of `models.spec`); `viewer.neural_gl` makes
+the GLSL decoder's `#define`s from it. Torch-free, so that reading a file needs no PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from .spec import (
+    FEATURES_PER_CHANNEL,
+    MAX_BLOCKS,
+    MAX_CELL,
+    MAX_GRID_CHANNELS,
+    MAX_HIDDEN,
+    MAX_PE_LEVELS,
+    QUANT_BITS,
+    pe_dim,
+)
+
+GridChannels = Annotated[int, Meta(ge=2, le=MAX_GRID_CHANNELS)]
+Cell = Annotated[int, Meta(ge=1, le=MAX_CELL)]
+G0Sampling = Literal["corners", "bilinear"]
+
+
+class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Shape of the grid pair and the synthesizer. Cells are mip-0 texels per grid cell, per axis."""
+
+    g0_channels: GridChannels
+    g0_cell: Cell
+    g1_channels: GridChannels
+    g1_cell: Cell
+    hidden_dim: Annotated[int, Meta(ge=1, le=MAX_HIDDEN)]
+    num_residual_blocks: Annotated[int, Meta(ge=0, le=MAX_BLOCKS)]
+    positional_encoding_levels: Annotated[int, Meta(ge=0, le=MAX_PE_LEVELS)]
+    g0_sampling: G0Sampling = "bilinear"  # files written before "corners" existed lack the key
+    activation: Literal["relu"] = "relu"
+
+    def __post_init__(self) -> None:
+        for name in ("g0_channels", "g1_channels"):
+            if getattr(self, name) % 2:
+                raise ValueError(f"{name} {getattr(self, name)} must be even (two 4-bit codes a byte)")
+        for name in ("g0_cell", "g1_cell"):
+            cell = getattr(self, name)
+            if cell & (cell - 1):
+                raise ValueError(f"{name} {cell} must be a power of two")
+
+    # -- derived ----------------------------------------------------------------------------------
+    @property
+    def g0_features(self) -> int:
+        """Values the GridSampler delivers for G0: 4 per channel when read as corners."""
+        return self.g0_channels * FEATURES_PER_CHANNEL[self.g0_sampling]
+
+    @property
+    def in_dim(self) -> int:
+        """Synthesizer input: G0 features, G1 features, positional encoding, mip."""
+        return self.g0_features + self.g1_channels + pe_dim(self.positional_encoding_levels) + 1
+
+    @property
+    def grid_bits_per_texel(self) -> float:
+        """Bits of grid codes per mip-0 texel (the weights and metadata come on top)."""
+        return QUANT_BITS * (self.g0_channels / self.g0_cell**2 + self.g1_channels / self.g1_cell**2)
+
+    def grid_shapes(self, width: int, height: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        """(rows, cols, channels) of G0 and G1 for a width x height texture."""
+        return (grid_shape(width, height, self.g0_cell) + (self.g0_channels,),
+                grid_shape(width, height, self.g1_cell) + (self.g1_channels,))
+
+    def weight_shapes(self, out_channels: int) -> dict[str, tuple[int, ...]]:
+        """Synthesizer weight names and shapes, in storage (and GPU buffer) order."""
+        hidden = self.hidden_dim
+        shapes: dict[str, tuple[int, ...]] = {"input.weight": (hidden, self.in_dim), "input.bias": (hidden,)}
+        for i in range(self.num_residual_blocks):
+            shapes[f"blocks.{i}.linear.weight"] = (hidden, hidden)
+            shapes[f"blocks.{i}.linear.bias"] = (hidden,)
+        shapes["output.weight"] = (out_channels, hidden)
+        shapes["output.bias"] = (out_channels,)
+        return shapes
+
+    def weight_count(self, out_channels: int) -> int:
+        return sum(math.prod(s) for s in self.weight_shapes(out_channels).values())
+
+    def decode_flops(self, out_channels: int) -> int:
+        """Arithmetic of one texel decode: 2 x the synthesizer's multiply-adds (grid reads and encoding aside)."""
+        return 2 * sum(math.prod(s) for k, s in self.weight_shapes(out_channels).items() if k.endswith(".weight"))
+
+    def to_dict(self) -> dict:
+        return msgspec.to_builtins(self)
+
+
+def grid_shape(width: int, height: int, cell: int) -> tuple[int, int]:
+    """Grid cells covering the texture (rows, columns); partial cells at the edge count whole."""
+    return math.ceil(height / cell), math.ceil(width / cell)
+
+
+def decoder_shape(**fields) -> DecoderShape:
+    """A DecoderShape from Python values, type-checked like one read from a file (ValueError if invalid)."""
+    try:
+        return msgspec.convert(fields, DecoderShape, strict=True)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"invalid decoder shape: {e}") from None
