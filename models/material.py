@@ -51,6 +51,15 @@ _RES_TOKEN = re.compile(r"\d+[kK]?|\d+x\d+", re.ASCII)
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _CONSTANT_RANGE = 2 / 255 + 1e-6  # the epsilon absorbs float32 rounding of e.g. (255 - 253) / 255
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# Scalar maps: one channel of their image. Which one is asked for per map (`channels=`, `--channel MAP=CH`) or per
+# folder (CHANNELS_FILE); otherwise R, provided every other channel is constant or equal to R (see _scalar).
+CHANNEL_CHOICES = ("R", "G", "B", "A", "luminance")
+CHOOSABLE = ("roughness", "metallic", "ao", "height", "opacity", "specular")  # specular: RGB colour unless asked
+CHANNELS_FILE = "channels.json"
+# "Carries no data of its own" (constant, or equal to R): lossless images within the constant-map range at every
+# texel; lossy ones (JPEG, lossy WebP) within an RMS of 6/255, above the chroma noise that JPEG q30..95 and WebP
+# q50..80 leave in all-zero G and B beside real maps in R (std 0.3/255 .. 3.9/255, measured on the bundled tiles).
+_LOSSY_RMS = 6 / 255
 _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
 
 
@@ -113,24 +122,51 @@ class Material:
 
 
 def load_material(
-    path: str | Path, maps: Sequence[str] | None = None, size: tuple[int, int] | None = None
+    path: str | Path,
+    maps: Sequence[str] | None = None,
+    size: tuple[int, int] | None = None,
+    channels: dict[str, str] | None = None,
 ) -> Material:
-    """Load a folder of maps or a .glb/.gltf file; `maps` keeps a subset, `size` is (width, height)."""
+    """Load a folder of maps or a .glb/.gltf file; `maps` keeps a subset, `size` is (width, height).
+
+    `channels` picks the image channel of scalar maps in a folder, e.g. {"roughness": "R"} (values: R, G, B, A,
+    luminance); it overrides the folder's own CHANNELS_FILE. Without a choice a scalar map is read from R when its
+    other channels are constant or equal to R, and refused when they carry different data. glTF fixes its channels
+    (metallicRoughness: G roughness, B metallic; occlusion: R), so `channels` is refused for a glTF file."""
     path = Path(path)
     if not path.exists():
         raise MaterialError(f"{path}: no such file or folder")
     wanted = _check_wanted(path, maps)
+    choices = _check_channels(path, channels or {})
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise MaterialError(f"{path}: size must be (width, height) >= 1, got {size}")
     if path.is_dir():
-        name, raws = path.resolve().name, _load_folder(path, wanted)
+        name, raws = path.resolve().name, _load_folder(path, wanted, choices)
     elif path.suffix.lower() in (".glb", ".gltf"):
+        if choices:
+            raise MaterialError(f"{path}: channel choices apply to folders of maps; a glTF fixes its channels "
+                                f"(metallicRoughness: G roughness, B metallic; occlusion: R)")
         name, raws = _GltfDoc(path).load(wanted)
     else:
         raise MaterialError(f"{path}: expected a folder of maps or a .glb/.gltf file")
     if not raws:
         raise MaterialError(f"{path}: none of the requested maps ({', '.join(wanted)}) is present")
     return _assemble(path, name, raws, size)
+
+
+def parse_channel_choices(specs: Sequence[str]) -> dict[str, str]:
+    """`--channel` values ("roughness=R", or several comma-separated) -> {map: channel}, checked."""
+    choices: dict[str, str] = {}
+    for spec in (item.strip() for text in specs for item in text.split(",")):
+        slot, sep, value = spec.partition("=")
+        slot, value = slot.strip(), value.strip()
+        if not sep or not slot or not value:
+            raise MaterialError(f"--channel {spec!r}: expected MAP=CHANNEL, e.g. roughness=R "
+                                f"(channels: {', '.join(CHANNEL_CHOICES)})")
+        if slot in choices:
+            raise MaterialError(f"--channel: {slot} is given twice")
+        choices[slot] = value
+    return _check_channels("--channel", choices)
 
 
 def save_maps(texels: np.ndarray, maps: list[MapInfo], out_dir: Path, suffix: str = "") -> list[Path]:
@@ -171,6 +207,7 @@ class _Decoded:
     color: np.ndarray  # float32 (H, W, 1 | 3) in [0, 1]
     alpha: np.ndarray | None  # float32 (H, W) or None
     bit_depth: int
+    lossy: bool = False  # JPEG or lossy WebP: channels meant to be equal or constant carry codec noise
 
 
 @dataclass
@@ -179,6 +216,8 @@ class _Raw:
     data: np.ndarray  # float32 (H, W, C), the map's channels at source size
     source: str
     bit_depth: int
+    source_channel: str | None = None  # the image channel it was read from (MapInfo.source_channel)
+    inverted: bool = False  # 1 - source (gloss read as roughness)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -189,7 +228,9 @@ def _decode(src: Path | bytes, label: str) -> _Decoded:
     try:
         with Image.open(src if isinstance(src, Path) else io.BytesIO(src)) as im:
             im.load()
-            return _to_float(im)
+            decoded = _to_float(im)
+            decoded.lossy = im.format == "JPEG" or (im.format == "WEBP" and not im.info.get("lossless"))
+            return decoded
     except (OSError, ValueError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as exc:
         raise MaterialError(f"{label}: cannot read image ({_one_line(exc)})") from exc
 
@@ -214,35 +255,67 @@ def _to_float(im: Image.Image) -> _Decoded:
     return _Decoded(arr, None, 8)
 
 
-def _gray(color: np.ndarray, channel: int | None) -> np.ndarray:
-    """One channel: the given one, else the first when R == G == B, else luminance."""
+def _no_data(channel: np.ndarray, r: np.ndarray, lossy: bool) -> bool:
+    """True when `channel` carries nothing beside R: it is constant, or it equals R (within codec noise)."""
+    if lossy:
+        def rms(d: np.ndarray) -> float:
+            return float(np.sqrt(np.mean(np.square(d, dtype=np.float64))))
+        return rms(channel - channel.mean(dtype=np.float64)) <= _LOSSY_RMS or rms(channel - r) <= _LOSSY_RMS
+    return bool(np.ptp(channel) <= _CONSTANT_RANGE or np.abs(channel - r).max() <= _CONSTANT_RANGE)
+
+
+def _scalar(img: _Decoded, label: str, slot: str, choice: str | None) -> tuple[np.ndarray, str | None]:
+    """(H, W, 1) values of a scalar map and the channel they came from (None: a grey image's one channel).
+
+    As engines read such maps: R, when every other channel (alpha included) is constant or equal to R. A file
+    whose channels carry different data (a packed map under a single-map name) is refused unless `choice` says
+    which channel to take; luminance only when asked for. Never a silent mix of several channels."""
+    color, alpha = img.color, img.alpha
+    if choice == "A":
+        if alpha is None:
+            raise MaterialError(f"{label}: has no alpha channel ({slot}=A was asked for)")
+        return alpha[..., None], "A"
     if color.shape[-1] == 1:
-        return color
-    if channel is not None:
-        return color[..., channel : channel + 1]
-    first = color[..., :1]
-    if np.array_equal(first, color[..., 1:2]) and np.array_equal(first, color[..., 2:3]):
-        return first
-    return (color @ _LUMA)[..., None]
+        if choice is None and alpha is not None and not _no_data(alpha, color[..., 0], img.lossy):
+            raise _packed(label, slot, ["grey", "A"])
+        return color, None  # R, G, B and luminance of a grey image are the grey itself
+    if choice == "luminance":
+        return (color @ _LUMA)[..., None], "luminance"
+    if choice is not None:
+        index = "RGB".index(choice)
+        return color[..., index : index + 1], choice
+    r = color[..., 0]
+    others = [("G", color[..., 1]), ("B", color[..., 2])] + ([("A", alpha)] if alpha is not None else [])
+    differ = [name for name, channel in others if not _no_data(channel, r, img.lossy)]
+    if differ:
+        raise _packed(label, slot, ["R", *differ])
+    return color[..., :1], "R"
 
 
-def _map_data(name: str, img: _Decoded, label: str, channel: int | None = None) -> np.ndarray:
+def _packed(label: str, slot: str, differ: list[str]) -> MaterialError:
+    return MaterialError(
+        f"{label}: channels {', '.join(differ)} carry different data (a packed map?); say which one is the {slot}: "
+        f"--channel {slot}=R|G|B|A|luminance, or {{\"{slot}\": \"R\"}} in {CHANNELS_FILE} in the folder")
+
+
+def _map_data(name: str, img: _Decoded, label: str, choice: str | None = None) -> tuple[np.ndarray, str | None]:
+    """The map's channels from its image, and the channel they were read from (None: the colour channels)."""
     if name in _COLOR:
-        return img.color if img.color.shape[-1] == 3 else np.repeat(img.color, 3, axis=-1)
+        return (img.color if img.color.shape[-1] == 3 else np.repeat(img.color, 3, axis=-1)), None
     if name == "normal":
         if img.color.shape[-1] != 3:
             raise MaterialError(f"{label}: a normal map must be RGB, got a grayscale image")
-        return img.color[..., :2]
-    if name == "specular":
-        return img.color
-    return _gray(img.color, channel)
+        return img.color[..., :2], None
+    if name == "specular" and choice is None:
+        return img.color, None  # a scalar or an RGB colour, as stored
+    return _scalar(img, label, name, choice)
 
 
 def _alpha_opacity(img: _Decoded, source: str) -> _Raw | None:
     """Base-color alpha becomes the opacity map unless it is fully opaque."""
     if img.alpha is None or img.alpha.min() >= 1:
         return None
-    return _Raw("opacity", img.alpha[..., None], source, img.bit_depth)
+    return _Raw("opacity", img.alpha[..., None], source, img.bit_depth, "A")
 
 
 # ----------------------------------------------------------------------------------------------- folders
@@ -279,19 +352,35 @@ def _pick_files(folder: Path, wanted: Sequence[str]) -> dict[str, tuple[Path, st
     return {slot: min(c)[3:] for slot, c in candidates.items() if slot in wanted}
 
 
-def _load_folder(folder: Path, wanted: Sequence[str]) -> list[_Raw]:
+def _folder_channels(folder: Path) -> dict[str, str]:
+    """The folder's own channel choices: CHANNELS_FILE, a JSON object {map: channel}, when present."""
+    file = folder / CHANNELS_FILE
+    if not file.exists():
+        return {}
+    try:
+        choices = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise MaterialError(f"{file}: cannot read channel choices ({_one_line(exc)})") from exc
+    if not isinstance(choices, dict):
+        raise MaterialError(f'{file}: expected a JSON object of map -> channel, e.g. {{"roughness": "R"}}')
+    return _check_channels(file, choices)
+
+
+def _load_folder(folder: Path, wanted: Sequence[str], channels: dict[str, str]) -> list[_Raw]:
     picked = _pick_files(folder, wanted)
+    channels = {**_folder_channels(folder), **channels}
     raws = []
     for slot, (file, alias) in picked.items():
         img = _decode(file, str(file))
-        data = _map_data(slot, img, str(file))
-        if alias in _GLOSS:
+        data, source_channel = _map_data(slot, img, str(file), channels.get(slot))
+        inverted = alias in _GLOSS
+        if inverted:
             log.info("%s: glossiness map inverted to roughness", file)
             data = 1 - data
         if alias in _DIRECTX:
             log.info("%s: DirectX normal map, Y flipped to the OpenGL convention", file)
             data = data * np.array([1, -1], np.float32) + np.array([0, 1], np.float32)
-        raws.append(_Raw(slot, data, str(file), img.bit_depth))
+        raws.append(_Raw(slot, data, str(file), img.bit_depth, source_channel, inverted))
         if slot == "basecolor" and "opacity" in wanted and "opacity" not in picked:
             raws.append(_alpha_opacity(img, str(file)))
     return [raw for raw in raws if raw is not None]
@@ -354,14 +443,15 @@ class _GltfDoc:
             raise MaterialError(f"{self.path}: malformed glTF ({problem})") from exc
 
     def _maps(self, refs: dict[str, int], wanted: Sequence[str]) -> list[_Raw]:
-        # (canonical map, glTF texture slot, channel of that image)
-        plan = [("basecolor", "base", None), ("normal", "normal", None), ("roughness", "mr", 1),
-                ("metallic", "mr", 2), ("ao", "occlusion", 0), ("emissive", "emissive", None)]
+        # (canonical map, glTF texture slot, channel of that image): fixed by the glTF specification.
+        plan = [("basecolor", "base", None), ("normal", "normal", None), ("roughness", "mr", "G"),
+                ("metallic", "mr", "B"), ("ao", "occlusion", "R"), ("emissive", "emissive", None)]
         raws = []
         for name, slot, channel in plan:
             if name in wanted and slot in refs:
                 img, source = self._image(refs[slot])
-                raws.append(_Raw(name, _map_data(name, img, source, channel), source, img.bit_depth))
+                data, _ = _map_data(name, img, source, channel)
+                raws.append(_Raw(name, data, source, img.bit_depth, channel))
         if "opacity" in wanted and "base" in refs:
             raws.append(_alpha_opacity(*self._image(refs["base"])))
         return [raw for raw in raws if raw is not None]
@@ -434,6 +524,20 @@ def _check_wanted(path: Path, maps: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(m for m in CANONICAL if m in maps)
 
 
+def _check_channels(where: str | Path, channels: dict) -> dict[str, str]:
+    """Channel choices with known scalar map names and channel names (R/G/B/A in any case), or one line why not."""
+    checked, names = {}, {c.lower(): c for c in CHANNEL_CHOICES}
+    for slot, value in channels.items():
+        if slot not in CHOOSABLE:
+            kind = "keeps its colour channels" if slot in CANONICAL else "is not a map name"
+            raise MaterialError(f"{where}: {slot!r} {kind}; channel choices apply to {', '.join(CHOOSABLE)}")
+        choice = names.get(value.lower()) if isinstance(value, str) else None
+        if choice is None:
+            raise MaterialError(f"{where}: {slot} channel {value!r} unknown; choose one of {', '.join(CHANNEL_CHOICES)}")
+        checked[slot] = choice
+    return checked
+
+
 def _constant(data: np.ndarray) -> tuple[float, ...] | None:
     flat = data.reshape(-1, data.shape[-1])
     lo, hi = flat.min(axis=0), flat.max(axis=0)
@@ -457,7 +561,7 @@ def _assemble(path: Path, name: str, raws: list[_Raw], size: tuple[int, int] | N
         if const is None:
             texels[..., offset : offset + channels] = _resize(raw.data, width, height)
         maps.append(MapInfo(raw.name, channels, color_space(raw.name), printable(raw.source), raw.bit_depth,
-                            -1 if const else offset, const))
+                            -1 if const else offset, const, raw.source_channel, raw.inverted))
         offset += 0 if const else channels
     return Material(name, maps, texels)
 

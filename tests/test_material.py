@@ -147,9 +147,9 @@ def test_alias_and_prefix_naming(tmp_path: Path) -> None:
 def test_directx_normal_flips_y_and_gray_rgb(tmp_path: Path) -> None:
     normal = _rng_u8((8, 8, 3))
     _write(tmp_path / "wall_NormalDX.png", normal)
-    rough = _rng_u8((8, 8, 3), 1)  # channels differ -> luminance
+    rough = _rng_u8((8, 8, 3), 1)  # channels differ: refused unless a channel is chosen; luminance when asked
     _write(tmp_path / "wall_Roughness.png", rough)
-    mat = load_material(tmp_path)
+    mat = load_material(tmp_path, channels={"roughness": "luminance"})
     xy = mat.texels[..., mat.map_slice("normal")]
     np.testing.assert_allclose(xy[..., 1], 1 - normal[..., 1] / 255, atol=1e-6)
     luma = rough.astype(np.float32) / 255 @ np.array([0.2126, 0.7152, 0.0722], np.float32)

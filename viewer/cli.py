@@ -73,20 +73,26 @@ def compress(
     seconds: Annotated[float, typer.Option(help="Training time budget when --steps is not given.")] = 300.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     maps: Annotated[str | None, typer.Option(help="Comma-separated maps to keep, e.g. basecolor,normal.")] = None,
+    channel: Annotated[list[str] | None, typer.Option(
+        "--channel", metavar="MAP=CH", help="Image channel of a scalar map: MAP=R|G|B|A|luminance, e.g. "
+        "roughness=R (repeatable or comma-separated). Without it a scalar map (roughness, gloss, metallic, ao, "
+        "height, opacity) is read from R when its other channels are constant or equal to R, and refused when they "
+        "differ (a packed map). For a whole folder: a channels.json in it, e.g. {\"roughness\": \"G\"}; "
+        "--channel wins over it.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
 ) -> None:
     """Compress a material set into one .ngtc file, with a progress bar and a quality summary."""
     from models import ngtc_file
     from models.codec import compress_material
     from models.fit import METHODS, FitConfig
-    from models.material import load_material
+    from models.material import load_material, parse_channel_choices
     from models.presets import DEFAULT_PRESET, get_preset, nearest_preset
 
     if method not in METHODS:
         fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     chosen = get_preset(preset) if preset else nearest_preset(bpp) if bpp else get_preset(DEFAULT_PRESET)
     _check_writable(output)
-    material = load_material(path, maps.split(",") if maps else None)
+    material = load_material(path, maps.split(",") if maps else None, channels=parse_channel_choices(channel or []))
     console.print(f"[b]{material.name}[/b]: {material.width}x{material.height}, {material.channels} channels "
                   f"({', '.join(m.name for m in material.maps if m.constant is None)}), preset {chosen.name} "
                   f"(~{chosen.nominal_bpp(material.width, material.height):.2f} bpp), method {method}")
