@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`.
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`.
 
-    Readers see the old file or the new one, never half of one, and a failed write leaves the old file
-    as it was. Raises OSError: callers turn it into their own one-line error naming the path.
+    Readers see the old file or the new one, never half of one, and a failed write (or a crash right
+    after the rename) leaves the old file or the complete new one. The file gets the permissions of the
+    file it replaces, else those the umask gives a new file. Raises OSError: callers turn it into their
+    own one-line error naming the path.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary shared files
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(folder)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); folders cannot be opened this way everywhere."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

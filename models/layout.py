@@ -95,7 +95,7 @@ def check_layout(layout: Sequence[MapInfo], channels: int) -> None:
     for m in layout:
         if m.constant is None:
             if m.offset != at:
-                raise ValueError(f"map {m.name} at channel {m.offset}, expected {at}")
+                raise ValueError(f"map {m.name} has offset {m.offset}, expected {at}")
             at += m.channels
     if at != channels:
         raise ValueError(f"the maps' {at} varying channels do not match the synthesizer's {channels} outputs")

@@ -75,7 +75,7 @@ class Info(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     material: Text | None = None
     preset: Text | None = None
     method: Text | None = None
-    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | None = None
     steps: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
     seconds: Annotated[float, Meta(ge=0.0, le=1e9)] | None = None
     batch: Annotated[int, Meta(ge=1, lt=2**31)] | None = None

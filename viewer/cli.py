@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -93,7 +94,7 @@ def compress(
     chosen = get_preset(preset) if preset else nearest_preset(bpp) if bpp else get_preset(DEFAULT_PRESET)
     _check_writable(output)
     material = load_material(path, maps.split(",") if maps else None, channels=parse_channel_choices(channel or []))
-    console.print(f"[b]{material.name}[/b]: {material.width}x{material.height}, {material.channels} channels "
+    console.print(f"[b]{escape(material.name)}[/b]: {material.width}x{material.height}, {material.channels} channels "
                   f"({', '.join(m.name for m in material.maps if m.constant is None)}), preset {chosen.name} "
                   f"(~{chosen.nominal_bpp(material.width, material.height):.2f} bpp), method {method}")
     cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
@@ -163,7 +164,7 @@ def decode(
     for m in levels:
         suffix = f"_mip{m}" if all_mips or m else ""
         written += save_maps(nt.decode_mip(m), maps, output, suffix)
-    console.print(f"wrote {len(written)} PNG files to {output}")
+    console.print(f"wrote {len(written)} PNG files to {escape(str(output))}")
 
 
 @app.command()
@@ -269,7 +270,7 @@ def render(
 
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
                           size=size, split=split, diff=diff, flat=flat, lod_bias=lod_bias)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {escape(str(path))}")
 
 
 @app.command()
@@ -308,18 +309,40 @@ def bench(
                            f"({si(load['texel_decodes_per_s'])} texels/s); wrote {out}")
 
 
-def main() -> None:
-    from models.material import MaterialError
-    from models.ngtc_file import NgtcError
+INPUT_ERRORS = {  # module -> exception classes that mean bad input or environment (a file, an option, no GPU)
+    "models.material": ("MaterialError",), "models.ngtc_file": ("NgtcError",), "models.astc": ("AstcError",),
+    "models.evaluate": ("EvalError",), "viewer.mesh": ("MeshError",), "viewer.neural_gl": ("NgtcGLError",),
+    "viewer.materials_gl": ("TextureSetError",), "viewer.app": ("ViewerError",),
+}
 
+
+def input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions reported in one line with exit status 2; anything else is a bug. Only modules already
+    imported can have raised theirs, so none is imported here (the viewer's may not import without X11)."""
+    found = [getattr(sys.modules[m], name) for m, names in INPUT_ERRORS.items() if m in sys.modules for name in names]
+    return (UserError, OSError, ValueError, *found)
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line, with control characters (and undecodable file-name bytes) made visible."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode() for c in text)
+
+
+def main() -> None:
     try:
         app()
-    except (UserError, MaterialError, NgtcError, ValueError) as e:
-        print(f"ngtc: error: {e}", file=sys.stderr)  # one line, never wrapped
-        sys.exit(2)
     except KeyboardInterrupt:
         console.print("ngtc: interrupted")
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - sorted below: input errors in one line, bugs with a traceback
+        if isinstance(e, input_errors()):
+            print(f"ngtc: error: {one_line(e)}", file=sys.stderr)
+            sys.exit(2)
+        print("ngtc: internal error (a bug in ngtc, not a problem with your input); please report it with the "
+              "traceback below", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(70)
 
 
 if __name__ == "__main__":
