@@ -191,3 +191,17 @@ def test_edge_shapes_within_the_bounds_store_load_and_decode(shape):
     check_limits(back, "edge.ngtc")
     assert decoder_defines(back)["NGTC_IN_DIM"] == str(back.shape.in_dim)
     assert torch.is_tensor(model.grids[0])
+
+
+def test_reading_a_file_and_the_viewers_gpu_path_need_no_torch():
+    """The format layer, `ngtc info` and the viewer's on-sample path import and run with torch unavailable."""
+    import subprocess
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import viewer.app, viewer.bench, viewer.materials_gl, viewer.neural_gl, viewer.renderer\n"
+            "from viewer import cli\n"
+            f"sys.argv = ['ngtc', 'info', {str(ROOT / 'assets' / 'tiles.ngtc')!r}]\n"
+            "cli.main()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "G0 256x256x8" in r.stdout and "basecolor" in r.stdout
