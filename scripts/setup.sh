@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine (idempotent): system packages, a virtualenv in .venv with the
-# project installed, and the real PBR sets used by tests and benchmarks in .cache/data.
+# project installed, and the real PBR sets used by tests and benchmarks in .cache/data. It ends by proving
+# that what the viewer and the tests need works (an OpenGL 4.3 context through EGL, Xvfb, astcenc), and
+# fails, saying what is missing, when it does not: under CI a test skipped for want of it fails the run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's astcenc (a second ASTC decoder the tests compare against) and Xvfb (viewer tests).
+# Debian packages: Mesa's EGL and llvmpipe (headless OpenGL 4.3: the viewer, its renders and the GL tests),
+# Xvfb (the viewer's window test) and astcenc (a second ASTC decoder the tests compare against).
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
+if command -v dpkg-query >/dev/null; then
+  for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do installed "$pkg" || need+=("$pkg"); done
+fi
 command -v astcenc >/dev/null || need+=(astcenc)
 command -v Xvfb >/dev/null || need+=(xvfb xauth)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "setup: not root, skipping apt-get install ${need[*]} (the tests that need them will skip)" >&2
+    echo "setup: not root, cannot apt-get install ${need[*]} (checked below)" >&2
   fi
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -19,3 +26,21 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import torch, moderngl, models, viewer" || { echo "setup: install failed" >&2; exit 1; }
 bash scripts/fetch_data.sh
+# Prove it: a headless OpenGL 4.3 context, the binaries, the data.
+missing=()
+if ! gl=$(.venv/bin/python -c "
+import moderngl
+ctx = moderngl.create_standalone_context(backend='egl', require=430)
+print(ctx.info['GL_RENDERER'], ctx.info['GL_VERSION'])
+ctx.release()" 2>&1); then
+  missing+=("headless OpenGL 4.3 through EGL ($(echo "$gl" | tail -n 1)): Mesa's EGL and llvmpipe, apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri")
+fi
+command -v Xvfb >/dev/null || missing+=("Xvfb: apt-get install xvfb xauth")
+command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
+[ -f .cache/data/.done ] || missing+=("the test data in .cache/data: bash scripts/fetch_data.sh")
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'setup: missing %s\n' "${missing[@]}" >&2
+  echo "setup: run this script as root to install the packages" >&2
+  exit 1
+fi
+echo "setup: ok ($gl)"

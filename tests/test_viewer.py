@@ -435,7 +435,7 @@ def display():
         return
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
-        pytest.skip("no DISPLAY and no Xvfb")
+        pytest.skip("no DISPLAY and no Xvfb on PATH (Debian: apt-get install xvfb xauth; setup.sh does as root)")
     number = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists()
                   and not Path(f"/tmp/.X{n}-lock").exists())
     proc = subprocess.Popen([xvfb, f":{number}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
@@ -444,7 +444,7 @@ def display():
     while not Path(f"/tmp/.X11-unix/X{number}").exists():
         if time.time() > deadline or proc.poll() is not None:
             proc.kill()
-            pytest.skip("Xvfb did not start")
+            pytest.skip(f"Xvfb :{number} did not start within 10 s (exit status {proc.poll()})")
         time.sleep(0.05)
     os.environ["DISPLAY"] = f":{number}"
     try:
