@@ -7,10 +7,13 @@ agree on the channel layout, on which maps are constant, and on the mip chain us
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
 import logging
+import os
 import re
+import stat
 import struct
 import zlib
 from collections.abc import Sequence
@@ -19,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from .atomic import write_atomic
 from .layout import MAP_NAMES, MapInfo, color_space, printable
@@ -45,8 +48,20 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 _ALIAS_SLOT = {alias: (slot, rank) for slot, names in _ALIASES.items() for rank, alias in enumerate(names)}
 _GLOSS = frozenset({"glossiness", "gloss"})
 _DIRECTX = frozenset({"normaldx", "normaldirectx", "nordx"})
-# Lossless formats first, so `x_normal.png` beats a `x_normal.jpg` preview next to it.
-_EXT_RANK = {".png": 0, ".tif": 1, ".tiff": 1, ".tga": 2, ".bmp": 3, ".webp": 4, ".jpg": 5, ".jpeg": 5}
+# Lossless formats first, so `x_normal.png` beats a `x_normal.jpg` preview next to it. Images are read by content
+# (PNG, JPEG or WebP, whatever the name says); a map file of another kind is named in an error, never skipped.
+_EXT_RANK = {".png": 0, ".webp": 1, ".jpg": 2, ".jpeg": 2}
+_UNREAD_EXT = frozenset({".tif", ".tiff", ".tga", ".bmp", ".gif", ".exr", ".hdr", ".dds", ".psd", ".ktx", ".ktx2",
+                         ".avif", ".heic", ".jxl"})
+_DECODERS = {"PNG": PngImagePlugin.PngImageFile, "JPEG": JpegImagePlugin.JpegImageFile,
+             "WebP": WebPImagePlugin.WebPImageFile}
+# Limits on what a material may make the loader read. MAX_PIXELS: per image, checked from the header before
+# decoding (8192 x 8192 = 67 Mpx: ~1 GiB as float32 RGBA); the NGTC_MAX_PIXELS environment variable or
+# load_material(max_pixels=) changes it. MAX_FILE_BYTES: any file (image, .gltf, .glb, .bin), checked with fstat
+# before reading; MAX_DATA_URI_BYTES: a glTF data: URI's decoded payload.
+MAX_PIXELS = 8192 * 8192
+MAX_FILE_BYTES = 1 << 30
+MAX_DATA_URI_BYTES = 256 << 20
 _RES_TOKEN = re.compile(r"\d+[kK]?|\d+x\d+", re.ASCII)
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _CONSTANT_RANGE = 2 / 255 + 1e-6  # the epsilon absorbs float32 rounding of e.g. (255 - 253) / 255
@@ -61,6 +76,7 @@ CHANNELS_FILE = "channels.json"
 # q50..80 leave in all-zero G and B beside real maps in R (std 0.3/255 .. 3.9/255, measured on the bundled tiles).
 _LOSSY_RMS = 6 / 255
 _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # file:, http:, C: ...
 
 
 class MaterialError(Exception):
@@ -126,27 +142,34 @@ def load_material(
     maps: Sequence[str] | None = None,
     size: tuple[int, int] | None = None,
     channels: dict[str, str] | None = None,
+    max_pixels: int | None = None,
 ) -> Material:
     """Load a folder of maps or a .glb/.gltf file; `maps` keeps a subset, `size` is (width, height).
 
     `channels` picks the image channel of scalar maps in a folder, e.g. {"roughness": "R"} (values: R, G, B, A,
     luminance); it overrides the folder's own CHANNELS_FILE. Without a choice a scalar map is read from R when its
     other channels are constant or equal to R, and refused when they carry different data. glTF fixes its channels
-    (metallicRoughness: G roughness, B metallic; occlusion: R), so `channels` is refused for a glTF file."""
+    (metallicRoughness: G roughness, B metallic; occlusion: R), so `channels` is refused for a glTF file.
+
+    `max_pixels` caps each image (default: NGTC_MAX_PIXELS from the environment, else MAX_PIXELS). A glTF reads
+    only regular files inside its own folder; every file's size is checked before it is read."""
     path = Path(path)
     if not path.exists():
         raise MaterialError(f"{path}: no such file or folder")
     wanted = _check_wanted(path, maps)
     choices = _check_channels(path, channels or {})
+    cap = _pixel_cap(max_pixels)
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise MaterialError(f"{path}: size must be (width, height) >= 1, got {size}")
+    if size is not None and size[0] * size[1] > cap:
+        raise MaterialError(f"{path}: size {size[0]}x{size[1]} is over the cap of {cap:,} pixels")
     if path.is_dir():
-        name, raws = path.resolve().name, _load_folder(path, wanted, choices)
+        name, raws = path.resolve().name, _load_folder(path, wanted, choices, cap)
     elif path.suffix.lower() in (".glb", ".gltf"):
         if choices:
             raise MaterialError(f"{path}: channel choices apply to folders of maps; a glTF fixes its channels "
                                 f"(metallicRoughness: G roughness, B metallic; occlusion: R)")
-        name, raws = _GltfDoc(path).load(wanted)
+        name, raws = _GltfDoc(path, cap).load(wanted)
     else:
         raise MaterialError(f"{path}: expected a folder of maps or a .glb/.gltf file")
     if not raws:
@@ -224,15 +247,88 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _decode(src: Path | bytes, label: str) -> _Decoded:
+def _pixel_cap(max_pixels: int | None) -> int:
+    if max_pixels is None:
+        env = os.environ.get("NGTC_MAX_PIXELS")
+        if env is None:
+            return MAX_PIXELS
+        try:
+            max_pixels = int(env.strip().replace("_", ""))
+        except ValueError:
+            max_pixels = 0
+        if max_pixels < 1:
+            raise MaterialError(f"NGTC_MAX_PIXELS={env!r}: expected a positive whole number of pixels")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise MaterialError(f"max_pixels must be a positive whole number, got {max_pixels!r}")
+    return max_pixels
+
+
+def _read_file(path: Path, what: str, limit: int | None = None) -> bytes:
+    """A regular file's bytes, its size checked before reading: never blocks on a FIFO, never reads a device."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
-        with Image.open(src if isinstance(src, Path) else io.BytesIO(src)) as im:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise MaterialError(f"{path}: cannot read {what} ({_one_line(exc)})") from exc
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise MaterialError(f"{path}: is a folder, expected {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise MaterialError(f"{path}: not a regular file (a FIFO, device or socket), expected {what}")
+        if info.st_size > limit:
+            raise MaterialError(f"{path}: {info.st_size:,} bytes, over the {limit:,}-byte limit for {what}")
+        try:
+            data = file.read(limit + 1)
+        except OSError as exc:
+            raise MaterialError(f"{path}: cannot read {what} ({_one_line(exc)})") from exc
+    if len(data) > limit:
+        raise MaterialError(f"{path}: grew past the {limit:,}-byte limit for {what} while being read")
+    return data
+
+
+def _sniff(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
+def _webp_lossy(data: bytes) -> bool:
+    """True unless the WebP's first image chunk is VP8L (lossless)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if kind in (b"VP8 ", b"VP8L"):
+            return kind == b"VP8 "
+        pos += 8 + size + (size & 1)
+    return True
+
+
+def _decode(data: bytes, label: str, max_pixels: int) -> _Decoded:
+    """PNG, JPEG or WebP by content; the pixel cap is checked from the header, before anything is decoded."""
+    kind = _sniff(data)
+    if kind is None:
+        raise MaterialError(f"{label}: not a PNG, JPEG or WebP image (the formats the loader reads)")
+    try:
+        # The format's own decoder, not Image.open: no guessing among Pillow's other formats, and no
+        # decompression-bomb warning of Pillow's in front of our own one-line cap.
+        with _DECODERS[kind](io.BytesIO(data)) as im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise MaterialError(f"{label}: {width}x{height} image = {width * height:,} pixels, over the cap of "
+                                    f"{max_pixels:,} (the NGTC_MAX_PIXELS environment variable sets it)")
             im.load()
             decoded = _to_float(im)
-            decoded.lossy = im.format == "JPEG" or (im.format == "WEBP" and not im.info.get("lossless"))
-            return decoded
-    except (OSError, ValueError, SyntaxError, EOFError, zlib.error, Image.DecompressionBombError) as exc:
-        raise MaterialError(f"{label}: cannot read image ({_one_line(exc)})") from exc
+    except Image.DecompressionBombError as exc:
+        raise MaterialError(f"{label}: image over Pillow's pixel limit ({_one_line(exc)})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, zlib.error, struct.error) as exc:
+        raise MaterialError(f"{label}: cannot read image ({kind}: {_one_line(exc)})") from exc
+    decoded.lossy = kind == "JPEG" or (kind == "WebP" and _webp_lossy(data))
+    return decoded
 
 
 def _to_float(im: Image.Image) -> _Decoded:
@@ -338,13 +434,23 @@ def _classify(file: Path) -> tuple[str, str, int] | None:
 
 def _pick_files(folder: Path, wanted: Sequence[str]) -> dict[str, tuple[Path, str]]:
     candidates: dict[str, list[tuple[int, int, str, Path, str]]] = {}
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    unread: dict[str, Path] = {}
+    # Not only regular files: a FIFO or device named like a map is refused by name when read, never skipped.
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
     for file in files:
-        kind = _classify(file) if file.suffix.lower() in _EXT_RANK else None
-        if kind is not None:
-            slot, alias, rank = kind
-            ext_rank = _EXT_RANK[file.suffix.lower()]
-            candidates.setdefault(slot, []).append((rank, ext_rank, file.name, file, alias))
+        ext = file.suffix.lower()
+        kind = _classify(file) if ext in _EXT_RANK or ext in _UNREAD_EXT else None
+        if kind is None:
+            continue
+        slot, alias, rank = kind
+        if ext in _UNREAD_EXT:
+            unread.setdefault(slot, file)
+        else:
+            candidates.setdefault(slot, []).append((rank, _EXT_RANK[ext], file.name, file, alias))
+    for slot, file in unread.items():
+        if slot in wanted and slot not in candidates:
+            raise MaterialError(f"{file}: {file.suffix[1:].upper()} images are not read; the loader reads PNG, "
+                                f"JPEG or WebP (convert the {slot} map to one of them)")
     if not candidates:
         more = f", ... ({len(files)} in all)" if len(files) > 8 else ""
         seen = ", ".join(p.name for p in files[:8]) + more
@@ -355,23 +461,23 @@ def _pick_files(folder: Path, wanted: Sequence[str]) -> dict[str, tuple[Path, st
 def _folder_channels(folder: Path) -> dict[str, str]:
     """The folder's own channel choices: CHANNELS_FILE, a JSON object {map: channel}, when present."""
     file = folder / CHANNELS_FILE
-    if not file.exists():
+    if not os.path.lexists(file):
         return {}
     try:
-        choices = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
+        choices = json.loads(_read_file(file, "channel choices (JSON)", 1 << 20).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise MaterialError(f"{file}: cannot read channel choices ({_one_line(exc)})") from exc
     if not isinstance(choices, dict):
         raise MaterialError(f'{file}: expected a JSON object of map -> channel, e.g. {{"roughness": "R"}}')
     return _check_channels(file, choices)
 
 
-def _load_folder(folder: Path, wanted: Sequence[str], channels: dict[str, str]) -> list[_Raw]:
+def _load_folder(folder: Path, wanted: Sequence[str], channels: dict[str, str], max_pixels: int) -> list[_Raw]:
     picked = _pick_files(folder, wanted)
     channels = {**_folder_channels(folder), **channels}
     raws = []
     for slot, (file, alias) in picked.items():
-        img = _decode(file, str(file))
+        img = _decode(_read_file(file, "an image"), str(file), max_pixels)
         data, source_channel = _map_data(slot, img, str(file), channels.get(slot))
         inverted = alias in _GLOSS
         if inverted:
@@ -390,23 +496,29 @@ def _load_folder(folder: Path, wanted: Sequence[str], channels: dict[str, str]) 
 
 
 class _GltfDoc:
-    """Just enough glTF 2.0 to reach a material's images: GLB chunks, external files and data: URIs."""
+    """Just enough glTF 2.0 to reach a material's images: GLB chunks, external files and data: URIs.
 
-    def __init__(self, path: Path) -> None:
+    External files resolve inside the glTF's own folder (no absolute paths, no `..` or symlink escape) and must be
+    regular files; indices must point at existing elements (no Python negative indexing)."""
+
+    def __init__(self, path: Path, max_pixels: int = MAX_PIXELS) -> None:
         self.path = path
+        self.max_pixels = max_pixels
         self.bin: bytes | None = None
         self._buffers: dict[int, bytes] = {}
         self._images: dict[int, tuple[_Decoded, str]] = {}
+        data = _read_file(path, "a glTF file")
         try:
-            if path.suffix.lower() == ".glb":
-                self.doc = self._read_glb()
-            else:
-                self.doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            doc = self._read_glb(data) if path.suffix.lower() == ".glb" else json.loads(data.decode("utf-8"))
+        except RecursionError as exc:
+            raise MaterialError(f"{path}: cannot read glTF (its JSON is nested too deeply)") from exc
+        except ValueError as exc:
             raise MaterialError(f"{path}: cannot read glTF ({_one_line(exc)})") from exc
+        if not isinstance(doc, dict):
+            raise MaterialError(f"{path}: malformed glTF (the JSON is a {type(doc).__name__}, not an object)")
+        self.doc = doc
 
-    def _read_glb(self) -> dict:
-        data = self.path.read_bytes()
+    def _read_glb(self, data: bytes) -> dict:
         if len(data) < 12 or data[:4] != b"glTF":
             raise MaterialError(f"{self.path}: not a GLB file (bad magic)")
         version, length = struct.unpack_from("<II", data, 4)
@@ -437,12 +549,12 @@ class _GltfDoc:
                 raise MaterialError(f"{self.path}: glTF has {problem}")
             best = max(range(len(mats)), key=lambda i: len(textured[i]))  # ties -> the first
             name = mats[best].get("name") or f"{self.path.stem}#materials[{best}]"
-            return name, self._maps(textured[best], wanted)
+            return printable(str(name)), self._maps(textured[best], wanted)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             problem = f"{type(exc).__name__}: {_one_line(exc)}"
             raise MaterialError(f"{self.path}: malformed glTF ({problem})") from exc
 
-    def _maps(self, refs: dict[str, int], wanted: Sequence[str]) -> list[_Raw]:
+    def _maps(self, refs: dict[str, object], wanted: Sequence[str]) -> list[_Raw]:
         # (canonical map, glTF texture slot, channel of that image): fixed by the glTF specification.
         plan = [("basecolor", "base", None), ("normal", "normal", None), ("roughness", "mr", "G"),
                 ("metallic", "mr", "B"), ("ao", "occlusion", "R"), ("emissive", "emissive", None)]
@@ -456,59 +568,98 @@ class _GltfDoc:
             raws.append(_alpha_opacity(*self._image(refs["base"])))
         return [raw for raw in raws if raw is not None]
 
-    def _image(self, texture: int) -> tuple[_Decoded, str]:
-        tex = self.doc["textures"][texture]
+    def _element(self, key: str, index: object, referrer: str) -> tuple[int, dict]:
+        """doc[key][index], checked: an int in range (-1 is no "last element") naming a JSON object."""
+        items = self.doc.get(key)
+        count = len(items) if isinstance(items, list) else 0
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+            raise MaterialError(f"{self.path}: {referrer} refers to {key}[{index!r}], which does not exist "
+                                f"({count} {key})")
+        if not isinstance(items[index], dict):
+            raise MaterialError(f"{self.path}: {key}[{index}] is not a JSON object")
+        return index, items[index]
+
+    def _image(self, texture: object) -> tuple[_Decoded, str]:
+        texture, tex = self._element("textures", texture, "a material")
         # Texture extensions (EXT_texture_webp, ...) name their image in the extension instead of `source`.
-        index = tex.get("source", next((e["source"] for e in tex.get("extensions", {}).values()), None))
+        source = tex.get("source", next((e.get("source") for e in (tex.get("extensions") or {}).values()), None))
+        index, image = self._element("images", source, f"textures[{texture}]")
         if index not in self._images:
-            src, label = self._image_bytes(index)
-            self._images[index] = (_decode(src, label), label)
+            src, label = self._image_bytes(index, image)
+            self._images[index] = (_decode(src, label, self.max_pixels), label)
         return self._images[index]
 
-    def _image_bytes(self, index: int) -> tuple[Path | bytes, str]:
-        image = self.doc["images"][index]
+    def _image_bytes(self, index: int, image: dict) -> tuple[bytes, str]:
         label = f"{self.path}#images[{index}]"
         if "uri" in image:
-            if image["uri"].startswith("data:"):
-                return _data_uri(image["uri"]), label
-            file = self.path.parent / unquote(image["uri"])
-            return file, str(file)
-        view = self.doc["bufferViews"][image["bufferView"]]
-        buf = self._buffer(view["buffer"])
-        start = view.get("byteOffset", 0)
-        if start + view["byteLength"] > len(buf):
+            uri = image["uri"]
+            if isinstance(uri, str) and uri.startswith("data:"):
+                return _data_uri(uri, label), label
+            file = self._local_file(uri, f"images[{index}]")
+            return _read_file(file, "an image"), str(file)
+        _, view = self._element("bufferViews", image.get("bufferView"), f"images[{index}]")
+        buf = self._buffer(view.get("buffer"))
+        start, length = view.get("byteOffset", 0), view.get("byteLength")
+        for field_name, value in (("byteOffset", start), ("byteLength", length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MaterialError(f"{label}: bufferView {field_name} {value!r} is not a non-negative integer")
+        if start + length > len(buf):
             raise MaterialError(f"{label}: truncated (its bufferView runs past the end of the buffer)")
-        return buf[start : start + view["byteLength"]], label
+        return buf[start : start + length], label
 
-    def _buffer(self, index: int) -> bytes:
+    def _buffer(self, index: object) -> bytes:
+        index, buffer = self._element("buffers", index, "a bufferView")
         if index not in self._buffers:
-            uri = self.doc["buffers"][index].get("uri")
+            uri = buffer.get("uri")
             if uri is None:
                 if self.bin is None:
                     raise MaterialError(f"{self.path}: buffer {index} has no uri and no GLB BIN chunk")
                 self._buffers[index] = self.bin
-            elif uri.startswith("data:"):
-                self._buffers[index] = _data_uri(uri)
+            elif isinstance(uri, str) and uri.startswith("data:"):
+                self._buffers[index] = _data_uri(uri, f"{self.path}#buffers[{index}]")
             else:
-                file = self.path.parent / unquote(uri)
-                try:
-                    self._buffers[index] = file.read_bytes()
-                except OSError as exc:
-                    raise MaterialError(f"{file}: cannot read glTF buffer ({_one_line(exc)})") from exc
+                self._buffers[index] = _read_file(self._local_file(uri, f"buffers[{index}]"), "a glTF buffer")
         return self._buffers[index]
 
+    def _local_file(self, uri: object, referrer: str) -> Path:
+        """A relative URI resolved inside the glTF's folder (symlinks followed), or one line why not."""
+        where = f"{self.path}: {referrer} uri {uri!r}"
+        if not isinstance(uri, str) or not uri:
+            raise MaterialError(f"{where} is not a file name")
+        name = unquote(uri)
+        if _URI_SCHEME.match(name) or name.startswith(("/", "\\")) or Path(name).is_absolute() or "\0" in name:
+            raise MaterialError(f"{where}: only files beside the glTF (relative paths) are read, not absolute "
+                                f"paths or URLs")
+        folder = self.path.parent.resolve()
+        try:
+            file = (folder / name).resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise MaterialError(f"{where}: cannot resolve ({_one_line(exc)})") from exc
+        if not file.is_relative_to(folder):
+            raise MaterialError(f"{where} points outside the glTF's folder ({folder})")
+        return self.path.parent / name
 
-def _texture_refs(mat: dict) -> dict[str, int]:
-    pbr = mat.get("pbrMetallicRoughness", {})
+
+def _texture_refs(mat: dict) -> dict[str, object]:
+    pbr = mat.get("pbrMetallicRoughness") or {}
     slots = {"base": pbr.get("baseColorTexture"), "mr": pbr.get("metallicRoughnessTexture"),
              "normal": mat.get("normalTexture"), "occlusion": mat.get("occlusionTexture"),
              "emissive": mat.get("emissiveTexture")}
-    return {slot: int(ref["index"]) for slot, ref in slots.items() if ref is not None}
+    return {slot: ref["index"] for slot, ref in slots.items() if ref is not None}
 
 
-def _data_uri(uri: str) -> bytes:
+def _data_uri(uri: str, label: str) -> bytes:
+    """A data: URI's payload, its decoded size checked first (base64 decodes to 3/4 of its length)."""
     header, _, payload = uri.partition(",")
-    return base64.b64decode(payload) if header.endswith(";base64") else unquote_to_bytes(payload)
+    base64_coded = header.endswith(";base64")
+    size = len(payload) * 3 // 4 if base64_coded else len(payload)
+    if size > MAX_DATA_URI_BYTES:
+        raise MaterialError(f"{label}: data: URI of ~{size:,} bytes, over the {MAX_DATA_URI_BYTES:,}-byte limit "
+                            f"(store large images as files or in the GLB's binary chunk)")
+    try:
+        return base64.b64decode(payload) if base64_coded else unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as exc:
+        raise MaterialError(f"{label}: bad data: URI ({_one_line(exc)})") from exc
 
 
 # ----------------------------------------------------------------------------------------------- assembly
@@ -533,7 +684,8 @@ def _check_channels(where: str | Path, channels: dict) -> dict[str, str]:
             raise MaterialError(f"{where}: {slot!r} {kind}; channel choices apply to {', '.join(CHOOSABLE)}")
         choice = names.get(value.lower()) if isinstance(value, str) else None
         if choice is None:
-            raise MaterialError(f"{where}: {slot} channel {value!r} unknown; choose one of {', '.join(CHANNEL_CHOICES)}")
+            raise MaterialError(f"{where}: {slot} channel {value!r} unknown; choose one of "
+                                f"{', '.join(CHANNEL_CHOICES)}")
         checked[slot] = choice
     return checked
 
@@ -559,11 +711,21 @@ def _assemble(path: Path, name: str, raws: list[_Raw], size: tuple[int, int] | N
     for raw, const in zip(raws, constants, strict=True):
         channels = raw.data.shape[-1]
         if const is None:
+            _warn_if_stretched(raw, width, height)
             texels[..., offset : offset + channels] = _resize(raw.data, width, height)
         maps.append(MapInfo(raw.name, channels, color_space(raw.name), printable(raw.source), raw.bit_depth,
                             -1 if const else offset, const, raw.source_channel, raw.inverted))
         offset += 0 if const else channels
     return Material(name, maps, texels)
+
+
+def _warn_if_stretched(raw: _Raw, width: int, height: int) -> None:
+    """One warning line when a map is resampled to another aspect ratio (off by more than half a source texel)."""
+    h, w = raw.data.shape[:2]
+    if abs(w * height / width - h) <= 0.5 and abs(h * width / height - w) <= 0.5:
+        return
+    log.warning("%s: %s map is %dx%d, resampled to %dx%d, a different aspect ratio (stretched %.3gx across, "
+                "%.3gx down)", printable(raw.source), raw.name, w, h, width, height, width / w, height / h)
 
 
 def _resize(data: np.ndarray, width: int, height: int) -> np.ndarray:
