@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from . import astc
@@ -331,7 +332,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     from .fit import pick_device
     from .spec import FORMAT_VERSION
 
-    cfg = dataclasses.asdict(fit_config(preset, opts))
+    cfg = msgspec.to_builtins(fit_config(preset, opts))  # the preset's DecoderShape included
     cfg["device"] = pick_device(opts.device).type
     return _jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,
                       "material": material.name, "size": [material.width, material.height],

@@ -8,10 +8,12 @@ import struct
 from io import BytesIO
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from PIL import Image
 
+from models.layout import layout_to_builtins
 from models.material import (
     MapInfo,
     Material,
@@ -78,13 +80,15 @@ def test_rocks_layout(rocks: Material) -> None:
     assert varying == [("basecolor", 3, 0), ("normal", 2, 3), ("roughness", 1, 5), ("height", 1, 6)]
     constants = {m.name: m.constant for m in rocks.maps if m.constant is not None}
     assert set(constants) == {"metallic", "opacity", "specular"}
-    assert constants["metallic"] == [0.0] and len(constants["specular"]) == 3
+    assert constants["metallic"] == (0.0,) and len(constants["specular"]) == 3
     assert rocks.texels.shape == (1024, 1024, 7) and rocks.texels.dtype == np.float32
     info = {m.name: m for m in rocks.maps}
     assert info["height"].bit_depth == 16 and info["basecolor"].bit_depth == 8
     assert info["basecolor"].source.endswith("basecolor.png")  # preferred over diffuse.png
     assert info["basecolor"].color_space == "srgb" and info["normal"].color_space == "normal"
-    json.dumps(rocks.layout())
+    # the layout survives JSON (reports, .ngtc metadata) as the same typed, validated entries
+    text = json.dumps(layout_to_builtins(rocks.layout()))
+    assert msgspec.json.decode(text, type=list[MapInfo], strict=True) == rocks.layout()
 
 
 def test_rocks_values_match_png_bytes(rocks: Material) -> None:
@@ -301,7 +305,7 @@ def test_save_maps_round_trip(rocks: Material, tmp_path: Path) -> None:
         (m.name, m.channels, m.bit_depth) for m in crop.maps
     ]
     np.testing.assert_array_equal(again.texels, crop.texels)  # 8-bit and 16-bit maps exact
-    assert again.map_info("metallic").constant == [0.0]
+    assert again.map_info("metallic").constant == (0.0,)
 
 
 def test_save_maps_suffix_and_unwritable(tmp_path: Path) -> None:

@@ -238,7 +238,7 @@ def test_weights_in_a_storage_buffer_decode_alike(ctx):
 
 def random_net(hidden: int, blocks: int) -> CompressedTexture:
     """An untrained 8-channel network of this shape, stored and read back (parity needs no training)."""
-    model = CompressionModel(8, preset("net", 8, 4, 16, 16, hidden_dim=hidden, num_residual_blocks=blocks).shape,
+    model = CompressionModel(8, preset("net", 16, 4, 16, 16, hidden_dim=hidden, num_residual_blocks=blocks).shape,
                              encoder_channels=None)
     model.init_grids(32, 32)
     layout = [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0), MapInfo("normal", 2, "normal", "n.png", 8, 3),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -329,7 +330,15 @@ def one_line(e: BaseException) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode() for c in text)
 
 
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"ngtc: {record.levelname.lower()}: {one_line(Exception(record.getMessage()))}"
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])  # the library's warnings, one line each
     try:
         app()
     except KeyboardInterrupt:
