@@ -68,7 +68,12 @@ def summary_table(ct: CompressedTexture, path: Path | None, size: int) -> Table:
 def compress(
     path: Annotated[Path, typer.Argument(help="A folder of maps (basecolor, normal, roughness...) or a .glb/.gltf.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The .ngtc file to write.")],
-    bpp: Annotated[float | None, typer.Option(help="Target bits per texel; picks the nearest preset.")] = None,
+    bpp: Annotated[float | None, typer.Option(help="Target bits per texel of the stored file (met within 10%: "
+                                                "grid channels and, on small textures, the network are sized "
+                                                "for this material).")] = None,
+    psnr: Annotated[float | None, typer.Option(help="Target PSNR in dB at mip 0 over all channels: the lowest rate "
+                                                 "that reaches it, found by short probe fits (1/5 of the budget "
+                                                 "each, about 3), then the full fit.")] = None,
     preset: Annotated[str | None, typer.Option(help="Preset name (see `ngtc presets`), instead of --bpp.")] = None,
     method: Annotated[str, typer.Option(help="grids | encoder+refine | encoder (see README).")] = "grids",
     steps: Annotated[int | None, typer.Option(help="Training steps (exactly reproducible budget).")] = None,
@@ -85,21 +90,35 @@ def compress(
 ) -> None:
     """Compress a material set into one .ngtc file, with a progress bar and a quality summary."""
     from models import ngtc_file
-    from models.codec import compress_material
+    from models.codec import compress_material, compress_to_psnr, rate_preset
     from models.fit import METHODS, FitConfig
     from models.material import load_material, parse_channel_choices
-    from models.presets import DEFAULT_PRESET, get_preset, nearest_preset
+    from models.presets import DEFAULT_PRESET, get_preset
+    from models.rate import stored_bytes
 
     if method not in METHODS:
         fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    chosen = get_preset(preset) if preset else nearest_preset(bpp) if bpp else get_preset(DEFAULT_PRESET)
+    if sum(x is not None for x in (bpp, preset, psnr)) > 1:
+        fail("give one of --bpp, --preset and --psnr")
+    chosen = get_preset(preset or DEFAULT_PRESET)
     _check_writable(output)
     material = load_material(path, maps.split(",") if maps else None, channels=parse_channel_choices(channel or []))
-    console.print(f"[b]{escape(material.name)}[/b]: {material.width}x{material.height}, {material.channels} channels "
-                  f"({', '.join(m.name for m in material.maps if m.constant is None)}), preset {chosen.name} "
-                  f"(~{chosen.nominal_bpp(material.width, material.height):.2f} bpp), method {method}")
+    if bpp is not None:
+        chosen = rate_preset(bpp, material)
+    w, h = material.width, material.height
+    target = f"target {psnr} dB at mip 0" if psnr is not None else (
+        f"preset {chosen.name} ({stored_bytes(chosen.shape, w, h, material.layout()) * 8 / (w * h):.2f} bpp)")
+    console.print(f"[b]{escape(material.name)}[/b]: {w}x{h}, {material.channels} channels "
+                  f"({', '.join(m.name for m in material.maps if m.constant is None)}), {target}, method {method}")
     cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
-    data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
+    if psnr is not None:
+        data, ct, probes = _with_progress(lambda cb: compress_to_psnr(material, psnr, cfg, cb), steps)
+        tried = ", ".join(f"{p.bits_per_texel:.2f} bpp: {p.psnr_mip0:.2f} dB" for p in probes)
+        console.print(f"probes (short fits) {tried or 'none'}; chose {ct.info.preset} "
+                      f"({len(data) * 8 / (w * h):.3f} bpp): {ct.info.quality.psnr[0]:.2f} dB at mip 0"
+                      + ("" if ct.info.quality.psnr[0] >= psnr else f", short of the {psnr} dB asked for"))
+    else:
+        data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
     ngtc_file.write_atomic(output, data)
     stdout_console().print(summary_table(ct, output, len(data)))
 
