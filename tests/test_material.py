@@ -89,6 +89,16 @@ def test_rocks_layout(rocks: Material) -> None:
     # the layout survives JSON (reports, .ngtc metadata) as the same typed, validated entries
     text = json.dumps(layout_to_builtins(rocks.layout()))
     assert msgspec.json.decode(text, type=list[MapInfo], strict=True) == rocks.layout()
+    # and the JSON holds every map, constants included (a decoder restores those from it): name, channels,
+    # offset and constant, against rocks' files (metallic 0, opacity 255, specular 59 of 255 everywhere)
+    stored = [(d["name"], d["channels"], d["offset"], d["constant"]) for d in json.loads(text)]
+    assert [row[:3] for row in stored] == [("basecolor", 3, 0), ("normal", 2, 3), ("roughness", 1, 5),
+                                           ("metallic", 1, -1), ("height", 1, 6), ("opacity", 1, -1),
+                                           ("specular", 3, -1)]
+    constants = {name: c for name, _, _, c in stored if c is not None}
+    expected = {"metallic": [0.0], "opacity": [1.0], "specular": [59 / 255] * 3}
+    assert constants.keys() == expected.keys()
+    assert all(np.allclose(constants[k], v, atol=1e-6) for k, v in expected.items()), constants
 
 
 def test_rocks_values_match_png_bytes(rocks: Material) -> None:
@@ -168,6 +178,15 @@ def test_different_sizes_resampled(tmp_path: Path) -> None:
     assert 0 <= mat.texels.min() and mat.texels.max() <= 1
     small = load_material(tmp_path, size=(8, 4))
     assert small.texels.shape == (4, 8, 4)
+    # The resampling itself (README: box when shrinking, Lanczos otherwise): the largest map is kept as is, the
+    # 8x16 roughness is enlarged 2x by Lanczos (equal to Pillow's to 0.0 measured; nearest would be 0.39 off,
+    # bilinear 0.21), and shrinking to 8x4 averages exactly 4x4 (base color) and 2x2 (roughness) blocks.
+    base, rough = _rng_u8((16, 32, 3)) / np.float32(255), _rng_u8((8, 16)) / np.float32(255)
+    np.testing.assert_array_equal(mat.texels[..., :3], base)
+    lanczos = Image.fromarray(rough).resize((32, 16), Image.Resampling.LANCZOS)
+    np.testing.assert_allclose(mat.texels[..., 3], np.clip(np.asarray(lanczos), 0, 1), atol=1e-6)
+    np.testing.assert_allclose(small.texels[..., :3], base.reshape(4, 4, 8, 4, 3).mean(axis=(1, 3)), atol=1e-6)
+    np.testing.assert_allclose(small.texels[..., 3], rough.reshape(4, 2, 8, 2).mean(axis=(1, 3)), atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- mips
