@@ -277,8 +277,21 @@ def test_software_loop_limit(ctx):
     with pytest.raises(NgtcGLError, match="65535") as err:
         upload_ngtc(ctx, over)
     assert "\n" not in str(err.value)
-    # unrolled, the limit does not apply (not run here: llvmpipe takes minutes to compile that)
+    # Unrolled, the loop limit does not apply: the same net passes the checks and uploads with its trip counts
+    # left to the compiler (compiling it is not done here: llvmpipe takes minutes) ...
     check_limits(over, "x", ctx, unroll=True)
+    unrolled = upload_ngtc(ctx, over, unroll=True)
+    try:
+        assert "NGTC_NO_UNROLL" not in unrolled.defines
+    finally:
+        unrolled.release()
+    # ... while the limits that unrolling cannot lift still apply (a check_limits that waved unrolled nets
+    # through entirely passed the bare call above)
+    wide = dataclasses.replace(over, shape=msgspec.structs.replace(over.shape, hidden_dim=2 * MAX_HIDDEN))
+    with pytest.raises(NgtcGLError, match=f"hidden width {2 * MAX_HIDDEN} exceeds the GLSL decoder's limit"):
+        check_limits(wide, "x", ctx, unroll=True)
+    with pytest.raises(NgtcGLError, match="65535"):
+        check_limits(over, "x", ctx, unroll=False)
 
 
 def test_unrolled_decoder_matches_torch(ctx):
