@@ -4,9 +4,16 @@ The encoder is ARM's astcenc through `astc-encoder-py` (``import astc_encoder``)
 same library. Every texture is stored per mip level as a standard ``.astc`` file, so any ASTC decoder
 (e.g. Debian's ``astcenc -dl``) reads them.
 
-Packing (`plan_textures`, a pure function of the map layout, shared with the viewer)
----------------------------------------------------------------------------------------
-Only non-constant maps (``offset >= 0``) are packed; constant maps cost no bits. Textures, in order:
+Packing (`plan_textures`, a pure function of the map layout and a packing name, shared with the viewer)
+---------------------------------------------------------------------------------------------------------
+Two packings (`PACKINGS`): ``compact`` (the default; what the viewer encodes on demand) and ``fewest``.
+The name is recorded in the output folder's ``manifest.json`` (``"plan"``; a manifest without one is
+``compact``, written before there were two), so a reader rebuilds the plan from the layout and that name
+(`manifest_plan`) and checks it against the textures the manifest lists.
+
+Only non-constant maps (``offset >= 0``) are packed; constant maps cost no bits.
+
+``compact``: textures, in order:
 
 ``color``   basecolor R, G, B in R, G, B; opacity in A when opacity is present (swizzle ``rgba``),
             else A is the constant 1 (swizzle ``rgb1``).
@@ -45,6 +52,46 @@ normal normal.X, normal.X, normal.X, normal.Y  (MAP_NORMAL)  ``rrrg``    X = R, 
 orm    roughness, roughness, roughness, height               ``rrrg``    rough = R, height = A
 ====== ===================================================== =========== ==================
 
+``fewest``: as few RGBA textures as the maps fit in, each map kept whole in one texture. The
+multi-channel maps (``color``: basecolor, with opacity in A when present; ``normal``; ``emissive``; a
+3-channel ``specular``; any other map of 2-4 channels, named after it) go, largest first, each into the
+first texture with room for it, else into a new one; then the scalars in the order ao, roughness,
+metallic, height (then opacity when there is no basecolor, a 1-channel specular, any other 1-channel map)
+each into the first texture with a free slot, else a new ``orm``, ``orm2``... Channels fill R, G, B, A in
+that order; the swizzle follows the count (1 ``rrr1``, 2 ``rrrg``, 3 ``rgb1``, 4 ``rgba``, as for the
+``orm`` chunks). A texture holding the normal alone keeps the compact normal mode (``rrrg``, MAP_NORMAL);
+a normal sharing a texture is plain X in R, Y in G (MAP_NORMAL's angular error would misweigh the other
+channels). With map sizes of 1 to 4 channels, first-fit decreasing reaches the fewest textures whole maps
+allow: ceil(channels / 4) where the maps can be packed whole (basecolor + emissive + normal, 8 channels,
+needs three). For the rocks and tiles sets, two textures (2/3 of compact's bits at every block size):
+
+====== ===================================================== =========== ==================
+name   stored R, G, B, A                                     swizzle     read back
+====== ===================================================== =========== ==================
+color  basecolor.R, basecolor.G, basecolor.B, roughness      ``rgba``    R, G, B, A
+normal normal.X, normal.Y, height, 1                         ``rgb1``    X = R, Y = G, h = B
+====== ===================================================== =========== ==================
+
+That assignment was measured against the others (astcenc medium, centred 256x256 crops, PSNR over all
+channels at mip 0, 6x6 / 8x8; 9.79 / 5.34 bpp for every 2-texture variant, compact 14.68 / 8.02 bpp):
+
+============================================== ================= =================
+color | second texture (R, G, B, A)             rocks             tiles
+============================================== ================= =================
+basecolor + roughness | nX, nY, height, 1 (*)   30.67 / 28.03     47.83 / 42.70
+basecolor + height | nX, nY, roughness, 1       30.59 / 27.97     46.91 / 42.08
+basecolor, 1 | nX, nY, roughness, height        30.39 / 27.90     44.89 / 41.55
+basecolor + roughness | height, nX, nY, 1       30.68 / 28.04     47.72 / 42.50
+basecolor + roughness | nX, height, nY, 1       30.68 / 28.04     47.73 / 42.52
+basecolor + roughness | h, nX, h, nY (G, A)     30.40 / 27.84     46.92 / 41.80
+compact (3 textures)                            31.70 / 28.75     49.37 / 46.32
+============================================== ================= =================
+
+(*) the plan: best on tiles by 0.1-0.2 dB, within 0.01 dB of the best on rocks. Against compact over
+the whole block-size sweep (4x4 to 12x12, `python -m models.astc measure rocks tiles --crop 256 --blocks
+4x4 5x5 6x6 8x8 10x10 12x12 --packing fewest`), fewest is the better rate-distortion curve at mip 0:
+BD-rate -20.4% on rocks, +0.0% on tiles at medium; -19.6% and -3.1% at thorough.
+
 Encoding choices
 ----------------
 - Profile ``LDR`` for every texture, basecolor included: the reference compares basecolor as stored
@@ -61,18 +108,21 @@ Encoding choices
   derived from the compressed level above.
 - astcenc keeps process-wide tuning state that depends on the first block size and preset a process
   compresses (upstream issue 537): encoding 8x8 after 4x4 in one process gives different bytes than
-  8x8 alone. Each (block size, preset) run therefore happens in a fresh Python process
+  8x8 alone. Each (block size, preset, packing) run therefore happens in a fresh Python process
   (`encode_material` -> `run_isolated`, ``python -m models.astc _worker``), which encodes all
   textures and mips of that run. Nothing is ever encoded in the calling process.
 - `ASTCSwizzle.from_str` of astc-encoder-py 0.1.12 upper-cases its argument string in place (which
   corrupts interned string constants process-wide); swizzles are built with `make_swizzle` instead.
 
-Files (one folder per material, block size and preset)
-------------------------------------------------------
+Files (one folder per material, block size, preset and packing)
+----------------------------------------------------------------
 ``<texture>_<block>_mip<k>.astc`` (e.g. ``color_8x8_mip0.astc``): 16-byte header (magic 0x5CA1AB13
 little-endian, block x/y/z bytes, 3-byte little-endian x/y/z sizes) then the 16-byte blocks, row by
 row; plus ``manifest.json`` (written last; all writes are atomic) with the material name, size, block
-size, preset, encoder and version, the packing plan, the files per texture per mip and the byte counts.
+size, preset, packing name (``plan``), encoder and version, the channels of each texture (``packing``),
+each texture's spec, the files per texture per mip and the byte counts. `encode_sweep` and ``ngtc eval``
+name the folders `folder_name`: ``<block>_<preset>`` (compact), ``<block>_<preset>_fewest``. A cached
+folder is reused only when all of these settings and the source fingerprint match.
 Rate (`astc_bits_per_texel`): stored block bytes of all textures and all mips, times 8, over the
 mip-0 texel count; headers excluded.
 """
@@ -118,6 +168,11 @@ PACKING_VERSION = 1  # bump when plan_textures changes: invalidates cached encod
 ENCODER_NAME = "astc-encoder-py"
 
 SCALAR_ORDER = ("ao", "roughness", "metallic", "height")
+_KNOWN = frozenset({"basecolor", "normal", "opacity", "emissive", "specular", *SCALAR_ORDER})
+PACKINGS = ("compact", "fewest")
+DEFAULT_PACKING = "compact"
+LEGACY_PACKING = "compact"  # what a manifest without a "plan" (written before "fewest" existed) holds
+_MANIFEST_DEFAULTS = {"plan": LEGACY_PACKING}
 _SCALAR_SWIZZLES = {1: "rrr1", 2: "rrrg", 3: "rgb1", 4: "rgba"}
 _SLOTS = "rgba"
 
@@ -209,8 +264,18 @@ def _channels(m: MapLike) -> list[tuple[str, int]]:
     return [(m.name, c) for c in range(m.channels)]
 
 
-def plan_textures(maps: Sequence[MapLike]) -> list[TextureSpec]:
-    """The textures a material with this map layout is packed into (see the module docstring)."""
+def packing_name(packing: str) -> str:
+    """A packing name, checked: one of `PACKINGS`."""
+    name = str(packing).strip().lower()
+    if name not in PACKINGS:
+        raise ValueError(f"unknown ASTC packing {packing!r}, expected one of {', '.join(PACKINGS)}")
+    return name
+
+
+def plan_textures(maps: Sequence[MapLike], packing: str = DEFAULT_PACKING) -> list[TextureSpec]:
+    """The textures a material with this map layout is packed into under `packing` (``compact`` or
+    ``fewest``; see the module docstring): a pure function of the layout and the packing name."""
+    packing = packing_name(packing)
     present = [m for m in maps if m.offset >= 0]
     names = [m.name for m in present]
     if len(set(names)) != len(names):
@@ -231,7 +296,14 @@ def plan_textures(maps: Sequence[MapLike]) -> list[TextureSpec]:
     expect("specular", (1, 3))
     for n in SCALAR_ORDER:
         expect(n, (1,))
+    specs = _plan_compact(present, by_name) if packing == "compact" else _plan_fewest(present, by_name)
+    taken = {s.name for s in specs}
+    if len(taken) != len(specs):
+        raise ValueError(f"texture names collide: {[s.name for s in specs]}")
+    return specs
 
+
+def _plan_compact(present: list[MapLike], by_name: dict[str, MapLike]) -> list[TextureSpec]:
     specs: list[TextureSpec] = []
     scalars = [by_name[n] for n in SCALAR_ORDER if n in by_name]
     if "basecolor" in by_name:
@@ -244,8 +316,7 @@ def plan_textures(maps: Sequence[MapLike]) -> list[TextureSpec]:
         scalars.append(by_name["opacity"])
     if "normal" in by_name:
         specs.append(_spec("normal", _channels(by_name["normal"]), "rrrg", normal_map=True))
-    known = {"basecolor", "normal", "opacity", "emissive", "specular", *SCALAR_ORDER}
-    others = [m for m in present if m.name not in known]
+    others = [m for m in present if m.name not in _KNOWN]
     scalars += [m for m in others if m.channels == 1]
     for i in range(0, len(scalars), 4):
         chunk = scalars[i : i + 4]
@@ -258,10 +329,50 @@ def plan_textures(maps: Sequence[MapLike]) -> list[TextureSpec]:
         specs.append(_spec("specular", _channels(sp), "rrr1" if sp.channels == 1 else "rgb1"))
     for m in others:
         if m.channels > 1:
-            specs.append(_spec(m.name, _channels(m), {2: "rrrg", 3: "rgb1", 4: "rgba"}[m.channels]))
-    taken = {s.name for s in specs}
-    if len(taken) != len(specs):
-        raise ValueError(f"texture names collide: {[s.name for s in specs]}")
+            specs.append(_spec(m.name, _channels(m), _SCALAR_SWIZZLES[m.channels]))
+    return specs
+
+
+def _plan_fewest(present: list[MapLike], by_name: dict[str, MapLike]) -> list[TextureSpec]:
+    """As few textures as whole maps allow: first-fit decreasing of the maps into 4-slot textures."""
+    groups: list[tuple[str, list[MapLike]]] = []  # (texture name, maps) of the multi-channel maps
+    scalars = [by_name[n] for n in SCALAR_ORDER if n in by_name]
+    if "basecolor" in by_name:
+        groups.append(("color", [by_name["basecolor"]] + ([by_name["opacity"]] if "opacity" in by_name else [])))
+    elif "opacity" in by_name:
+        scalars.append(by_name["opacity"])
+    for name in ("normal", "emissive"):
+        if name in by_name:
+            groups.append((name, [by_name[name]]))
+    if "specular" in by_name:
+        if by_name["specular"].channels > 1:
+            groups.append(("specular", [by_name["specular"]]))
+        else:
+            scalars.append(by_name["specular"])
+    others = [m for m in present if m.name not in _KNOWN]
+    groups += [(m.name, [m]) for m in others if m.channels > 1]
+    scalars += [m for m in others if m.channels == 1]
+    size = lambda ms: sum(m.channels for m in ms)  # noqa: E731
+    bins: list[tuple[str, list[MapLike]]] = []
+    for name, ms in sorted(groups, key=lambda g: -size(g[1])):  # stable: ties keep the order above
+        slot = next((b for b in bins if size(b[1]) + size(ms) <= 4), None)
+        if slot is None:
+            bins.append((name, list(ms)))
+        else:
+            slot[1].extend(ms)
+    orm = 0
+    for m in scalars:
+        slot = next((b for b in bins if size(b[1]) < 4), None)
+        if slot is None:
+            orm += 1
+            bins.append(("orm" if orm == 1 else f"orm{orm}", [m]))
+        else:
+            slot[1].append(m)
+    specs = []
+    for name, ms in bins:
+        sources = [src for m in ms for src in _channels(m)]
+        normal_alone = [m.name for m in ms] == ["normal"]
+        specs.append(_spec(name, sources, _SCALAR_SWIZZLES[len(sources)], normal_map=normal_alone))
     return specs
 
 
@@ -279,8 +390,15 @@ def to_unorm8(x: np.ndarray) -> np.ndarray:
     return np.floor(np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def pack(material_mip: np.ndarray, maps: Sequence[MapLike]) -> list[PackedTexture]:
-    """One mip level (H, W, C) float in [0, 1], texels order, into the plan's unorm8 input images."""
+def _resolve_plan(maps: Sequence[MapLike], plan: str | Sequence[TextureSpec]) -> list[TextureSpec]:
+    return plan_textures(maps, plan) if isinstance(plan, str) else list(plan)
+
+
+def pack(
+    material_mip: np.ndarray, maps: Sequence[MapLike], plan: str | Sequence[TextureSpec] = DEFAULT_PACKING
+) -> list[PackedTexture]:
+    """One mip level (H, W, C) float in [0, 1], texels order, into the unorm8 input images of `plan` (a
+    packing name or the plan itself)."""
     if material_mip.ndim != 3 or material_mip.shape[2] != texel_channels(maps):
         raise ValueError(
             f"mip of shape {material_mip.shape} does not match the maps ({texel_channels(maps)} ch)"
@@ -288,7 +406,7 @@ def pack(material_mip: np.ndarray, maps: Sequence[MapLike]) -> list[PackedTextur
     offsets = _offsets(maps)
     h, w = material_mip.shape[:2]
     out = []
-    for spec in plan_textures(maps):
+    for spec in _resolve_plan(maps, plan):
         pixels = np.zeros((h, w, 4), np.uint8)
         for i, (name, ch) in enumerate(spec.sources):
             pixels[..., i] = to_unorm8(material_mip[..., offsets[name] + ch])
@@ -308,11 +426,14 @@ def apply_swizzle(pixels: np.ndarray, swizzle: str) -> np.ndarray:
 
 
 def unpack(
-    decoded_textures: Mapping[str, np.ndarray] | Sequence[np.ndarray], maps: Sequence[MapLike]
+    decoded_textures: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+    maps: Sequence[MapLike],
+    plan: str | Sequence[TextureSpec] = DEFAULT_PACKING,
 ) -> np.ndarray:
-    """Decoded (H, W, 4) textures (by name, or a list in plan order) back to (H, W, C) float32 in
-    texels order. uint8 inputs are read as unorm8; float inputs as values in [0, 1]."""
-    specs = plan_textures(maps)
+    """Decoded (H, W, 4) textures of `plan` (a packing name or the plan; by texture name, or a list in plan
+    order) back to (H, W, C) float32 in texels order. uint8 inputs are read as unorm8; float inputs as
+    values in [0, 1]."""
+    specs = _resolve_plan(maps, plan)
     if not isinstance(decoded_textures, Mapping):
         decoded_textures = list(decoded_textures)
         if len(decoded_textures) != len(specs):
@@ -589,6 +710,10 @@ class AstcResult:
     maps: Sequence[MapLike]
     _decoded: list[np.ndarray] | None = dataclasses.field(default=None, repr=False)
 
+    @property
+    def packing(self) -> str:
+        return str(self.manifest.get("plan", LEGACY_PACKING))
+
     def decoded(self) -> list[np.ndarray]:
         """Decoded mip chain, (H_m, W_m, C) float32 in texels order (loaded from the files once)."""
         if self._decoded is None:
@@ -606,7 +731,7 @@ def material_fingerprint(material: MaterialLike) -> str:
     return h.hexdigest()
 
 
-def _settings(material: MaterialLike, block: str, preset: str, fingerprint: str) -> dict[str, Any]:
+def _settings(material: MaterialLike, block: str, preset: str, fingerprint: str, packing: str) -> dict[str, Any]:
     h, w = material.texels.shape[:2]
     return {
         "format": MANIFEST_FORMAT,
@@ -617,6 +742,7 @@ def _settings(material: MaterialLike, block: str, preset: str, fingerprint: str)
         "height": int(h),
         "block": block,
         "preset": preset,
+        "plan": packing,
         "encoder": {
             "name": ENCODER_NAME,
             "version": _encoder_version(),
@@ -640,12 +766,35 @@ def load_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+def manifest_plan(
+    manifest: Mapping[str, Any], maps: Sequence[MapLike], where: object = "manifest"
+) -> list[TextureSpec]:
+    """The plan an output folder was packed with (its manifest's ``plan``: a packing name; manifests written
+    before there were two have none and are ``compact``), checked against the textures it records and
+    against `maps`. `AstcError` (naming `where`) when they disagree."""
+    name = manifest.get("plan", LEGACY_PACKING)
+    try:
+        plan = plan_textures(maps, str(name))
+    except ValueError as e:
+        raise AstcError(f"{where}: {e}") from None
+    try:
+        stored = [TextureSpec.from_json(t["spec"]) for t in manifest["textures"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise AstcError(f"{where}: unreadable texture list ({e!r})") from None
+    if stored != plan:
+        raise AstcError(
+            f"{where}: packing {[s.name for s in stored]} does not match the maps "
+            f"({name} plan {[s.name for s in plan]})"
+        )
+    return plan
+
+
 def _cached(out_dir: Path, settings: dict[str, Any], plan: list[TextureSpec]) -> dict[str, Any] | None:
     try:
         manifest = load_manifest(out_dir)
     except AstcError:
         return None
-    if any(manifest.get(k) != v for k, v in settings.items()):
+    if any(manifest.get(k, _MANIFEST_DEFAULTS.get(k)) != v for k, v in settings.items()):
         return None
     if [t.get("spec") for t in manifest.get("textures", [])] != [s.to_json() for s in plan]:
         return None
@@ -664,11 +813,13 @@ def encode_material(
     out_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
     threads: int = 1,
+    packing: str = DEFAULT_PACKING,
 ) -> AstcResult:
-    """Encode the material's full mip chain at one block size and preset into `out_dir`.
+    """Encode the material's full mip chain at one block size and preset, packed by `packing`, into `out_dir`.
 
     The encoding runs in its own Python process (`run_isolated`). When `out_dir/manifest.json` already
-    holds the same settings and source `fingerprint` (default: `material_fingerprint`), it is reused."""
+    holds the same settings (block, preset, packing, encoder) and source `fingerprint` (default:
+    `material_fingerprint`), it is reused."""
     if out_dir is None:
         raise ValueError("encode_material needs an out_dir")
     out_dir = Path(out_dir)
@@ -678,8 +829,9 @@ def encode_material(
         raise ValueError(f"unknown preset {preset!r}, expected one of {PRESETS}")
     if fingerprint is None:
         fingerprint = material_fingerprint(material)
-    plan = plan_textures(material.maps)
-    settings = _settings(material, block, preset, fingerprint)
+    packing = packing_name(packing)
+    plan = plan_textures(material.maps, packing)
+    settings = _settings(material, block, preset, fingerprint, packing)
     manifest = _cached(out_dir, settings, plan)
     reused = manifest is not None
     if manifest is None:
@@ -689,7 +841,7 @@ def encode_material(
             raise ValueError(
                 f"mip chain sizes {[m.shape[:2] for m in chain]} are not the full chain of {w}x{h}"
             )
-        packed = [pack(mip, material.maps) for mip in chain]
+        packed = [pack(mip, material.maps, plan) for mip in chain]
         job = {
             "block": parse_block(block),
             "preset": preset,
@@ -733,9 +885,10 @@ def encode_sweep(
     out_root: str | os.PathLike | None = None,
     fingerprint: str | None = None,
     threads: int = 1,
+    packing: str = DEFAULT_PACKING,
 ) -> dict[str, AstcResult]:
     """`encode_material` at several block sizes, each in its own process, into
-    ``out_root/<block>_<preset>``; returns block name -> result."""
+    ``out_root/<folder_name(block, preset, packing)>``; returns block name -> result."""
     if out_root is None:
         raise ValueError("encode_sweep needs an out_root")
     if fingerprint is None:
@@ -743,29 +896,32 @@ def encode_sweep(
     results = {}
     for block in blocks:
         name = block_name(block)
-        out = Path(out_root) / f"{name}_{preset.lower()}"
-        results[name] = encode_material(material, name, preset, out, fingerprint, threads)
+        out = Path(out_root) / folder_name(name, preset, packing)
+        results[name] = encode_material(material, name, preset, out, fingerprint, threads, packing)
     return results
 
 
+def folder_name(block: str | Sequence[int], preset: str, packing: str = DEFAULT_PACKING) -> str:
+    """``<block>_<preset>`` for the compact packing (the folders' names before there were two),
+    ``<block>_<preset>_<packing>`` for any other."""
+    packing = packing_name(packing)
+    base = f"{block_name(block)}_{preset.lower()}"
+    return base if packing == LEGACY_PACKING else f"{base}_{packing}"
+
+
 def decode_dir(out_dir: str | os.PathLike, maps: Sequence[MapLike]) -> list[np.ndarray]:
-    """Decoded mip chain of an output folder: (H_m, W_m, C) float32 in texels order per mip."""
+    """Decoded mip chain of an output folder (packed by whatever plan its manifest names): (H_m, W_m, C)
+    float32 in texels order per mip."""
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
-    plan = plan_textures(maps)
-    stored = [TextureSpec.from_json(t["spec"]) for t in manifest["textures"]]
-    if stored != plan:
-        raise AstcError(
-            f"{out_dir / MANIFEST_NAME}: packing {[s.name for s in stored]} does not match the maps "
-            f"(plan {[s.name for s in plan]})"
-        )
+    plan = manifest_plan(manifest, maps, out_dir / MANIFEST_NAME)
     chain = []
     for k in range(manifest["mips"]):
         decoded = {}
         for spec, tex in zip(plan, manifest["textures"], strict=True):
             rec = tex["files"][k]
             decoded[spec.name] = read_decoded(out_dir / rec["file"], spec.profile)
-        chain.append(unpack(decoded, maps))
+        chain.append(unpack(decoded, maps, plan))
     return chain
 
 
@@ -824,8 +980,9 @@ def _load_for_measure(folder: Path, crop: int | None):
     from models.material import load_material
 
     material = load_material(folder)
-    if crop:
-        material = material.crop(0, 0, min(crop, material.width), min(crop, material.height))
+    if crop:  # centred, as `ngtc eval --crop` takes it
+        cw, ch = min(crop, material.width), min(crop, material.height)
+        material = material.crop((material.width - cw) // 2, (material.height - ch) // 2, cw, ch)
     return material
 
 
@@ -837,18 +994,18 @@ def _measure(args: argparse.Namespace) -> int:
         present = ", ".join(m.name for m in material.maps if m.offset >= 0)
         channels = texel_channels(material.maps)
         print(f"{name}: {material.width}x{material.height}, {channels} channels ({present})")
-        for spec in plan_textures(material.maps):
+        for spec in plan_textures(material.maps, args.packing):
             print(
                 f"  {spec.name:8s} {spec.swizzle}  "
                 + ", ".join(f"{m}.{c}->{s}" for (m, c), s in zip(spec.sources, spec.read, strict=True))
             )
         for block in args.blocks:
-            out = Path(args.out) / name / f"{block_name(block)}_{args.preset}"
-            res = encode_material(material, block, args.preset, out, threads=args.threads)
+            out = Path(args.out) / name / folder_name(block, args.preset, args.packing)
+            res = encode_material(material, block, args.preset, out, threads=args.threads, packing=args.packing)
             dec = res.decoded()
             per_mip = [psnr(dec[k], ref[k]) for k in range(min(args.mips, len(ref)))]
             print(
-                f"  {block_name(block):5s} {args.preset}: {res.bits_per_texel:.4f} bpp full chain "
+                f"  {block_name(block):5s} {args.preset} {args.packing}: {res.bits_per_texel:.4f} bpp full chain "
                 f"({res.manifest['block_bytes']} block bytes, {len(res.manifest['textures'])} textures, "
                 f"encode {res.manifest['encode_seconds']} s{', cached' if res.reused else ''}); PSNR "
                 + " ".join(f"mip{k} {p:.2f}" for k, p in enumerate(per_mip))
@@ -864,9 +1021,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--data", default=".cache/data")
     m.add_argument("--blocks", nargs="+", default=["12x12", "8x8"])
     m.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
+    m.add_argument("--packing", default=DEFAULT_PACKING, choices=PACKINGS)
     m.add_argument("--out", default="out/astc")
     m.add_argument("--mips", type=int, default=5)
-    m.add_argument("--crop", type=int, default=None)
+    m.add_argument("--crop", type=int, default=None, help="a centred crop of this many texels a side")
     m.add_argument("--threads", type=int, default=1)
     info = sub.add_parser("info", help="print an .astc file's header")
     info.add_argument("files", nargs="+")

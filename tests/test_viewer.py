@@ -538,3 +538,51 @@ def test_cli_view_without_display_writes_headless_renders(scene, tmp_path):
     written = sorted(p.name for p in (tmp_path / "ngtc-view").rglob("*") if p.is_file())
     assert {"reference.png", "neural.png", "split.png"} <= set(written)
     assert any(n.endswith(".json") for n in written) and any(n.endswith(".csv") for n in written)
+
+
+def test_astc_fewest_packing_is_read_through_its_manifest(host, tmp_path):
+    """An ASTC folder packed with the "fewest" plan (two textures for the 7 channels; roughness in the color
+    texture's A, height in the normal texture's B) is read through the plan its manifest names and shades like the
+    compact one; of an `ngtc eval` folder's several encodings of one block size, medium compact is the one shown,
+    and its PSNR is the one report_psnr gives."""
+    from models import astc
+    from models.astc import chain_bits_per_texel
+    from viewer.materials_gl import astc_set, find_astc_dir, report_psnr
+
+    viewer = host.viewer
+    material, fp = viewer.material, viewer.fingerprint
+    reference_rough = render(host, mode_a="reference", view="roughness")
+    compact = render(host, mode_a="astc-8x8")
+    compact_rough = render(host, mode_a="astc-8x8", view="roughness")
+    root = tmp_path / "report" / "astc" / "crop"
+    fewest_dir = root / astc.folder_name("8x8", "medium", "fewest")
+    astc.encode_material(material, "8x8", "medium", fewest_dir, fp, packing="fewest")
+    assert find_astc_dir(material, "8x8", [tmp_path], fp) == fewest_dir  # the only one there
+    tset = astc_set(viewer.ctx, fewest_dir, material.maps)
+    assert len(tset.textures) == 2 and any("fewest packing" in note for note in tset.notes)
+    assert tset.bits_per_texel == pytest.approx(chain_bits_per_texel(64, 48, "8x8", 2))
+    previous = viewer.sets["astc-8x8"]
+    viewer.sets["astc-8x8"] = tset
+    try:
+        fewest = render(host, mode_a="astc-8x8")
+        fewest_rough = render(host, mode_a="astc-8x8", view="roughness")
+    finally:
+        viewer.sets["astc-8x8"] = previous
+        tset.release()
+    mask = object_mask(compact)
+    print("MEASURE fewest vs compact", psnr(fewest, compact, mask), "roughness vs reference: fewest",
+          psnr(fewest_rough, reference_rough, mask), "compact", psnr(compact_rough, reference_rough, mask))
+    # measured: shaded fewest vs compact 50.47 dB; roughness view against the reference: fewest 42.19 dB (read from
+    # the color texture's A), compact 50.14 dB
+    assert psnr(fewest, compact, mask) > 45
+    assert psnr(fewest_rough, reference_rough, mask) > 38
+    compact_dir = root / astc.folder_name("8x8", "medium", "compact")
+    astc.encode_material(material, "8x8", "medium", compact_dir, fp)
+    assert find_astc_dir(material, "8x8", [tmp_path], fp) == compact_dir
+    doc = {"materials": [{"fingerprint": fp, "settings": [
+        {"codec": "astc", "setting": "8x8", "quality": "thorough", "packing": "fewest", "psnr": [1.0]},
+        {"codec": "astc", "setting": "8x8", "quality": "medium", "packing": "fewest", "psnr": [2.0]},
+        {"codec": "astc", "setting": "8x8", "quality": "medium", "packing": "compact", "psnr": [3.0]},
+        {"codec": "astc", "setting": "4x4", "quality": "thorough", "packing": "fewest", "psnr": [4.0]}]}]}
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    assert report_psnr(tmp_path / "report.json", fp) == {"astc-8x8": [3.0], "astc-4x4": [4.0]}

@@ -8,7 +8,8 @@ channels through that table, so reference, ASTC and neural materials go through 
 - reference: `Material.mip_chain()` packed 4 channels per RGBA8 texture, every level uploaded with its
   own data (glTexImage2D per level; no glGenerateMipmap: the reference mips are the codec's reference);
 - ASTC: the `.astc` files of every texture and mip uploaded as they are (glCompressedTexImage2D), read
-  back through the packing plan of `models.astc.plan_textures` (e.g. normal X = R, Y = A);
+  back through the packing plan the folder's manifest names (`models.astc.manifest_plan`: compact, e.g.
+  normal X = R, Y = A, or fewest, e.g. roughness in the color texture's A);
 - neural, decoded on load: `viewer.neural_gl.decode_to_textures` (the GLSL decoder fills RGBA8 chains);
 - neural, on sample: no textures; the fragment shader runs `ngtc_decode` per pixel (`NeuralGL` bound).
 
@@ -52,6 +53,7 @@ GL_TEXTURE_MAX_LEVEL = 0x813D
 GL_UNPACK_ALIGNMENT = 0x0CF5
 GL_PIXEL_UNPACK_BUFFER = 0x88EC
 ASTC_EXTENSION = "GL_KHR_texture_compression_astc_ldr"
+ASTC_VIEW_PRESET = "medium"  # of an `ngtc eval` folder's several astcenc presets, the one shown first
 ASTC_FORMATS = {(4, 4): 0x93B0, (5, 4): 0x93B1, (5, 5): 0x93B2, (6, 5): 0x93B3, (6, 6): 0x93B4, (8, 5): 0x93B5,
                 (8, 6): 0x93B6, (8, 8): 0x93B7, (10, 5): 0x93B8, (10, 6): 0x93B9, (10, 8): 0x93BA,
                 (10, 10): 0x93BB, (12, 10): 0x93BC, (12, 12): 0x93BD}
@@ -282,10 +284,10 @@ def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) ->
 
     out_dir = Path(out_dir)
     manifest = astc.load_manifest(out_dir)
-    plan = astc.plan_textures(maps)
-    stored = [astc.TextureSpec.from_json(t["spec"]) for t in manifest["textures"]]
-    if stored != plan:
-        raise TextureSetError(f"{out_dir}: ASTC packing {[s.name for s in stored]} does not match the material")
+    try:  # the plan (compact, fewest) the manifest names, checked against its textures and the material
+        plan = astc.manifest_plan(manifest, maps, out_dir)
+    except astc.AstcError as exc:
+        raise TextureSetError(f"{exc} (ASTC packing of the material)") from None
     if len(plan) > MAX_TEXTURES:
         raise TextureSetError(f"{out_dir}: {len(plan)} ASTC textures, the viewer binds at most {MAX_TEXTURES}")
     block = astc.parse_block(manifest["block"])
@@ -309,7 +311,8 @@ def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) ->
     sources, constants, names = _slot_table(maps, lambda m, c: where[(_name(m), c)])
     name = astc.block_name(block)
     w, h = int(manifest["width"]), int(manifest["height"])
-    notes = [f"{len(plan)} textures ({', '.join(s.name for s in plan)}), preset {manifest.get('preset')}"]
+    notes = [f"{len(plan)} textures ({', '.join(s.name for s in plan)}), preset {manifest.get('preset')}, "
+             f"{manifest.get('plan', astc.LEGACY_PACKING)} packing"]
     if not native:
         notes.append("no GL ASTC support: blocks decoded on the CPU to RGBA8")
     gpu = int(manifest["block_bytes"]) if native else sum(chain_bytes(w, h, int(manifest["mips"])) for _ in plan)
@@ -364,10 +367,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ngtc"
 
 
-def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str) -> Path | None:
-    """An existing ASTC folder (e.g. from `ngtc eval`, under report/astc/) for exactly this material."""
+def _astc_rank(preset: object, plan: object) -> tuple[bool, bool]:
+    """Which of several ASTC encodings of one block size the viewer shows: astcenc medium with the compact
+    packing first (the viewer's own encodings), then other presets, then other packings."""
     from models import astc
 
+    return (preset != ASTC_VIEW_PRESET, (plan or astc.LEGACY_PACKING) != astc.DEFAULT_PACKING)
+
+
+def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str) -> Path | None:
+    """An existing ASTC folder (e.g. from `ngtc eval`, under report/astc/) for exactly this material; of several
+    (astcenc presets, packings) the one `_astc_rank` puts first."""
+    from models import astc
+
+    found: list[tuple[tuple[bool, bool], int, Path]] = []
     seen = set()
     for root in roots:
         for pattern in ("report/astc/**/manifest.json", "astc/**/manifest.json"):
@@ -382,8 +395,9 @@ def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str)
                 if (manifest.get("format") == astc.MANIFEST_FORMAT and manifest.get("block") == block
                         and manifest.get("fingerprint") == fingerprint
                         and manifest.get("packing_version") == astc.PACKING_VERSION):
-                    return manifest_path.parent
-    return None
+                    found.append((_astc_rank(manifest.get("preset"), manifest.get("plan")), len(found),
+                                  manifest_path.parent))
+    return min(found)[2] if found else None
 
 
 def find_ngtc_presets(roots: Sequence[Path], fingerprint: str) -> dict[str, Path]:
@@ -415,12 +429,14 @@ def find_ngtc_presets(roots: Sequence[Path], fingerprint: str) -> dict[str, Path
 
 def report_psnr(path: Path, fingerprint: str | None, ngtc: Path | None = None) -> dict[str, list[float]]:
     """PSNR per mip (all channels) by mode from an `ngtc eval` report.json, for this material only (matched by
-    fingerprint): "astc-<block>" for its ASTC settings, "neural" for the setting whose file is `ngtc`."""
+    fingerprint): "astc-<block>" for its ASTC settings (of several presets and packings of one block size, the
+    one `find_astc_dir` would pick), "neural" for the setting whose file is `ngtc`."""
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     found: dict[str, list[float]] = {}
+    ranks: dict[str, tuple[bool, bool]] = {}
     target = Path(ngtc).resolve() if ngtc else None
     for material in doc.get("materials", []) if isinstance(doc, dict) else []:
         if not isinstance(material, dict) or material.get("fingerprint") != fingerprint:
@@ -431,7 +447,10 @@ def report_psnr(path: Path, fingerprint: str | None, ngtc: Path | None = None) -
                 continue
             values = [math.inf if v is None else float(v) for v in psnr]
             if setting.get("codec") == "astc":
-                found.setdefault(f"astc-{setting.get('setting')}", values)
+                mode = f"astc-{setting.get('setting')}"
+                rank = _astc_rank(setting.get("quality"), setting.get("packing"))
+                if mode not in found or rank < ranks[mode]:
+                    found[mode], ranks[mode] = values, rank
             elif setting.get("codec") == "neural" and target is not None and any(
                     (Path(path).parent / f).resolve() == target for f in setting.get("files", [])):
                 found["neural"] = values
