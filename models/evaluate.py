@@ -1,25 +1,35 @@
 """Rate-distortion of the neural codec against ASTC: `ngtc eval` (or `python -m models.evaluate`).
 
-For each material (a folder of maps or a glTF file), every neural preset and every ASTC block size are
+For each material (a folder of maps or a glTF file), every neural preset and every ASTC setting are
 encoded (full mip chain), decoded from what was stored, and measured against the material's
-`mip_chain()` reference:
+`mip_chain()` reference. An ASTC setting is a block size x an astcenc preset (`--quality`, default
+medium and thorough) x a packing (`--astc-packing`: compact, fewest or both, default both; see
+`models.astc`); the block sizes of one preset and packing make one ASTC curve ("ASTC medium compact").
 
 - rate: bits per texel of the whole set, all maps and the full mip chain, over the mip-0 texel count:
   the `.ngtc` file size for the neural codec; the ASTC block bytes (128 bits per block, headers
   excluded) of every texture and mip for ASTC;
 - PSNR (peak 1.0, channels as stored) over all channels and per map at every mip; SSIM per map at
   mips 0-4; FLIP of the base color (sRGB-encoded, as stored) at mips 0-2;
-- per mip 0-4: BD-rate and BD-PSNR of neural against ASTC (piecewise cubic, `models.metrics`), the PSNR
-  interval both curves share, and the rate each codec needs at a few fixed PSNR values.
+- per ASTC curve and mip 0-4: BD-rate and BD-PSNR of neural against that curve (piecewise cubic,
+  `models.metrics`), the PSNR interval both curves share, and the rate each codec needs at a few fixed
+  PSNR values. report.json has them per curve in ``astc_curves``; ``bd`` (as before there were several
+  curves) is the one against the first curve, the anchor (medium compact by default), named in
+  ``bd_anchor``. Each ASTC entry of ``settings`` keeps ``setting`` = its block size and adds
+  ``quality``, ``packing`` and ``curve``.
 
 The report folder gets `report.md` and `report.json` (written last, atomically; a stale report is
 removed first), `rd_<material>.png`, `compare_<material>_<map>_mip<k>.png`, the ASTC textures
-(`astc/<material>/<block>_<quality>/`, with their manifest, ready for the viewer) and the `.ngtc` files
+(`astc/<material>/<block>_<quality>[_fewest]/`, with their manifest naming the packing, ready for the
+viewer) and the `.ngtc` files
 (`ngtc/<material>_<preset>.ngtc`, each with a `.json` sidecar holding the settings it was made with).
 Both are reused on a later run with the same settings instead of being recomputed: for an .ngtc the
 material fingerprint and layout and every fitting setting (preset, method, budget, seed, batch, ...,
-device kind); for ASTC the fingerprint, block size, astcenc preset and encoder version (its manifest).
-Give --steps for bit-exact reruns: a --seconds budget trains for as many steps as the machine manages.
+device kind); for ASTC the fingerprint, block size, astcenc preset, packing and encoder version (its
+manifest). Give --steps for bit-exact reruns: a --seconds budget (default 300 s a preset) trains for as
+many steps as the machine manages; report.md states the budget and each preset's steps and seconds.
+`--quick` (tests): a 64 px crop, 2 presets at 60 steps, 2 block sizes, ASTC medium compact only; options
+given explicitly still win (`--quick --seconds 5` trains 5 s a preset).
 """
 
 from __future__ import annotations
@@ -61,9 +71,17 @@ REPORT_MIPS = 5  # SSIM, BD-rate and the RD plot cover mips 0-4
 FLIP_MIPS = 3  # FLIP of the base color at mips 0-2
 BARELY_DB = 1.0  # a shared PSNR interval narrower than this makes a BD-rate unreliable
 COMPARE_CROP = 256  # compare images show the centre of a mip, at most this many texels a side
-QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp8"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048}
+DEFAULT_QUALITIES = ("medium", "thorough")  # astcenc presets: one ASTC curve each
+DEFAULT_PACKINGS = astc.PACKINGS  # compact and fewest: one ASTC curve each
+DEFAULT_SECONDS = 300.0
+QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp8"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048,
+         "qualities": ("medium",), "packings": ("compact",)}
 NEURAL, ASTC = "neural", "astc"
 COLORS = {NEURAL: "#d62728", ASTC: "#1f77b4"}
+# ASTC curves: a colour per (quality, packing) in the order they are drawn; line style by packing, marker by quality
+CURVE_COLORS = ("#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+PACKING_STYLES = {"compact": "-", "fewest": "--"}
+QUALITY_MARKERS = {"fastest": "v", "fast": "^", "medium": "s", "thorough": "D", "verythorough": "P", "exhaustive": "*"}
 
 
 class EvalError(ValueError):
@@ -75,9 +93,10 @@ class EvalOptions:
     out: Path
     presets: tuple[str, ...] = DEFAULT_PRESETS
     blocks: tuple[str, ...] = DEFAULT_BLOCKS
-    quality: str = astc.DEFAULT_PRESET
+    qualities: tuple[str, ...] = DEFAULT_QUALITIES  # astcenc presets, one ASTC curve per quality x packing
+    packings: tuple[str, ...] = DEFAULT_PACKINGS  # the first quality x first packing is the BD anchor ("bd")
     method: str = "grids"
-    seconds: float | None = 300.0
+    seconds: float | None = DEFAULT_SECONDS
     steps: int | None = None
     seed: int = 0
     batch: int | None = None  # None: FitConfig's default
@@ -96,13 +115,17 @@ def _split(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
-                 blocks: str | Sequence[str] | None = None, quality: str = astc.DEFAULT_PRESET,
-                 method: str = "grids", seconds: float | None = 300.0, steps: int | None = None, seed: int = 0,
+                 blocks: str | Sequence[str] | None = None, quality: str | Sequence[str] | None = None,
+                 astc_packing: str | Sequence[str] | None = None,
+                 method: str = "grids", seconds: float | None = None, steps: int | None = None, seed: int = 0,
                  batch: int | None = None, crop: int | None = None, compare_bpp: float = 2.4,
                  compare_mips: str | Sequence[int] | None = None, device: str | None = None,
                  quick: bool = False) -> EvalOptions:
     """Options from command-line style values (comma-separated lists), `--quick` defaults filled in where a
-    value was not given, everything checked: EvalError names the bad option and lists the valid values."""
+    value was not given, everything checked: EvalError names the bad option and lists the valid values.
+
+    quality: astcenc presets ("medium,thorough"); astc_packing: "compact", "fewest" or "both" (or a list).
+    The budget: --steps, else --seconds (default 300 s; --quick: 60 steps unless --seconds is given)."""
     from .fit import METHODS
 
     preset_names = _split(presets) or (QUICK["presets"] if quick else DEFAULT_PRESETS)
@@ -116,13 +139,23 @@ def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
         except ValueError:
             valid = ", ".join(f"{x}x{y}" for x, y in sorted(astc.LEGAL_BLOCKS_2D))
             raise EvalError(f"--blocks: {b!r} is not a 2D ASTC block size astcenc accepts; valid: {valid}") from None
-    quality = quality.lower()
-    if quality not in astc.PRESETS:
-        raise EvalError(f"--quality: unknown astcenc preset {quality!r}; valid: {', '.join(astc.PRESETS)}")
+    qualities = tuple(q.lower() for q in (_split(quality) or (QUICK["qualities"] if quick else DEFAULT_QUALITIES)))
+    for q in qualities:
+        if q not in astc.PRESETS:
+            raise EvalError(f"--quality: unknown astcenc preset {q!r}; valid: {', '.join(astc.PRESETS)}")
+    packings: list[str] = []
+    for pk in _split(astc_packing) or (QUICK["packings"] if quick else DEFAULT_PACKINGS):
+        pk = pk.lower()
+        if pk not in (*astc.PACKINGS, "both"):
+            raise EvalError(f"--astc-packing: unknown packing {pk!r}; valid: {', '.join(astc.PACKINGS)}, both")
+        packings += astc.PACKINGS if pk == "both" else [pk]
     if method not in METHODS:
         raise EvalError(f"--method: unknown method {method!r}; valid: {', '.join(METHODS)}")
-    if steps is None and quick:
-        steps = QUICK["steps"]
+    if steps is None and seconds is None:
+        if quick:
+            steps = QUICK["steps"]
+        else:
+            seconds = DEFAULT_SECONDS
     if steps is not None and steps < 1:
         raise EvalError(f"--steps must be at least 1, got {steps}")
     if steps is None and (seconds is None or not seconds > 0):
@@ -144,8 +177,9 @@ def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
         raise EvalError(f"--compare-mips: expected comma-separated mip levels, got {compare_mips!r}") from None
     if any(m < 0 for m in mips):
         raise EvalError(f"--compare-mips: mip levels are >= 0, got {compare_mips!r}")
-    return EvalOptions(Path(out), tuple(dict.fromkeys(preset_names)), tuple(dict.fromkeys(block_names)), quality,
-                       method, None if steps else seconds, steps, seed, batch, crop, compare_bpp, mips, device, quick)
+    return EvalOptions(Path(out), tuple(dict.fromkeys(preset_names)), tuple(dict.fromkeys(block_names)),
+                       tuple(dict.fromkeys(qualities)), tuple(dict.fromkeys(packings)), method,
+                       None if steps else seconds, steps, seed, batch, crop, compare_bpp, mips, device, quick)
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -378,25 +412,43 @@ def run_neural(material: Material, fingerprint: str, preset: str, opts: EvalOpti
                    [str(path)], reused, details, nt.decode_mip)
 
 
-def run_astc(material: Material, fingerprint: str, block: str, opts: EvalOptions, folder: Path) -> Setting:
+def curve_label(quality: str, packing: str) -> str:
+    """The name of one ASTC curve (all block sizes at one astcenc preset and packing): "ASTC medium compact"."""
+    return f"ASTC {quality} {packing}"
+
+
+def astc_curves(opts: EvalOptions) -> list[tuple[str, str]]:
+    """(quality, packing) of every ASTC curve, in report order; the first is the anchor of the report's "bd"."""
+    return [(q, p) for q in opts.qualities for p in opts.packings]
+
+
+def run_astc(material: Material, fingerprint: str, block: str, quality: str, packing: str, folder: Path) -> Setting:
+    """Encode (or reuse) one ASTC setting: block size x astcenc preset x packing, in its own process."""
+    what = f"{material.name}: ASTC {block} {quality} {packing}"
     try:
-        res = astc.encode_material(material, block, opts.quality, folder, fingerprint)
+        res = astc.encode_material(material, block, quality, folder, fingerprint, packing=packing)
     except ValueError as exc:  # AstcError included
-        raise EvalError(f"{material.name}: ASTC {block} {opts.quality} failed: {_one_line(exc)}") from None
+        raise EvalError(f"{what} failed: {_one_line(exc)}") from None
     man = res.manifest
-    specs = astc.plan_textures(material.maps)
+    specs = astc.manifest_plan(man, material.maps, folder / astc.MANIFEST_NAME)
 
     def decode(k: int) -> np.ndarray:
         """Mip k from its .astc files (one mip at a time: nothing of the chain is kept in memory)."""
         textures = {spec.name: astc.read_decoded(folder / tex["files"][k]["file"], spec.profile)
                     for spec, tex in zip(specs, man["textures"], strict=True)}
-        return astc.unpack(textures, material.maps)
+        return astc.unpack(textures, material.maps, specs)
 
     files = [str(folder / rec["file"]) for tex in man["textures"] for rec in tex["files"]]
-    details = {"block": block, "quality": opts.quality, "profile": astc.PROFILE, "textures": list(man["packing"]),
+    curve = curve_label(quality, packing)
+    details = {"block": block, "quality": quality, "packing": packing, "curve": curve, "profile": astc.PROFILE,
+               "textures": list(man["packing"]), "packing_plan": man["packing"],
                "encode_seconds": man.get("encode_seconds"), "encoder": man["encoder"], "folder": str(folder)}
-    return Setting(ASTC, block, f"ASTC {block} {opts.quality}", res.bits_per_texel, int(man["block_bytes"]), files,
-                   res.reused, details, decode)
+    return Setting(ASTC, block, f"ASTC {block} {quality} {packing}", res.bits_per_texel, int(man["block_bytes"]),
+                   files, res.reused, details, decode)
+
+
+def curve_of(s: Setting) -> str:
+    return s.details["curve"] if s.codec == ASTC else NEURAL
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -406,9 +458,16 @@ def _fmt_bpp(x: float, _pos=None) -> str:
     return f"{x:g}" if x >= 0.1 else f"{x:.2g}"
 
 
-def rd_figure(name: str, settings: list[Setting], bds: list[dict], mips: int, path: Path) -> None:
-    """PSNR vs bits per texel, one panel per mip 0-4, the neural presets and ASTC block sizes as two curves;
-    the shared PSNR interval shaded; the last panel lists the BD figures."""
+def curve_style(index: int, quality: str, packing: str) -> dict[str, Any]:
+    """Colour (by curve), line style (by packing) and marker (by quality) of the `index`-th ASTC curve."""
+    return {"color": CURVE_COLORS[index % len(CURVE_COLORS)], "ls": PACKING_STYLES.get(packing, ":"),
+            "marker": QUALITY_MARKERS.get(quality, "s")}
+
+
+def rd_figure(name: str, settings: list[Setting], curves: list[dict], mips: int, path: Path) -> None:
+    """PSNR vs bits per texel, one panel per mip 0-4: the neural presets and one curve per ASTC quality x packing
+    (labelled "ASTC medium compact"...); the PSNR interval shared with the anchor curve (the first) shaded; the
+    last panel lists the BD-rate of neural against every curve."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -417,18 +476,23 @@ def rd_figure(name: str, settings: list[Setting], bds: list[dict], mips: int, pa
     fig = Figure(figsize=(15, 9.2), dpi=100)
     axes = fig.subplots(2, 3).ravel()
     shown = min(mips, REPORT_MIPS)
+    first_quality = curves[0]["quality"] if curves else None
+    lines_spec = [(NEURAL, {"color": COLORS[NEURAL], "ls": "-", "marker": "o"}, True)]
+    for i, c in enumerate(curves):  # block sizes written next to the points of the first quality's curves only
+        lines_spec.append((c["curve"], curve_style(i, c["quality"], c["packing"]), c["quality"] == first_quality))
     for k, ax in enumerate(axes[:shown]):
-        for codec, marker in ((NEURAL, "o"), (ASTC, "s")):
-            pts = sorted((s.bits_per_texel, s.quality["psnr"][k], s.name) for s in settings if s.codec == codec)
+        for curve, style, annotate in lines_spec:
+            pts = sorted((s.bits_per_texel, s.quality["psnr"][k], s.name) for s in settings if curve_of(s) == curve)
             pts = [p for p in pts if math.isfinite(p[1])]
             if not pts:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=COLORS[codec], lw=1.6, ms=5)
-            for r, p, label in pts:
-                ax.annotate(label, (r, p), textcoords="offset points", xytext=(4, -11 if codec == ASTC else 5),
-                            fontsize=7, color=COLORS[codec])
-        bd = bds[k]
-        if bd["psnr_interval"] and bd["psnr_overlap_db"] > 0:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.6 if curve == NEURAL else 1.3, ms=5, **style)
+            if annotate:
+                for r, p, label in pts:
+                    ax.annotate(label, (r, p), textcoords="offset points", xytext=(4, 5 if curve == NEURAL else -11),
+                                fontsize=7, color=style["color"])
+        bd = curves[0]["bd"][k] if curves else None
+        if bd and bd["psnr_interval"] and bd["psnr_overlap_db"] > 0:
             ax.axhspan(*bd["psnr_interval"], color="0.85", alpha=0.6, lw=0)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -436,27 +500,36 @@ def rd_figure(name: str, settings: list[Setting], bds: list[dict], mips: int, pa
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="major", alpha=0.35)
         ax.grid(True, which="minor", alpha=0.12)
-        verdict = "" if bd["status"] == "ok" else f" ({bd['status']})"
-        ax.set_title(f"mip {k}: {_bd_short(bd)}{verdict}", fontsize=10)
+        if bd:
+            verdict = "" if bd["status"] == "ok" else f" ({bd['status']})"
+            anchor = f"\nvs {curves[0]['curve']}" if len(curves) > 1 else ""
+            ax.set_title(f"mip {k}: {_bd_short(bd)}{verdict}{anchor}", fontsize=10)
         ax.set_xlabel("bits per texel (all maps, full mip chain)", fontsize=9)
         ax.set_ylabel(f"PSNR mip {k}, all channels (dB)", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.margins(x=0.12, y=0.1)
     for ax in axes[shown:]:
         ax.axis("off")
-    handles = [Line2D([], [], color=COLORS[NEURAL], marker="o", label="neural (.ngtc), presets"),
-               Line2D([], [], color=COLORS[ASTC], marker="s", label="ASTC, block sizes"),
-               Patch(color="0.85", alpha=0.6, label="PSNR interval both share (BD-rate domain)")]
+    handles = [Line2D([], [], label="neural (.ngtc), presets", **lines_spec[0][1])]
+    handles += [Line2D([], [], label=f"{curve}, block sizes", **style) for curve, style, _ in lines_spec[1:]]
+    handles.append(Patch(color="0.85", alpha=0.6, label="PSNR interval shared with "
+                         + (curves[0]["curve"] if curves else "ASTC") + " (BD-rate domain)"))
     if shown < len(axes):
-        axes[-1].legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
-        lines = ["BD of neural against ASTC", "(PSNR over all channels; BD-rate < 0:", " neural needs fewer bits)", ""]
-        for k in range(shown):
-            lines.append(f"mip {k}: {_bd_short(bds[k])}")
-            lines.append(f"       {bds[k]['status']}")
-        axes[-1].text(0.02, 0.7, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9,
+        axes[-1].legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+        text = ["BD-rate of neural against each ASTC curve", "(PSNR over all channels; < 0: neural needs fewer bits)",
+                "", f"{'':16s}" + "".join(f"{f'mip {k}':>10s}" for k in range(shown))]
+        for c in curves:
+            cells = []
+            for bd in c["bd"][:shown]:
+                rate = bd["bd_rate_percent"]
+                ok = rate is not None and math.isfinite(rate)
+                cells.append(f"{rate:+.1f}%{'?' if bd['status'] != 'ok' else ''}" if ok else "n/a")
+            text.append(f"{c['curve'].removeprefix('ASTC ')[:16]:16s}" + "".join(f"{x:>10s}" for x in cells))
+        text += ["", "?: the curves barely overlap (unreliable)"]
+        axes[-1].text(0.0, 0.0, "\n".join(text), va="bottom", ha="left", family="monospace", fontsize=8,
                       transform=axes[-1].transAxes)
     else:
-        axes[0].legend(handles=handles, fontsize=8, loc="best")
+        axes[0].legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(f"{name}: rate-distortion, neural codec vs ASTC (decoded from the stored files)", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     _save_figure(fig, path)
@@ -625,11 +698,13 @@ def evaluate(paths: Sequence[str | Path], opts: EvalOptions, command: str | None
         "format": REPORT_FORMAT, "version": REPORT_VERSION,
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": command or shlex.join(["python", "-m", "models.evaluate", *sys.argv[1:]]),
-        "settings": _jsonable({k: v for k, v in dataclasses.asdict(opts).items() if k != "out"}),
+        # "quality": the anchor curve's astcenc preset, as when there was one; "qualities" x "packings": the curves
+        "settings": _jsonable({**{k: v for k, v in dataclasses.asdict(opts).items() if k != "out"},
+                               "quality": opts.qualities[0] if opts.qualities else None}),
         "environment": {**_versions(), "platform": platform.platform(), "device": device},
         "materials": [],
     }
-    total = len(materials) * (len(opts.blocks) + len(opts.presets) + 1)
+    total = len(materials) * (len(opts.blocks) * len(astc_curves(opts)) + len(opts.presets) + 1)
     with _Progress(total, progress) as prog:
         for material, source, window in materials:
             base = slug(material.name)
@@ -651,12 +726,15 @@ def _evaluate_material(material: Material, source: Path, window, base: str, opts
     ref = material.mip_chain()
     layout = material.layout()
     settings: list[Setting] = []
-    for block in opts.blocks:
-        prog.step(f"{material.name}: ASTC {block} {opts.quality}")
-        s = run_astc(material, fingerprint, block, opts, out / "astc" / base / f"{block}_{opts.quality}")
-        s.quality = measure(s.decode, ref, layout)
-        settings.append(s)
-        prog.done(f"{material.name}: ASTC {block}", _done_line(material.name, s))
+    curves = astc_curves(opts)
+    for quality, packing in curves:
+        for block in opts.blocks:
+            prog.step(f"{material.name}: ASTC {block} {quality} {packing}")
+            folder = out / "astc" / base / astc.folder_name(block, quality, packing)
+            s = run_astc(material, fingerprint, block, quality, packing, folder)
+            s.quality = measure(s.decode, ref, layout)
+            settings.append(s)
+            prog.done(f"{material.name}: ASTC {block} {quality} {packing}", _done_line(material.name, s))
     for preset in opts.presets:
         prog.step(f"{material.name}: neural {preset}")
         path = out / "ngtc" / f"{base}_{preset}.ngtc"
@@ -669,14 +747,26 @@ def _evaluate_material(material: Material, source: Path, window, base: str, opts
         prog.done(f"{material.name}: neural {preset}", _done_line(material.name, s))
     prog.step(f"{material.name}: figures")
     mips = min(len(ref), REPORT_MIPS)
-    bds = []
-    for k in range(mips):
-        pts = {c: [(s.bits_per_texel, s.quality["psnr"][k]) for s in settings if s.codec == c] for c in (NEURAL, ASTC)}
-        bds.append({"mip": k, **bd_summary(pts[NEURAL], pts[ASTC])})
+    neural = [s for s in settings if s.codec == NEURAL]
+    curve_reports = []
+    for quality, packing in curves:
+        label = curve_label(quality, packing)
+        members = [s for s in settings if curve_of(s) == label]
+        bds = []
+        for k in range(mips):
+            bds.append({"mip": k, **bd_summary([(s.bits_per_texel, s.quality["psnr"][k]) for s in neural],
+                                               [(s.bits_per_texel, s.quality["psnr"][k]) for s in members])})
+        secs = [s.details.get("encode_seconds") for s in members]
+        curve_reports.append({
+            "curve": label, "quality": quality, "packing": packing, "settings": [s.name for s in members],
+            "textures": len(members[0].details["textures"]) if members else 0,
+            "encode_seconds": round(sum(secs), 3) if secs and None not in secs else None,
+            "folders": [astc.folder_name(b, quality, packing) for b in opts.blocks], "bd": bds})
     rd_name = f"rd_{base}.png"
-    rd_figure(material.name, settings, bds, len(ref), out / rd_name)
+    rd_figure(material.name, settings, curve_reports, len(ref), out / rd_name)
     compares = []
-    a, n = nearest_setting(settings, ASTC, opts.compare_bpp), nearest_setting(settings, NEURAL, opts.compare_bpp)
+    anchor = [s for s in settings if curve_of(s) == curve_reports[0]["curve"]] if curve_reports else []
+    a, n = nearest_setting(anchor, ASTC, opts.compare_bpp), nearest_setting(settings, NEURAL, opts.compare_bpp)
     if a and n:
         for k in opts.compare_mips:
             if k >= len(ref):
@@ -696,7 +786,12 @@ def _evaluate_material(material: Material, source: Path, window, base: str, opts
                       "stored_bytes": s.stored_bytes, "reused": s.reused,
                       "files": [rel(f) for f in s.files], **s.details, **s.quality,
                       **({"folder": rel(s.details["folder"])} if "folder" in s.details else {})} for s in settings],
-        "bd": bds, "rd_plot": rd_name, "compare_bpp": opts.compare_bpp, "compare": compares,
+        # "bd": neural against the anchor curve (the first quality and packing), as before there were several;
+        # "astc_curves": every ASTC curve with its own BD figures per mip
+        "bd": curve_reports[0]["bd"] if curve_reports else [],
+        "bd_anchor": curve_reports[0]["curve"] if curve_reports else None,
+        "astc_curves": curve_reports,
+        "rd_plot": rd_name, "compare_bpp": opts.compare_bpp, "compare": compares,
     }
 
 
@@ -751,8 +846,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- **Neural**: presets {', '.join(st['presets'])}; method {st['method']}; budget {budget} per preset; "
         f"seed {st['seed']}; batch {st['batch'] or 'default'}"
         + ("" if st["steps"] else " (a time budget: rerun with --steps for bit-exact results)"),
-        f"- **ASTC**: blocks {', '.join(st['blocks'])}; astcenc preset {st['quality']}; LDR profile, unorm8 input, "
-        "every mip encoded from the reference chain",
+        f"- **ASTC**: blocks {', '.join(st['blocks'])}; astcenc presets {', '.join(st['qualities'])}; packings "
+        f"{', '.join(st['packings'])} (compact: color, normal in astcenc's normal mode, scalars in `orm`; fewest: "
+        "as few RGBA textures as whole maps fit in, e.g. basecolor + roughness and normal XY + height); one curve "
+        f"per preset and packing, the BD anchor `bd` is the first ({curve_label(st['qualities'][0], st['packings'][0])}"
+        "); LDR profile, unorm8 input, every mip encoded from the reference chain",
         f"- **Materials**: {', '.join(m['name'] for m in report['materials'])}"
         + (f" (centred {st['crop']} px crop)" if st["crop"] else ""), "",
         "**How to read it.** Rate: bits per texel of the whole set (all non-constant maps, full mip chain) over "
@@ -782,29 +880,48 @@ def _material_md(m: dict[str, Any]) -> list[str]:
         f"({', '.join(x['name'] + ' ' + str(x['channels']) for x in present)})"
         + (f"; constant, not encoded: {', '.join(const)}" if const else ""), "",
         f"![rate-distortion of {m['name']}]({m['rd_plot']})", "",
-        "### BD-rate of neural against ASTC (PSNR over all channels)", "",
-        "| mip | shared PSNR interval | BD-rate | BD-PSNR | shared rate interval | PSNR overlap |",
-        "| ---: | --- | ---: | ---: | --- | --- |",
     ]
-    for bd in m["bd"]:
-        pi, ri = bd["psnr_interval"], bd["rate_interval"]
-        pis = f"{pi[0]:.2f}-{pi[1]:.2f} dB ({bd['psnr_overlap_db']:.2f} dB)" if pi else "none"
-        ris = f"{ri[0]:.3g}-{ri[1]:.3g} bpp" if ri and ri[1] > ri[0] else "none"
-        rate = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
-        if bd["status"] == "barely overlap" and bd["bd_rate_percent"] is not None:
-            rate += " (unreliable)"
-        dpsnr = _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else "")
-        lines.append(f"| {bd['mip']} | {pis} | {rate} | {dpsnr} | {ris} | {bd['status']} |")
+    curves = m["astc_curves"]
+    if len(curves) > 1:
+        mips = [bd["mip"] for bd in curves[0]["bd"]]
+        lines += ["### BD-rate of neural against each ASTC curve (PSNR over all channels; BD-PSNR in brackets)", "",
+                  "| ASTC curve | textures | encode s | " + " | ".join(f"mip {k}" for k in mips) + " |",
+                  "| --- | ---: | ---: |" + " ---: |" * len(mips)]
+        for c in curves:
+            cells = []
+            for bd in c["bd"]:
+                cell = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
+                cell += f" ({_f(bd['bd_psnr_db'], '+.2f')} dB)" if bd["bd_psnr_db"] is not None else ""
+                cells.append(cell + (" (unreliable)" if bd["status"] == "barely overlap" else ""))
+            lines.append(f"| {c['curve']} | {c['textures']} | {_f(c['encode_seconds'], '.1f')} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["### BD-rate of neural against ASTC: shared intervals per curve (PSNR over all channels)", "",
+              "| ASTC curve | mip | shared PSNR interval | BD-rate | BD-PSNR | shared rate interval | PSNR overlap |",
+              "| --- | ---: | --- | ---: | ---: | --- | --- |"]
+    for c in curves:
+        for bd in c["bd"]:
+            pi, ri = bd["psnr_interval"], bd["rate_interval"]
+            pis = f"{pi[0]:.2f}-{pi[1]:.2f} dB ({bd['psnr_overlap_db']:.2f} dB)" if pi else "none"
+            ris = f"{ri[0]:.3g}-{ri[1]:.3g} bpp" if ri and ri[1] > ri[0] else "none"
+            rate = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
+            if bd["status"] == "barely overlap" and bd["bd_rate_percent"] is not None:
+                rate += " (unreliable)"
+            dpsnr = _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else "")
+            lines.append(f"| {c['curve']} | {bd['mip']} | {pis} | {rate} | {dpsnr} | {ris} | {bd['status']} |")
     lines.append("")
-    for bd in m["bd"]:
-        if bd["status"] != "ok":
-            lines.append(f"- mip {bd['mip']}: {bd['note']}.")
+    for c in curves:
+        for bd in c["bd"]:
+            if bd["status"] != "ok":
+                lines.append(f"- {c['curve']}, mip {bd['mip']}: {bd['note']}.")
     lines += ["", "### Rate each codec needs at fixed PSNR (all channels; n/a: outside that curve's range)", "",
-              "| mip | PSNR | neural bpp | ASTC bpp | neural / ASTC |", "| ---: | ---: | ---: | ---: | ---: |"]
-    for bd in m["bd"]:
-        for row in bd["rate_at_psnr"]:
-            lines.append(f"| {bd['mip']} | {row['psnr']:g} dB | {_f(row[NEURAL], '.3f')} | {_f(row[ASTC], '.3f')} | "
-                         f"{_f(row['ratio'], '.2f')} |")
+              "| ASTC curve | mip | PSNR | neural bpp | ASTC bpp | neural / ASTC |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for c in curves:
+        for bd in c["bd"]:
+            for row in bd["rate_at_psnr"]:
+                lines.append(f"| {c['curve']} | {bd['mip']} | {row['psnr']:g} dB | {_f(row[NEURAL], '.3f')} | "
+                             f"{_f(row[ASTC], '.3f')} | {_f(row['ratio'], '.2f')} |")
     lines += ["", "### Settings: rate and PSNR over all channels (dB)", "",
               "| codec | setting | bits per texel | stored bytes | mip 0 | mip 1 | mip 2 | mip 3 | mip 4 | made in |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -815,7 +932,7 @@ def _material_md(m: dict[str, Any]) -> list[str]:
         else:
             made = f"{s['encode_seconds']} s"
         made += " (reused)" if s["reused"] else ""
-        lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.4f} | {s['stored_bytes']:,} | "
+        lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.4f} | {s['stored_bytes']:,} | "
                      f"{' | '.join(ps)} | {made} |")
     names = [x["name"] for x in present]
     for title, field, fmt, count in (
@@ -826,40 +943,62 @@ def _material_md(m: dict[str, Any]) -> list[str]:
                   "| --- | --- | ---: |" + " --- |" * len(names)]
         for s in m["settings"]:
             cells = [_per_mip(s[field].get(n), fmt, count) for n in names]
-            lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.3f} | " + " | ".join(cells) + " |")
+            lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.3f} | " + " | ".join(cells)
+                         + " |")
     if any(s.get("flip_basecolor") for s in m["settings"]):
         lines += ["", "### FLIP of the base color (LDR, sRGB as stored; 0 = identical), mips 0 · 1 · 2", "",
                   "| codec | setting | bpp | FLIP |", "| --- | --- | ---: | --- |"]
         for s in m["settings"]:
-            lines.append(f"| {s['codec']} | {s['setting']} | {s['bits_per_texel']:.3f} | "
+            lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.3f} | "
                          f"{_per_mip(s.get('flip_basecolor'), '.4f', FLIP_MIPS)} |")
     if m["compare"]:
         c0 = m["compare"][0]
-        lines += ["", f"### Side by side near {m['compare_bpp']:g} bpp: ASTC {c0[ASTC]}, neural {c0[NEURAL]}", "",
+        lines += ["", f"### Side by side near {m['compare_bpp']:g} bpp: ASTC {c0[ASTC]} ({m['bd_anchor']}), "
+                  f"neural {c0[NEURAL]}", "",
                   "Reference, ASTC, neural, and both absolute errors magnified (max over a map's channels).", ""]
         for c in m["compare"]:
             lines += [f"**{c['map']}, mip {c['mip']}**", "", f"![{c['map']} mip {c['mip']}]({c['file']})", ""]
-    s_astc = next((s for s in m["settings"] if s["codec"] == ASTC), None)
+    folders = [f"`astc/{m['id']}/<block>_{c['quality']}" + ("" if c["packing"] == astc.LEGACY_PACKING
+                                                            else f"_{c['packing']}") + "/`" for c in curves]
     lines += ["", "Files: `.ngtc` in `ngtc/`"
-              + (f", ASTC textures in `astc/{m['id']}/<block>_{s_astc['quality']}/` (with `manifest.json`)"
-                 if s_astc else "") + ".", ""]
+              + (f", ASTC textures in {', '.join(folders)} (each with its `manifest.json`, which names the packing)"
+                 if folders else "") + ".", ""]
     return lines
+
+
+def _setting_name(s: dict[str, Any]) -> str:
+    """A setting as the tables name it: the neural preset, or ASTC's block size, preset and packing."""
+    if s["codec"] != ASTC:
+        return s["setting"]
+    return " ".join(str(v) for v in (s["setting"], s.get("quality"), s.get("packing")) if v)
 
 
 # ------------------------------------------------------------------------------------------ entry point
 
 
 def summary_table(report: dict[str, Any]):
+    """BD of neural against the anchor ASTC curve (intervals, status), and the BD-rate against every other curve."""
     from rich.table import Table
 
+    first = report["materials"][0] if report["materials"] else {}
+    anchor = first.get("bd_anchor") or "ASTC"
+    others = [c["curve"] for c in first.get("astc_curves", [])[1:]]
     t = Table("material", "mip", "shared PSNR", "BD-rate", "BD-PSNR", "PSNR overlap",
-              title="neural against ASTC (PSNR over all channels)", title_justify="left")
+              *(f"BD-rate vs {c.removeprefix('ASTC ')}" for c in others),
+              title=f"neural against {anchor} (PSNR over all channels)"
+              + (", and against the other ASTC curves" if others else ""), title_justify="left")
+    pct = lambda v: _f(v, "+.1f") + ("%" if v is not None else "")  # noqa: E731
     for m in report["materials"]:
-        for bd in m["bd"]:
+        curves = {c["curve"]: c["bd"] for c in m.get("astc_curves", [])}
+        for k, bd in enumerate(m["bd"]):
             pi = bd["psnr_interval"]
+            extra = [pct(curves[c][k]["bd_rate_percent"])
+                     + (" (unreliable)" if curves[c][k]["status"] == "barely overlap" else "") if c in curves else ""
+                     for c in others]
             t.add_row(m["name"], str(bd["mip"]), f"{pi[0]:.2f}-{pi[1]:.2f} dB" if pi else "none",
-                      _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else ""),
-                      _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else ""), bd["status"])
+                      pct(bd["bd_rate_percent"]),
+                      _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else ""), bd["status"],
+                      *extra)
     return t
 
 
@@ -883,9 +1022,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tests: 64 px crop, bpp2.4,bpp8 at 60 steps, 6x6,12x12")
     p.add_argument("--presets", default=None, help=f"neural presets (default {','.join(DEFAULT_PRESETS)})")
     p.add_argument("--blocks", default=None, help=f"ASTC block sizes (default {','.join(DEFAULT_BLOCKS)})")
-    p.add_argument("--quality", default=astc.DEFAULT_PRESET, help=f"astcenc preset: {', '.join(astc.PRESETS)}")
+    p.add_argument("--quality", default=None, help="astcenc presets, comma-separated, one ASTC curve each "
+                   f"(default {','.join(DEFAULT_QUALITIES)}; --quick: medium): {', '.join(astc.PRESETS)}")
+    p.add_argument("--astc-packing", default=None, help="compact, fewest or both: one ASTC curve each (default both; "
+                   "--quick: compact)")
     p.add_argument("--method", default="grids", help="neural fitting method (grids, encoder+refine, encoder)")
-    p.add_argument("--seconds", type=float, default=300.0, help="neural training budget per preset (default 300)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="neural training budget per preset (default 300; --quick: 60 steps unless given)")
     p.add_argument("--steps", type=int, default=None, help="step budget instead of seconds (bit-exact)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--crop", type=int, default=None, help="evaluate a centred crop of this many texels a side")

@@ -214,24 +214,31 @@ def bench_codec(ctx: typer.Context) -> None:
     "Rate-distortion of the neural codec against ASTC: a report folder per run.\n\n"
     "Encodes every material with each neural preset and each ASTC block size (full mip chains), decodes what was "
     "stored and writes report.md and report.json (bits per texel of the whole set incl. mips; PSNR per map and mip; "
-    "SSIM; base color FLIP; BD-rate and BD-PSNR of neural against ASTC at mips 0-4, with the PSNR interval the two "
-    "curves share), rd_<material>.png, compare_<material>_<map>_mip<k>.png, the ASTC textures (astc/) and the .ngtc "
-    "files (ngtc/). Encodings made earlier with the same settings are reused.\n\n"
+    "SSIM; base color FLIP; BD-rate and BD-PSNR of neural against every ASTC curve (one per astcenc preset and "
+    "packing) at mips 0-4, with the PSNR interval the curves share), rd_<material>.png, "
+    "compare_<material>_<map>_mip<k>.png, the ASTC textures (astc/) and the .ngtc files (ngtc/). Encodings made "
+    "earlier with the same settings are reused.\n\n"
     "Example: ngtc eval .cache/data/rocks --presets bpp2.4,bpp8 --blocks 8x8,12x12 --steps 300 --out report/"))
 def eval_(
     paths: Annotated[list[Path], typer.Argument(help="Material folders or .glb/.gltf files, one or more.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (created; a report.md is replaced).")] = Path(
         "report"),
     quick: Annotated[bool, typer.Option(help="Quick check: 64 px centred crop, presets bpp2.4,bpp8 at 60 steps, "
-                                             "blocks 6x6,12x12 (explicit options still win).")] = False,
+                                             "blocks 6x6,12x12, ASTC medium compact only (explicit options still "
+                                             "win).")] = False,
     presets: Annotated[str | None, typer.Option(help="Neural presets, comma-separated (default: all; see "
                                                      "`ngtc presets`).")] = None,
     blocks: Annotated[str | None, typer.Option(help="ASTC block sizes, comma-separated (default "
                                                     "4x4,5x5,6x6,8x8,10x10,12x12).")] = None,
-    quality: Annotated[str, typer.Option(help="astcenc preset: fastest, fast, medium, thorough, verythorough, "
-                                              "exhaustive.")] = "medium",
+    quality: Annotated[str | None, typer.Option(help="astcenc presets, comma-separated, one ASTC curve each: fastest, "
+                                                     "fast, medium, thorough, verythorough, exhaustive (default "
+                                                     "medium,thorough).")] = None,
+    astc_packing: Annotated[str | None, typer.Option(help="ASTC packing: compact (color, normal, orm textures), "
+                                                          "fewest (as few RGBA textures as the maps fit in) or both; "
+                                                          "one ASTC curve each (default both).")] = None,
     method: Annotated[str, typer.Option(help="Neural fitting method: grids | encoder+refine | encoder.")] = "grids",
-    seconds: Annotated[float, typer.Option(help="Neural training budget per preset, in seconds.")] = 300.0,
+    seconds: Annotated[float | None, typer.Option(help="Neural training budget per preset, in seconds (default 300; "
+                                                       "with --quick: 60 steps unless given).")] = None,
     steps: Annotated[int | None, typer.Option(help="Step budget instead of --seconds (bit-exact with --seed).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the neural fits.")] = 0,
     crop: Annotated[int | None, typer.Option(help="Evaluate a centred crop of this many texels a side.")] = None,
@@ -246,8 +253,9 @@ def eval_(
     from models import evaluate
 
     evaluate.run_cli(paths, shlex.join(["ngtc", *sys.argv[1:]]), out=out, quick=quick, presets=presets,
-                     blocks=blocks, quality=quality, method=method, seconds=seconds, steps=steps, seed=seed,
-                     crop=crop, compare_bpp=compare_bpp, compare_mips=compare_mips, device=device)
+                     blocks=blocks, quality=quality, astc_packing=astc_packing, method=method, seconds=seconds,
+                     steps=steps, seed=seed, crop=crop, compare_bpp=compare_bpp, compare_mips=compare_mips,
+                     device=device)
 
 
 @app.command()
