@@ -40,7 +40,11 @@ command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
 [ -f .cache/data/.done ] || missing+=("the test data in .cache/data: bash scripts/fetch_data.sh")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'setup: missing %s\n' "${missing[@]}" >&2
-  echo "setup: run this script as root to install the packages" >&2
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing did not make it work (packages above: installed, yet unusable?)" >&2
+  else
+    echo "setup: run this script as root to install the packages" >&2
+  fi
   exit 1
 fi
 echo "setup: ok ($gl)"
