@@ -32,7 +32,7 @@ def test_compress_info_decode(tmp_path, small_ngtc):
     for name in ("basecolor", "normal", "roughness", "height"):
         Image.open(ROOT / "assets/tiles" / f"{name}.png").crop((0, 0, 40, 24)).save(crop / f"{name}.png")
     out = tmp_path / "t.ngtc"
-    r = ngtc("compress", str(crop), "-o", str(out), "--steps", "20", "--bpp", "8")
+    r = ngtc("compress", str(crop), "-o", str(out), "--steps", "20", "--preset", "bpp8")
     assert r.returncode == 0, r.stderr
     assert out.exists() and "bits per texel" in r.stdout and "all channels" in r.stdout
     r = ngtc("info", str(out))
@@ -61,3 +61,13 @@ def test_bad_inputs_give_one_line_and_status_2(tmp_path, small_ngtc):
     assert_clean_error(ngtc("decode", str(good), "-o", str(tmp_path / "o"), "--mip", "99"), "out of range")
     assert_clean_error(ngtc("compress", "assets/tiles", "-o", str(good), "--preset", "nope"), "unknown preset")
     assert good.read_bytes() == small_ngtc  # a failed run never touches an existing output
+
+
+def test_a_rate_out_of_reach_is_one_line(tmp_path):
+    crop = tmp_path / "tiny"
+    crop.mkdir()
+    for name in ("basecolor", "roughness"):
+        Image.open(ROOT / "assets/tiles" / f"{name}.png").crop((0, 0, 40, 24)).save(crop / f"{name}.png")
+    r = ngtc("compress", str(crop), "-o", str(tmp_path / "t.ngtc"), "--steps", "2", "--bpp", "8")
+    assert_clean_error(r, "8.0 bits per texel is out of reach at 40x24", "the nearest file has")
+    assert not (tmp_path / "t.ngtc").exists()
