@@ -32,7 +32,7 @@ class FitConfig:
     steps: int | None = None  # budget: a step count (reproducible) ...
     seconds: float | None = 300.0  # ... or wall time (the step count then depends on the machine)
     seed: int = 0
-    batch: int = 16384
+    batch: int = 8192  # texels a step: at 120 s, 8192 beat 16384 at mips 0-4 on rocks and tiles (docs/benchmarks.md)
     device: str | None = None  # None: CUDA when present, else CPU
     crop: int = 128  # encoder training crop (mip-0 texels)
     encoder_share: float = 0.5  # part of the budget spent training the encoder in "encoder+refine"
