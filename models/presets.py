@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from .decoder_shape import DecoderShape, decoder_shape
 
-# Bytes a file spends beside the grids at the default synthesizer: fp16 weights (~2.9k of them for 7
-# channels) plus the metadata JSON and headers; measured on the bundled tiles.ngtc (313,566 bytes for
-# 294,912 bytes of grid codes at 1024x1024).
-OVERHEAD_BYTES = 18_700
+# Bytes of a file beside grids and weights: headers, the tensor table and the metadata JSON (layout,
+# sources, recorded PSNR per map and mip); the bundled tiles.ngtc has 3,984 (313,566 in all, 294,912 of
+# grid codes, 14,670 of fp16 weights).
+METADATA_BYTES = 4_000
+TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the presets were measured on
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,11 @@ class Preset:
     name: str
     shape: DecoderShape
 
-    def nominal_bpp(self, width: int = 1024, height: int = 1024) -> float:
-        """The rate a file of this preset has, about: grids plus the fixed cost of weights and metadata."""
-        return self.shape.grid_bits_per_texel + OVERHEAD_BYTES * 8 / (width * height)
+    def nominal_bpp(self, width: int = 1024, height: int = 1024, channels: int = TYPICAL_CHANNELS) -> float:
+        """The rate a file of this preset has, about: grids plus the fixed cost of weights and metadata
+        (`models.rate.stored_bytes` gives it exactly for a material)."""
+        fixed = 2 * self.shape.weight_count(channels) + METADATA_BYTES
+        return self.shape.grid_bits_per_texel + fixed * 8 / (width * height)
 
 
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
@@ -42,7 +45,11 @@ PRESETS: dict[str, Preset] = {
         preset("bpp1", 12, 8, 16, 16),  # 1.0
         preset("bpp2.4", 8, 4, 16, 16),  # 2.25
         preset("bpp4", 12, 4, 16, 8),  # 4.0
-        preset("bpp8", 28, 4, 16, 8),  # 8.0
+        # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
+        # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets").
+        preset("bpp8", 4, 2, 16, 4),  # 8.0
+        preset("bpp12", 8, 2, 16, 4),  # 12.0
+        preset("bpp16", 12, 2, 16, 4),  # 16.0
     )
 }
 DEFAULT_PRESET = "bpp2.4"
