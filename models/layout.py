@@ -7,6 +7,7 @@ it on load) and every consumer of decoded texels. Torch-free.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -73,9 +74,9 @@ class MapInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def is_constant(self) -> bool:
         return self.constant is not None
 
-    def describe_source(self) -> str:
+    def describe_source(self, file_name_only: bool = False) -> str:
         """Where the values came from, for people: "rock_gloss.png, R, inverted (gloss)"."""
-        parts = [self.source]
+        parts = [Path(self.source).name if file_name_only else self.source]
         if self.source_channel:
             parts.append(self.source_channel)
         if self.inverted:

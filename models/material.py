@@ -25,12 +25,12 @@ import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from .atomic import write_atomic
-from .layout import MAP_NAMES, MapInfo, color_space, printable
+from .layout import MAP_COLOR_SPACE, MAP_NAMES, MapInfo, color_space, printable
 
 log = logging.getLogger(__name__)
 
 CANONICAL = MAP_NAMES  # the maps a material may have, in channel order
-_COLOR = frozenset({"basecolor", "emissive"})  # 3 channels, kept sRGB-encoded as stored
+_COLOR = frozenset(n for n, space in MAP_COLOR_SPACE.items() if space == "srgb")  # RGB, kept sRGB-encoded
 # Per slot, file-name aliases in priority order: the first one wins when several files fill the same slot.
 _ALIASES: dict[str, tuple[str, ...]] = {
     "basecolor": ("basecolor", "basecolour", "albedo", "diffuse", "diff", "color", "colour", "col"),

@@ -44,7 +44,7 @@ EXAMPLES = [
     ("offset inconsistent", ("layout", 2, "offset"), 4, "offset"),
     ("source with an escape sequence", ("layout", 0, "source"), "x\x1b[31m.png", "control characters"),
     ("material name with a newline", ("info", "material"), "a\nb", "control characters"),
-    ("NaN-free PSNR of a string", ("info", "quality", "psnr", 0), "45", "psnr"),
+    ("PSNR as a string", ("info", "quality", "psnr", 0), "45", "psnr"),
 ]
 
 

@@ -53,8 +53,8 @@ def summary_table(ct: CompressedTexture, path: Path | None, size: int) -> Table:
         psnrs = q.psnr_maps.get(m.name)
         detail = "constant " + ", ".join(f"{v:.3f}" for v in m.constant) if m.constant else (
             _mips_label(psnrs) if psnrs else "")
-        source = m.describe_source().replace(m.source, Path(m.source).name, 1)
-        t.add_row(m.name, str(m.channels), m.color_space, escape(source), str(m.bit_depth), detail)
+        t.add_row(m.name, str(m.channels), m.color_space, escape(m.describe_source(file_name_only=True)),
+                  str(m.bit_depth), detail)
     if q.psnr:
         t.add_row("[b]all channels[/b]", "", "", "", "", f"[b]{_mips_label(q.psnr)}[/b]")
     t.caption = escape(f"stored {size:,} bytes = {size * 8 / (ct.width * ct.height):.3f} bits per texel (full mip "
