@@ -34,13 +34,13 @@ def no_uv_mesh(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def host(scene, tmp_path_factory, monkeypatch_module):
-    from viewer.app import Headless
+    from viewer.headless import Headless
 
     monkeypatch_module.setenv("NGTC_CACHE", str(tmp_path_factory.mktemp("cache")))
     h = Headless(SIZE, output_dir=tmp_path_factory.mktemp("out"))
     h.viewer.open(*scene)
     h.wait()
-    assert not h.viewer.errors, h.viewer.errors
+    assert not h.viewer.log.errors, h.viewer.log.errors
     yield h
     h.release()
 
@@ -57,7 +57,7 @@ def render(host, panel: bool = False, **state) -> np.ndarray:
 
     host.viewer.state = ViewState(**state)
     host.wait()
-    assert not host.viewer.errors, host.viewer.errors
+    assert not host.viewer.log.errors, host.viewer.log.errors
     return host.frame(panel=panel).astype(np.float64)
 
 
@@ -134,10 +134,11 @@ def test_modes_reference_neural_astc(host):
     # with the decoder's mip m + 1 (27.07 dB) falls outside, as does the neural mode showing the reference (inf).
     assert 27.6 < psnr(ref, neural, mask) < 29.6
     assert 55.4 < psnr(ref, astc, mask) < 57.4
-    facts = host.viewer.sets
+    facts = host.viewer.scene.sets
     astc = facts["astc-8x8"]
     assert astc.bits_per_texel == pytest.approx(chain_bits_per_texel(64, 48, "8x8", len(astc.textures)))
-    assert facts["neural"].bits_per_texel == pytest.approx(len(host.viewer.ngtc_path.read_bytes()) * 8 / (64 * 48))
+    ngtc_bytes = len(host.viewer.scene.ngtc_path.read_bytes())
+    assert facts["neural"].bits_per_texel == pytest.approx(ngtc_bytes * 8 / (64 * 48))
     # The PSNR per mip the panel shows. Neural: what the file records (22.32 dB at mip 0), which must be what the
     # viewer displays, its decoded-on-load RGBA8 chains against the reference chain (8-bit rounding: measured
     # within 0.0015 dB at mips 0-3, 0.048 dB at the 4x3 to 1x1 mips; a decoder reading grid positions at texel
@@ -145,7 +146,7 @@ def test_modes_reference_neural_astc(host):
     # preset instead of "medium": 45.4 dB).
     from viewer.neural_gl import read_texture_mip
 
-    reference = host.viewer.material.mip_chain()
+    reference = host.viewer.scene.material.mip_chain()
     neural_set, channels = facts["neural"], reference[0].shape[-1]
     shown = [psnr(np.concatenate([read_texture_mip(t, m) for t in neural_set.textures], -1)[..., :channels] * 255,
                   ref_m * 255) for m, ref_m in enumerate(reference)]
@@ -173,7 +174,7 @@ def test_depth_prepass_shades_each_pixel_once(host, mode):
     from viewer.renderer import ViewState
 
     viewer, renderer = host.viewer, host.viewer.renderer
-    renderer.set_mesh(viewer.mesh)
+    renderer.set_mesh(viewer.scene.mesh)
     fbo = host.ctx.framebuffer([host.ctx.texture(SIZE, 4)], host.ctx.depth_renderbuffer(SIZE))
     images, shaded = {}, {}
     try:
@@ -181,14 +182,14 @@ def test_depth_prepass_shades_each_pixel_once(host, mode):
             renderer.depth_prepass = prepass
             query = GLQuery(GL_SAMPLES_PASSED)
             renderer.frame_index = 0  # the same stochastic pattern both times
-            renderer.scene_pass(fbo, SIZE, None, ViewState(mode_a=mode), viewer.sets[mode], viewer.orbit, query)
+            renderer.scene_pass(fbo, SIZE, None, ViewState(mode_a=mode), viewer.scene.sets[mode], viewer.orbit, query)
             shaded[prepass], images[prepass] = query.result, np.frombuffer(fbo.read(), np.uint8)
             query.release()
     finally:
         renderer.depth_prepass = True
         for obj in (*fbo.color_attachments, fbo.depth_attachment, fbo):
             obj.release()
-    assert viewer.sets[mode].opaque
+    assert viewer.scene.sets[mode].opaque
     assert shaded[True] <= SIZE[0] * SIZE[1] < shaded[False], shaded
     assert np.array_equal(images[True], images[False])
 
@@ -263,9 +264,9 @@ def test_split_and_difference(host):
 def test_capture_writes_json_and_csv(host):
     render(host)
     host.viewer.start_capture(frames=2, modes=["reference", "neural"])
-    while host.viewer.capture is not None:
+    while host.viewer.captures.running is not None:
         host.frame(panel=False)
-    json_path, csv_path = host.viewer.last_capture
+    json_path, csv_path = host.viewer.captures.last
     doc = json.loads(json_path.read_text())
     assert set(doc["modes"]) == {"reference", "neural"} and doc["frames_per_mode"] == 2
     assert all(m["frames"] == 2 and m["gpu_ms_mean"] > 0 for m in doc["modes"].values())
@@ -276,22 +277,22 @@ def test_capture_writes_json_and_csv(host):
 def test_broken_files_keep_the_scene(host, tmp_path, no_uv_mesh):
     viewer = host.viewer
     render(host)
-    neural_before, mesh_before = viewer.sets["neural"], viewer.mesh
+    neural_before, mesh_before = viewer.scene.sets["neural"], viewer.scene.mesh
     broken = tmp_path / "broken.ngtc"
-    broken.write_bytes(viewer.ngtc_path.read_bytes()[:-7])
-    viewer.load_ngtc(broken)
-    viewer.load_mesh(no_uv_mesh)
-    viewer.load_material(tmp_path)  # an empty folder
+    broken.write_bytes(viewer.scene.ngtc_path.read_bytes()[:-7])
+    viewer.scene.load_ngtc(broken)
+    viewer.scene.load_mesh(no_uv_mesh)
+    viewer.scene.load_material(tmp_path)  # an empty folder
     host.wait()
-    assert any("broken.ngtc" in e and "truncated" in e for e in viewer.errors)
-    assert any("no texture coordinates" in e for e in viewer.errors)
-    assert any("no recognizable texture maps" in e for e in viewer.errors)
-    assert viewer.sets["neural"] is neural_before and viewer.mesh is mesh_before
+    assert any("broken.ngtc" in e and "truncated" in e for e in viewer.log.errors)
+    assert any("no texture coordinates" in e for e in viewer.log.errors)
+    assert any("no recognizable texture maps" in e for e in viewer.log.errors)
+    assert viewer.scene.sets["neural"] is neural_before and viewer.scene.mesh is mesh_before
     image = host.frame(panel=True)  # still renders, the errors in red in the panel
     panel = image[:120, :100].astype(int)
     red = (panel[..., 0] > 180) & (panel[..., 1] < 140) & (panel[..., 2] < 140)
     assert red.sum() > 20
-    viewer.errors.clear()
+    viewer.log.errors.clear()
 
 
 def test_keyboard_shortcuts(host):
@@ -301,7 +302,7 @@ def test_keyboard_shortcuts(host):
     render(host)
 
     def press(key) -> None:
-        imgui.set_current_context(viewer.imgui_context)
+        imgui.set_current_context(viewer.panel.imgui_context)
         imgui.get_io().add_key_event(key, True)
         host.frame(panel=True)
         imgui.get_io().add_key_event(key, False)
@@ -317,7 +318,7 @@ def test_keyboard_shortcuts(host):
     press(imgui.Key.c)
     assert viewer.state.view == "basecolor"
     press(imgui.Key.f1)
-    assert viewer.show_help
+    assert viewer.panel.help_visible
     press(imgui.Key.f1)
     render(host)
 
@@ -329,63 +330,64 @@ def test_eval_report_and_astc_folder_are_found(host, tmp_path):
     render(host, mode_a="astc-8x8")
     cached = next(p for p in Path(os.environ["NGTC_CACHE"]).rglob("manifest.json") if "8x8" in str(p)).parent
     shutil.copytree(cached, tmp_path / "report" / "astc" / "crop" / "8x8_medium")
-    assert find_astc_dir(viewer.material, "8x8", [tmp_path], viewer.fingerprint) == cached.__class__(
+    assert find_astc_dir(viewer.scene.material, "8x8", [tmp_path], viewer.scene.fingerprint) == cached.__class__(
         tmp_path / "report" / "astc" / "crop" / "8x8_medium")
-    assert find_astc_dir(viewer.material, "12x12", [tmp_path], viewer.fingerprint) is None
+    assert find_astc_dir(viewer.scene.material, "12x12", [tmp_path], viewer.scene.fingerprint) is None
     (tmp_path / "report" / "ngtc").mkdir()
     ngtc = tmp_path / "report" / "ngtc" / "crop_bpp2.4.ngtc"
-    shutil.copy(viewer.ngtc_path, ngtc)
+    shutil.copy(viewer.scene.ngtc_path, ngtc)
     settings = [{"codec": "astc", "setting": "8x8", "psnr": [40.0, 41.0, None]},
                 {"codec": "neural", "setting": "bpp2.4", "files": ["ngtc/crop_bpp2.4.ngtc"], "psnr": [30.0, 31.0]}]
     doc = {"materials": [{"fingerprint": "other", "settings": [{"codec": "astc", "setting": "4x4", "psnr": [1.0]}]},
-                         {"fingerprint": viewer.fingerprint, "settings": settings}]}
+                         {"fingerprint": viewer.scene.fingerprint, "settings": settings}]}
     (tmp_path / "report" / "report.json").write_text(json.dumps(doc))
-    found = report_psnr(tmp_path / "report" / "report.json", viewer.fingerprint, ngtc)
+    found = report_psnr(tmp_path / "report" / "report.json", viewer.scene.fingerprint, ngtc)
     assert found == {"astc-8x8": [40.0, 41.0, float("inf")], "neural": [30.0, 31.0]}
 
 
 def test_extra_ngtc_presets_as_modes(host, tmp_path):
-    from viewer.app import ViewerError, check_mode
+    from viewer.errors import ViewerError
     from viewer.materials_gl import find_ngtc_presets
+    from viewer.modes import check_mode
 
-    viewer = host.viewer
+    viewer, loaded = host.viewer, host.viewer.scene
     # `ngtc eval` layout: report/ngtc/<material>_<preset>.ngtc with a sidecar naming the material's fingerprint.
     ngtc_dir = tmp_path / "report" / "ngtc"
     ngtc_dir.mkdir(parents=True)
-    for name, fingerprint in (("crop_bpp2.4", viewer.fingerprint), ("other_bpp0.5", "0" * 64)):
-        shutil.copy(viewer.ngtc_path, ngtc_dir / f"{name}.ngtc")
+    for name, fingerprint in (("crop_bpp2.4", loaded.fingerprint), ("other_bpp0.5", "0" * 64)):
+        shutil.copy(loaded.ngtc_path, ngtc_dir / f"{name}.ngtc")
         sidecar = {"key": {"fingerprint": fingerprint, "fit": {"preset": {"name": name.split("_")[1]}}}}
         (ngtc_dir / f"{name}.ngtc.json").write_text(json.dumps(sidecar))
-    assert find_ngtc_presets([tmp_path], viewer.fingerprint) == {"bpp2.4": (ngtc_dir / "crop_bpp2.4.ngtc").resolve()}
+    assert find_ngtc_presets([tmp_path], loaded.fingerprint) == {"bpp2.4": (ngtc_dir / "crop_bpp2.4.ngtc").resolve()}
     copy = tmp_path / "crop_small.ngtc"
-    shutil.copy(viewer.ngtc_path, copy)
-    viewer.add_ngtc(copy)  # another .ngtc of the material: three more neural modes, named after the file
+    shutil.copy(loaded.ngtc_path, copy)
+    loaded.add_ngtc(copy)  # another .ngtc of the material: three more neural modes, named after the file
     host.wait()
-    assert {"neural@small", "neural-trilinear@small", "neural-stochastic@small"} <= set(viewer.modes())
-    assert "bpp2.4" in viewer.sets["neural@small"].label
+    assert {"neural@small", "neural-trilinear@small", "neural-stochastic@small"} <= set(loaded.modes())
+    assert "bpp2.4" in loaded.sets["neural@small"].label
     same_file = render(host, mode_a="neural@small")
     assert np.array_equal(same_file, render(host, mode_a="neural"))
     split = render(host, mode_a="reference", mode_b="neural@small", compare="split")
     assert np.array_equal(split[:, 130:], same_file[:, 130:])
     assert check_mode("neural-stochastic@bpp1.2") and pytest.raises(ViewerError, check_mode, "astc-8x8@bpp1")
     settings = [{"codec": "neural", "setting": "bpp2.4", "files": ["ngtc/crop_bpp2.4.ngtc"], "psnr": [30.0, 31.0]}]
-    doc = {"materials": [{"fingerprint": viewer.fingerprint, "settings": settings}]}
+    doc = {"materials": [{"fingerprint": loaded.fingerprint, "settings": settings}]}
     (tmp_path / "report" / "report.json").write_text(json.dumps(doc))
-    viewer.add_ngtc(ngtc_dir / "crop_bpp2.4.ngtc")  # an eval preset: its PSNR per mip from the report beside it
+    loaded.add_ngtc(ngtc_dir / "crop_bpp2.4.ngtc")  # an eval preset: its PSNR per mip from the report beside it
     host.wait()
-    assert viewer.report["neural-trilinear@bpp2.4"] == [30.0, 31.0] and "neural" not in viewer.report
+    assert loaded.report["neural-trilinear@bpp2.4"] == [30.0, 31.0] and "neural" not in loaded.report
     viewer.state.mode_a = "neural@missing"  # unknown preset: one error, not asked for again every frame
     viewer.wait(timeout=10)
     host.frame()
-    assert len(viewer.errors) == 1 and "missing" in viewer.errors[0] and "neural@missing" in viewer.failed
-    viewer.errors.clear()
-    viewer.failed.clear()
+    assert len(viewer.log.errors) == 1 and "missing" in viewer.log.errors[0] and "neural@missing" in loaded.failed
+    viewer.log.errors.clear()
+    loaded.failed.clear()
     render(host)
 
 
 def test_astc_failure_is_reported_once_and_progress_counts_files(host, tmp_path, monkeypatch):
     import models.astc
-    from viewer.app import astc_progress
+    from viewer.scene import astc_progress
 
     calls = []
 
@@ -399,9 +401,9 @@ def test_astc_failure_is_reported_once_and_progress_counts_files(host, tmp_path,
     viewer.wait(timeout=20)  # returns: the failed mode is not encoded again and again
     for _ in range(3):
         host.frame()
-    assert len(calls) == 1 and viewer.errors == ["ASTC 12x12: astc encoder process failed: simulated"]
-    viewer.errors.clear()
-    viewer.failed.clear()
+    assert len(calls) == 1 and viewer.log.errors == ["ASTC 12x12: astc encoder process failed: simulated"]
+    viewer.log.errors.clear()
+    viewer.scene.failed.clear()
     render(host)
     since = time.time() - 1
     (tmp_path / "a_mip0.astc").write_bytes(bytes(300))
@@ -412,7 +414,8 @@ def test_astc_failure_is_reported_once_and_progress_counts_files(host, tmp_path,
 
 
 def test_flat_view_is_one_to_one_and_normal_map_faces_the_light(scene, tmp_path):
-    from viewer.app import Headless
+    from viewer.captures import read_pixels
+    from viewer.headless import Headless
     from viewer.renderer import ViewState
 
     n = 32  # a dome in a tangent-space normal map (OpenGL convention: +Y towards the top of the image)
@@ -428,21 +431,21 @@ def test_flat_view_is_one_to_one_and_normal_map_faces_the_light(scene, tmp_path)
     h = Headless(size)
     try:
         viewer = h.viewer
-        viewer.load_material(scene[0])  # no mesh: the flat view needs none
+        viewer.scene.load_material(scene[0])  # no mesh: the flat view needs none
         h.wait()
         viewer.state = ViewState(flat=True, view="basecolor")
         h.frame(panel=False)
         src = np.asarray(Image.open(scene[0] / "basecolor.png").convert("RGB")).astype(int)
         for offset in (0.0, 51.0):  # the panel's width (odd: the picture shifts by whole pixels)
             viewer.renderer.offset_px = offset
-            viewer.renderer.render(h.fbo, size, viewer.state, viewer.sets, viewer.flat_camera)
-            image = viewer.read_pixels(h.fbo, size).astype(int)
+            viewer.renderer.render(h.fbo, size, viewer.state, viewer.scene.sets, viewer.flat_camera)
+            image = read_pixels(h.fbo, size).astype(int)
             cx, cy = int(offset) // 2 + size[0] // 2, size[1] // 2  # the quad's centre, about
             crop = image[cy - 12:cy + 12, cx - 12:cx + 12]
             errors = [np.abs(crop - src[cy - 12 - dy:cy + 12 - dy, cx - 12 - dx:cx + 12 - dx]).max()
                       for dx in range(cx - 34, cx - 29) for dy in range(cy - 26, cy - 21)]
             assert min(errors) == 0, offset  # one placement of the texels matches the pixels exactly
-        viewer.load_material(dome)
+        viewer.scene.load_material(dome)
         h.wait()
         h.frame(panel=False)  # the new quad (re)frames the flat camera at 1:1
         viewer.flat_camera.scale = 2.0
@@ -491,7 +494,8 @@ def display():
 
 
 def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
-    from viewer.app import run_window
+    from viewer.captures import read_pixels
+    from viewer.window import run_window
 
     monkeypatch.setenv("NGTC_CACHE", str(tmp_path / "cache"))
     shots: dict[str, np.ndarray] = {}
@@ -502,19 +506,19 @@ def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
         if index == 0:
             viewer.wait()
         elif index == 2:
-            shots["panel"] = viewer.read_pixels(fb, size).astype(int)
-            viewer.show_panel = False
+            shots["panel"] = read_pixels(fb, size).astype(int)
+            viewer.panel.visible = False
             viewer.state.view = "normal"
         elif index == 3:
-            shots["scene"] = viewer.read_pixels(fb, size).astype(int)
-            shots["errors"] = list(viewer.errors)
-            viewer.show_panel = True
-            glfw.set_window_size(viewer.window, *RESIZED)
+            shots["scene"] = read_pixels(fb, size).astype(int)
+            shots["errors"] = list(viewer.log.errors)
+            viewer.panel.visible = True
+            glfw.set_window_size(viewer.panel.window, *RESIZED)
         elif index == 5:
-            shots["resized"] = viewer.read_pixels(fb, size).astype(int)
-            viewer.show_panel = False
+            shots["resized"] = read_pixels(fb, size).astype(int)
+            viewer.panel.visible = False
         elif index == 6:
-            shots["resized scene"] = viewer.read_pixels(fb, size).astype(int)
+            shots["resized scene"] = read_pixels(fb, size).astype(int)
 
     viewer = run_window(*scene, None, SIZE, max_frames=7, on_frame=on_frame)
     assert viewer is not None, "no window under Xvfb"
@@ -553,7 +557,9 @@ def test_cli_render_and_errors(scene, tmp_path, no_uv_mesh):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ngtc: error:") and "no texture coordinates" in lines[0]
-    from viewer.app import ViewerError, render_command, write_image
+    from viewer.captures import write_image
+    from viewer.commands import render_command
+    from viewer.errors import ViewerError
 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -585,7 +591,7 @@ def test_astc_fewest_packing_is_read_through_its_manifest(host, tmp_path):
     from viewer.materials_gl import astc_set, find_astc_dir, report_psnr
 
     viewer = host.viewer
-    material, fp = viewer.material, viewer.fingerprint
+    material, fp = viewer.scene.material, viewer.scene.fingerprint
     reference_rough = render(host, mode_a="reference", view="roughness")
     compact = render(host, mode_a="astc-8x8")
     compact_rough = render(host, mode_a="astc-8x8", view="roughness")
@@ -596,13 +602,13 @@ def test_astc_fewest_packing_is_read_through_its_manifest(host, tmp_path):
     tset = astc_set(viewer.ctx, fewest_dir, material.maps)
     assert len(tset.textures) == 2 and any("fewest packing" in note for note in tset.notes)
     assert tset.bits_per_texel == pytest.approx(chain_bits_per_texel(64, 48, "8x8", 2))
-    previous = viewer.sets["astc-8x8"]
-    viewer.sets["astc-8x8"] = tset
+    previous = viewer.scene.sets["astc-8x8"]
+    viewer.scene.sets["astc-8x8"] = tset
     try:
         fewest = render(host, mode_a="astc-8x8")
         fewest_rough = render(host, mode_a="astc-8x8", view="roughness")
     finally:
-        viewer.sets["astc-8x8"] = previous
+        viewer.scene.sets["astc-8x8"] = previous
         tset.release()
     mask = object_mask(compact)
     print("MEASURE fewest vs compact", psnr(fewest, compact, mask), "roughness vs reference: fewest",

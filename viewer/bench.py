@@ -32,16 +32,18 @@ import numpy as np
 
 from models.atomic import write_atomic
 
-from .app import ASTC_BLOCKS, DEFAULT_MESH, Headless, ViewerError, mode_label, resolve_inputs
+from .errors import ViewerError
+from .headless import Headless
 from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
+from .modes import ASTC_BLOCKS, REGISTRY, astc_block, mode_label
 from .neural_gl import decode_flops, is_software_renderer
 from .renderer import ViewState
+from .scene import DEFAULT_MESH, resolve_inputs
 
 GL_TIME_ELAPSED = 0x88BF
 GL_SAMPLES_PASSED = 0x8914
 GL_QUERY_RESULT = 0x8866
-DECODES_PER_PIXEL = {"neural-trilinear": 8, "neural-stochastic": 1}  # trilinear: 4 texels x 2 mips, at most
-NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural")
+NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural")  # on sample first
 
 
 class GLQuery:
@@ -101,7 +103,7 @@ class ModeResult:
     def summary(self, clock: str, astc_median: float | None, flops_per_decode: int = 0) -> dict:
         ms = self.frame_ms(clock)
         median = float(np.median(ms))
-        decodes = DECODES_PER_PIXEL.get(self.mode)
+        decodes = REGISTRY[self.mode].decodes_per_pixel
         rate = self.fragments * decodes / (median / 1e3) if decodes and median > 0 else None  # texel decodes/s
         return {
             "label": self.label, "frames": len(ms), "clock": clock, "ms_median": round(median, 4),
@@ -176,7 +178,7 @@ def time_viewer_mode(host: Headless, mode: str, frames: int, warmup: int, max_se
     window draws it with vsync off; the wall clock is what an interactive user gets."""
     viewer = host.viewer
     viewer.state.mode_a, viewer.state.compare = mode, "single"
-    result = ModeResult(mode, mode_label(mode), gpu_bytes=viewer.sets[mode].gpu_bytes)
+    result = ModeResult(mode, mode_label(mode), gpu_bytes=viewer.scene.sets[mode].gpu_bytes)
 
     def draw(shaded: GLQuery | None) -> None:
         with shaded or contextlib.nullcontext():  # fragments of the whole frame: not reported
@@ -204,16 +206,16 @@ def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> floa
 def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: Path | None,
                modes: list[str]) -> None:
     """Load everything `modes` need through the viewer's own loaders (ASTC: from `ngtc eval`, else encoded)."""
-    viewer = host.viewer
+    viewer, scene = host.viewer, host.viewer.scene
     viewer.open(material, ngtc, mesh)
     host.wait()
     for mode in modes:
-        if mode.startswith("astc-"):
-            viewer.request_astc(mode[5:])
+        if astc_block(mode):
+            scene.request_astc(astc_block(mode))
     host.wait()
-    if viewer.errors:
-        raise ViewerError(viewer.errors[0])
-    missing = [m for m in modes if m not in viewer.sets]
+    if viewer.log.errors:
+        raise ViewerError(viewer.log.errors[0])
+    missing = [m for m in modes if m not in scene.sets]
     if missing:
         raise ViewerError(f"cannot bench {', '.join(missing)}: the reference and ASTC modes need the material, "
                           f"the neural modes an .ngtc")
@@ -229,18 +231,18 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
     try:
         modes = bench_modes(astc_blocks)
         load_scene(host, material, ngtc, mesh, modes)
-        viewer = host.viewer
-        viewer.renderer.set_mesh(viewer.mesh)
+        viewer, scene = host.viewer, host.viewer.scene
+        viewer.renderer.set_mesh(scene.mesh)
         color, depth = host.ctx.texture(size, 4), host.ctx.depth_renderbuffer(size)
         fbo = host.ctx.framebuffer([color], depth)
-        results = {m: time_mode(host, viewer.sets[m], fbo, size, frames, warmup, max_seconds,
+        results = {m: time_mode(host, scene.sets[m], fbo, size, frames, warmup, max_seconds,
                                 progress and (lambda m=m: progress(m))) for m in modes}
         whole = {m: time_viewer_mode(host, m, frames, warmup, max_seconds, progress and (lambda m=m: progress(m)))
                  for m in modes} if viewer_frames else {}
         clock = "wall" if is_software_renderer(host.ctx) else "query"
-        astc = [results[m] for m in modes if m.startswith("astc-")]
+        astc = [results[m] for m in modes if astc_block(m)]
         astc_median = float(np.median(astc[-1].frame_ms(clock))) if astc else None
-        neural = viewer.sets["neural"]
+        neural = scene.sets["neural"]
         flops = decode_flops(neural.neural.compressed)
         bake = bake_seconds(host, neural)
         chain_texels = chain_bytes(neural.width, neural.height, neural.mips, 1)
@@ -248,8 +250,8 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
         return {
             "renderer": info.get("GL_RENDERER"), "vendor": info.get("GL_VENDOR"), "gl": info.get("GL_VERSION"),
             "astc_native": ASTC_EXTENSION in host.ctx.extensions, "size": list(size),
-            "frames": frames, "warmup": warmup, "material": str(viewer.material_path),
-            "ngtc": str(viewer.ngtc_path), "mesh": str(viewer.mesh_path or DEFAULT_MESH),
+            "frames": frames, "warmup": warmup, "material": str(scene.material_path),
+            "ngtc": str(scene.ngtc_path), "mesh": str(scene.mesh_path or DEFAULT_MESH),
             "host": f"{platform.machine()}, {platform.system()}",
             "astc_reference_mode": astc[-1].mode if astc else None,
             "clock": clock, "flops_per_decode": flops,

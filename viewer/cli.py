@@ -75,7 +75,7 @@ def compress(
                                                  "that reaches it, found by short probe fits (1/5 of the budget "
                                                  "each, about 3), then the full fit.")] = None,
     preset: Annotated[str | None, typer.Option(help="Preset name (see `ngtc presets`), instead of --bpp.")] = None,
-    method: Annotated[str, typer.Option(help="grids | encoder+refine | encoder (see README).")] = "grids",
+    method: Annotated[str, typer.Option(help="grids | warm | encoder+refine | encoder (see README).")] = "grids",
     steps: Annotated[int | None, typer.Option(help="Training steps (exactly reproducible budget).")] = None,
     seconds: Annotated[float, typer.Option(help="Training time budget when --steps is not given.")] = 300.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -236,7 +236,8 @@ def eval_(
     astc_packing: Annotated[str | None, typer.Option(help="ASTC packing: compact (color, normal, orm textures), "
                                                           "fewest (as few RGBA textures as the maps fit in) or both; "
                                                           "one ASTC curve each (default both).")] = None,
-    method: Annotated[str, typer.Option(help="Neural fitting method: grids | encoder+refine | encoder.")] = "grids",
+    method: Annotated[str, typer.Option(help="Neural fitting method: grids | warm | encoder+refine | encoder.")
+                      ] = "grids",
     seconds: Annotated[float | None, typer.Option(help="Neural training budget per preset, in seconds (default 300; "
                                                        "with --quick: 60 steps unless given).")] = None,
     steps: Annotated[int | None, typer.Option(help="Step budget instead of --seconds (bit-exact with --seed).")] = None,
@@ -269,7 +270,7 @@ def view(
 ) -> None:
     """Open the viewer: reference, ASTC and neural side by side across mips (F1 in the window lists the keys).
     Without a display: headless renders and a timing capture in ./ngtc-view/ instead."""
-    from viewer.app import view_command
+    from viewer.commands import view_command
 
     view_command(target, mesh, ngtc, size)
 
@@ -294,7 +295,7 @@ def render(
     lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
 ) -> None:
     """Render one image headless (EGL, no window), e.g. for reports and tests."""
-    from viewer.app import render_command
+    from viewer.commands import render_command
 
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
                           size=size, split=split, diff=diff, flat=flat, lod_bias=lod_bias)
@@ -323,8 +324,8 @@ def bench(
     """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
     reference RGBA8, ASTC, neural on sample (trilinear, stochastic) and neural decoded on load; texel decodes
     per second and GPU memory per mode. Headless (EGL)."""
-    from viewer.app import parse_size
     from viewer.bench import bench_command, si
+    from viewer.commands import parse_size
 
     dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
     result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console, viewer)
@@ -339,8 +340,9 @@ def bench(
 
 INPUT_ERRORS = {  # module -> exception classes that mean bad input or environment (a file, an option, no GPU)
     "models.material": ("MaterialError",), "models.ngtc_file": ("NgtcError",), "models.astc": ("AstcError",),
-    "models.evaluate": ("EvalError",), "viewer.mesh": ("MeshError",), "viewer.neural_gl": ("NgtcGLError",),
-    "viewer.materials_gl": ("TextureSetError",), "viewer.app": ("ViewerError",),
+    "models.evaluate": ("EvalError",), "models.warm_start": ("WarmStartError",),
+    "viewer.mesh": ("MeshError",), "viewer.neural_gl": ("NgtcGLError",),
+    "viewer.materials_gl": ("TextureSetError",), "viewer.errors": ("ViewerError",),
 }
 
 
