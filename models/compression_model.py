@@ -8,6 +8,8 @@ GridSampler + TextureSynthesizer (decoder side, run per texel) reconstruct any t
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from torch import nn
@@ -88,9 +90,8 @@ class CompressionModel(nn.Module):
         if texels is not None:
             g0, g1 = self.construct_grids(texels, quant_mode)
             feats = self.grid_sampler(g0, g1, grid_uv if grid_uv is not None else uv, wrap=False)
-        else:
-            g0, g1 = (quantize(g, quant_mode) for g in self.grids)
-            feats = self.grid_sampler(g0, g1, uv)
+        else:  # quantized as gathered: a fine grid has many more cells than a batch reads
+            feats = self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode))
         return self.texture_synthesizer(feats, uv, mip)
 
     # -- storage ----------------------------------------------------------------------------------

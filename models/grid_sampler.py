@@ -14,6 +14,8 @@ mip 1 on rocks (NVIDIA's NTC concatenates its fine grid's corners for the same r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -34,8 +36,14 @@ def texel_index_uv(xs: torch.Tensor, ys: torch.Tensor, w: int, h: int) -> torch.
     return torch.stack([u, v], dim=-1)
 
 
-def _taps(grid: torch.Tensor, pos: torch.Tensor, wrap: bool):
-    """The four cells around positions pos (N, 2) in grid cells (x, y), and the fractions (fx, fy)."""
+Transform = Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def _taps(grid: torch.Tensor, pos: torch.Tensor, wrap: bool, transform: Transform = None):
+    """The four cells around positions pos (N, 2) in grid cells (x, y), and the fractions (fx, fy).
+
+    One gather for all four taps: its backward then scatters into one grid-sized gradient, not four.
+    `transform` (training's quantization) applies to the gathered cells only, not to every cell."""
     h, w, c = grid.shape
     p0 = torch.floor(pos)
     f = pos - p0
@@ -46,22 +54,24 @@ def _taps(grid: torch.Tensor, pos: torch.Tensor, wrap: bool):
     else:
         x0, x1 = x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1)
         y0, y1 = y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1)
-    flat = grid.reshape(h * w, c)
-    cells = flat[y0 * w + x0], flat[y0 * w + x1], flat[y1 * w + x0], flat[y1 * w + x1]
-    return cells, f[:, :1], f[:, 1:]
+    idx = torch.cat([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])
+    cells = grid.reshape(h * w, c)[idx]
+    if transform is not None:
+        cells = transform(cells)
+    return cells.chunk(4), f[:, :1], f[:, 1:]
 
 
-def bilinear(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True) -> torch.Tensor:
+def bilinear(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True, transform: Transform = None) -> torch.Tensor:
     """Bilinear read of grid (H, W, C) at positions pos (N, 2) given in grid cells (x, y)."""
-    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap)
+    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap, transform)
     top = c00 * (1 - fx) + c10 * fx
     bottom = c01 * (1 - fx) + c11 * fx
     return top * (1 - fy) + bottom * fy
 
 
-def corners(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True) -> torch.Tensor:
+def corners(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True, transform: Transform = None) -> torch.Tensor:
     """The four cells' features times their bilinear weights, side by side: (N, 4C), summing to bilinear."""
-    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap)
+    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap, transform)
     gx, gy = 1 - fx, 1 - fy
     return torch.cat([c00 * (gx * gy), c10 * (fx * gy), c01 * (gx * fy), c11 * (fx * fy)], dim=-1)
 
@@ -78,9 +88,10 @@ class GridSampler(nn.Module):
             raise ValueError(f"unknown G0 sampling {g0_sampling!r}")
         self.g0_sampling = g0_sampling
 
-    def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True) -> torch.Tensor:
+    def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True,
+                transform: Transform = None) -> torch.Tensor:
         feats = []
         for g, read in ((g0, SAMPLING[self.g0_sampling]), (g1, bilinear)):
             size = torch.tensor([g.shape[1], g.shape[0]], dtype=uv.dtype, device=uv.device)
-            feats.append(read(g, uv * size - 0.5, wrap))
+            feats.append(read(g, uv * size - 0.5, wrap, transform))
         return torch.cat(feats, dim=-1)
