@@ -24,6 +24,7 @@ class Mode:
     label: str
     source: str  # material | astc | ngtc
     decodes_per_pixel: int | None = None  # on-sample neural: texel decodes per shaded pixel, at most
+    accumulate: bool = False  # noisy frames: averaged while the view is still (viewer.accumulation)
 
 
 REGISTRY: dict[str, Mode] = {m.name: m for m in (
@@ -31,10 +32,16 @@ REGISTRY: dict[str, Mode] = {m.name: m for m in (
     *(Mode(f"{ASTC_PREFIX}{b}", f"ASTC {b}", "astc") for b in ASTC_BLOCKS),
     Mode("neural", "neural (decoded on load)", "ngtc"),
     Mode("neural-trilinear", "neural (on sample, trilinear)", "ngtc", 8),  # 4 texels x 2 mips
-    Mode("neural-stochastic", "neural (on sample, stochastic)", "ngtc", 1),
+    Mode("neural-stochastic", "neural (on sample, stochastic)", "ngtc", 1, accumulate=True),
 )}
 MODES = tuple(REGISTRY)
 NEURAL_MODES = tuple(name for name, m in REGISTRY.items() if m.source == "ngtc")
+
+
+def accumulates(mode: str) -> bool:
+    """Whether the viewer averages the mode's frames while the view is still (a further preset's modes too)."""
+    spec = REGISTRY.get(mode.partition(PRESET_SEP)[0])
+    return spec is not None and spec.accumulate
 
 
 def mode_label(mode: str) -> str:

@@ -199,6 +199,8 @@ class Panel:
             imgui.set_next_item_width(-1)
             _, s.force_mip = imgui.slider_int("##mip", s.force_mip, 0, v.scene.mips() - 1)
         _, s.lod_bias = imgui.slider_float("LOD bias", s.lod_bias, -4.0, 8.0, "%.2f")
+        for name, frames in v.renderer.accumulated.items():  # stochastic filtering: the mean of still frames
+            imgui.text_disabled(f"mode {name}: {frames} frames accumulated (any change starts again)")
 
     def _facts(self, v: Viewer) -> None:
         flags = (imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit

@@ -9,7 +9,9 @@ Passes, each inside a GL timer query (`timings_ms`: "A", "B", "composite"):
 - B: with `sets[state.mode_b]` (split: right of the divider; difference: everywhere); skipped for "single";
 - composite: A, split A|B, or the difference |A - B| x gain through a color map, into `target`.
 A and B draw depth first (shaders/depth.frag) when nothing is cut out, so that the material shader, which
-may decode the neural texture per pixel, runs once per visible pixel.
+may decode the neural texture per pixel, runs once per visible pixel. A pass in a noisy mode (stochastic
+filtering) shows the mean of its frames since the view last changed (`viewer.accumulation`; `accumulated`:
+frames per pass).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from dataclasses import dataclass, field
 import moderngl
 import numpy as np
 
+from .accumulation import Accumulation, snapshot
 from .glsl import compile_program
 from .materials_gl import TextureSet
 from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, MeshData
+from .modes import accumulates
 
 VIEWS = ("shaded", "basecolor", "normal", "roughness", "metallic", "ao", "height", "opacity", "emissive",
          "specular", "mip level")
@@ -91,6 +95,8 @@ class Renderer:
         self.frame_index = 0
         self.offset_px = 0.0  # shift the picture right by this much (the panel covers the left)
         self.depth_prepass = True  # see scene_pass
+        self.accumulations: dict[str, Accumulation] = {}  # per pass
+        self.accumulated: dict[str, int] = {}  # frames in the mean each pass showed last (accumulating passes)
 
     # ----------------------------------------------------------------------------------------- resources
 
@@ -112,6 +118,8 @@ class Renderer:
         self._vbo = self.ctx.buffer(mesh.interleaved())
         self._ibo = self.ctx.buffer(np.ascontiguousarray(mesh.indices, np.uint32).tobytes())
         self.mesh = mesh
+        for acc in self.accumulations.values():
+            acc.restart()
 
     def _vao(self, program: moderngl.Program) -> moderngl.VertexArray:
         key = program.glo
@@ -142,8 +150,11 @@ class Renderer:
                 obj.release()
         if self.targets is not None:
             self.targets.release()
+        for acc in self.accumulations.values():
+            acc.release()
         self.programs.clear()
         self._vaos.clear()
+        self.accumulations.clear()
 
     # ----------------------------------------------------------------------------------------- rendering
 
@@ -160,16 +171,22 @@ class Renderer:
             passes = [("A", state.mode_a, (0, 0, split_px, h)), ("B", state.mode_b, (split_px, 0, w - split_px, h))]
         elif state.compare == "difference":
             passes.append(("B", state.mode_b, None))
-        for (name, mode, scissor), fbo in zip(passes, targets.fbos, strict=False):
+        shown = list(targets.color)
+        self.accumulated = {}
+        for i, ((name, mode, scissor), fbo) in enumerate(zip(passes, targets.fbos, strict=False)):
+            tset = sets.get(mode)
             with self.queries[name]:
-                self.scene_pass(fbo, (w, h), scissor, state, sets.get(mode), camera)
+                self.scene_pass(fbo, (w, h), scissor, state, tset, camera)
+                if tset is not None and accumulates(mode):
+                    still = (mode, tset, self.offset_px, self.depth_prepass, snapshot(state, camera))
+                    shown[i] = self._accumulate(name, still, targets.color[i], (w, h))
             timings[name] = self.queries[name].elapsed / 1e6
         with self.queries["composite"]:
             target.use()
             target.viewport = (0, 0, w, h)
             self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
-            targets.color[0].use(0)
-            targets.color[1].use(1)
+            shown[0].use(0)
+            shown[1].use(1)
             prog = self.composite
             prog["u_compare"].value = COMPARES.index(state.compare)
             _set(prog, "u_split", float(split_px))
@@ -179,6 +196,18 @@ class Renderer:
         timings["composite"] = self.queries["composite"].elapsed / 1e6
         self.frame_index += 1
         return timings
+
+    def _accumulate(self, name: str, still: tuple, frame: moderngl.Texture, size: tuple[int, int]) -> moderngl.Texture:
+        """`frame` into pass `name`'s running mean (started again when `still` changed); returns the mean."""
+        acc = self.accumulations.get(name)
+        if acc is None or acc.size != size:
+            if acc is not None:
+                acc.release()
+            acc = self.accumulations[name] = Accumulation(self.ctx, size)
+        self.composite["u_compare"].value = COMPARES.index("single")  # a copy of texture unit 0
+        mean = acc.add(still, frame, self.fullscreen)
+        self.accumulated[name] = acc.frames
+        return mean
 
     def scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
                     tset: TextureSet | None, camera, shaded=None) -> None:
