@@ -447,6 +447,18 @@ def test_stochastic_filtering_converges_to_trilinear(scene):
         h.release()
 
 
+def test_convergence_command_writes_json(scene, tmp_path, capsys):
+    from viewer.convergence import main
+
+    out = tmp_path / "convergence.json"
+    main([str(scene[0]), "--size", "64x48", "--frames", "3", "-o", str(out)])
+    doc = json.loads(out.read_text())
+    rows = doc["rows"]
+    assert [r["frames"] for r in rows] == [r["accumulated"] for r in rows] == [1, 2, 3]  # powers of 2, the last
+    assert doc["object_fraction"] > 0.2 and rows[0]["psnr_object"] < rows[-1]["psnr_object"]  # the sphere, converging
+    assert "PSNR object dB" in capsys.readouterr().out
+
+
 def test_flat_view_is_one_to_one_and_normal_map_faces_the_light(scene, tmp_path):
     from viewer.captures import read_pixels
     from viewer.headless import Headless
