@@ -77,6 +77,8 @@ CHANNELS_FILE = "channels.json"
 _LOSSY_RMS = 6 / 255
 _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # file:, http:, C: ...
+# One material of a glTF file with several: "file.glb#materials[2]" (the form its default name takes too).
+_GLTF_REF = re.compile(r"(?P<file>.+\.gltf|.+\.glb)#materials\[(?P<index>\d+)\]", re.IGNORECASE | re.DOTALL)
 
 
 class MaterialError(Exception):
@@ -152,8 +154,11 @@ def load_material(
     (metallicRoughness: G roughness, B metallic; occlusion: R), so `channels` is refused for a glTF file.
 
     `max_pixels` caps each image (default: NGTC_MAX_PIXELS from the environment, else MAX_PIXELS). A glTF reads
-    only regular files inside its own folder; every file's size is checked before it is read."""
-    path = Path(path)
+    only regular files inside its own folder; every file's size is checked before it is read.
+
+    A glTF file with several materials gives the one with the most textures, or the one `path` names as
+    "file.glb#materials[N]" (`gltf_material_ref`)."""
+    path, index = _split_gltf_ref(Path(path))
     if not path.exists():
         raise MaterialError(f"{path}: no such file or folder")
     wanted = _check_wanted(path, maps)
@@ -169,12 +174,38 @@ def load_material(
         if choices:
             raise MaterialError(f"{path}: channel choices apply to folders of maps; a glTF fixes its channels "
                                 f"(metallicRoughness: G roughness, B metallic; occlusion: R)")
-        name, raws = _GltfDoc(path, cap).load(wanted)
+        name, raws = _GltfDoc(path, cap).load(wanted, index)
     else:
         raise MaterialError(f"{path}: expected a folder of maps or a .glb/.gltf file")
     if not raws:
         raise MaterialError(f"{path}: none of the requested maps ({', '.join(wanted)}) is present")
     return _assemble(path, name, raws, size)
+
+
+def gltf_materials(path: str | Path) -> list[tuple[int, str]]:
+    """(index, name) of every textured material of a .glb/.gltf file: what `gltf_material_ref` can name."""
+    doc = _GltfDoc(Path(path), MAX_PIXELS)
+    try:
+        return [(i, doc.material_name(i)) for i in doc.textured()]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise MaterialError(f"{path}: malformed glTF ({type(exc).__name__}: {_one_line(exc)})") from exc
+
+
+def gltf_material_ref(path: str | Path, index: int) -> str:
+    """The path `load_material` reads as material `index` of a glTF file."""
+    return f"{path}#materials[{index}]"
+
+
+def has_maps(folder: str | Path) -> bool:
+    """True when a folder holds files named like maps (a material folder, not a library of them)."""
+    files = (p for p in Path(folder).iterdir() if not p.name.startswith(".") and not p.is_dir())
+    return any(p.suffix.lower() in _EXT_RANK.keys() | _UNREAD_EXT and _classify(p) for p in files)
+
+
+def _split_gltf_ref(path: Path) -> tuple[Path, int | None]:
+    """A "file.glb#materials[N]" that is not itself an existing file -> (file.glb, N)."""
+    ref = None if path.exists() else _GLTF_REF.fullmatch(str(path))
+    return (Path(ref["file"]), int(ref["index"])) if ref else (path, None)
 
 
 def parse_channel_choices(specs: Sequence[str]) -> dict[str, str]:
@@ -540,19 +571,30 @@ class _GltfDoc:
             raise MaterialError(f"{self.path}: GLB has no JSON chunk")
         return doc
 
-    def load(self, wanted: Sequence[str]) -> tuple[str, list[_Raw]]:
+    def load(self, wanted: Sequence[str], index: int | None = None) -> tuple[str, list[_Raw]]:
+        """The maps of material `index`, or of the one with the most textures (ties: the first)."""
         try:
-            mats = self.doc.get("materials") or []
-            textured = [_texture_refs(mat) for mat in mats]
-            if not any(textured):
-                problem = "no material" if not mats else "no textured material"
-                raise MaterialError(f"{self.path}: glTF has {problem}")
-            best = max(range(len(mats)), key=lambda i: len(textured[i]))  # ties -> the first
-            name = mats[best].get("name") or f"{self.path.stem}#materials[{best}]"
-            return printable(str(name)), self._maps(textured[best], wanted)
+            textured = self.textured()
+            if index is None:
+                index = max(textured, key=lambda i: len(textured[i]))
+            elif index not in textured:
+                raise MaterialError(f"{self.path}: materials[{index}] is not a textured material (textured: "
+                                    f"{', '.join(map(str, textured))})")
+            return self.material_name(index), self._maps(textured[index], wanted)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             problem = f"{type(exc).__name__}: {_one_line(exc)}"
             raise MaterialError(f"{self.path}: malformed glTF ({problem})") from exc
+
+    def textured(self) -> dict[int, dict[str, object]]:
+        """Texture slots of every material that has any, by material index."""
+        mats = self.doc.get("materials") or []
+        textured = {i: refs for i, refs in enumerate(_texture_refs(mat) for mat in mats) if refs}
+        if not textured:
+            raise MaterialError(f"{self.path}: glTF has {'no textured material' if mats else 'no material'}")
+        return textured
+
+    def material_name(self, index: int) -> str:
+        return printable(str(self.doc["materials"][index].get("name") or f"{self.path.stem}#materials[{index}]"))
 
     def _maps(self, refs: dict[str, object], wanted: Sequence[str]) -> list[_Raw]:
         # (canonical map, glTF texture slot, channel of that image): fixed by the glTF specification.
