@@ -118,3 +118,24 @@ def scene(tmp_path_factory, small_ngtc) -> tuple[Path, Path]:
     ngtc = root / "crop.ngtc"
     ngtc.write_bytes(small_ngtc)
     return folder, ngtc
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def host(scene, tmp_path_factory, monkeypatch_module):
+    """A headless viewer of 256x256 with `scene` loaded, ASTC encodings cached in a folder of the module's own."""
+    from viewer.headless import Headless
+
+    monkeypatch_module.setenv("NGTC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    h = Headless((256, 256), output_dir=tmp_path_factory.mktemp("out"))
+    h.viewer.open(*scene)
+    h.wait()
+    assert not h.viewer.log.errors, h.viewer.log.errors
+    yield h
+    h.release()

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from viewer_shots import object_mask, psnr, render
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = (256, 256)
+SIZE = (256, 256)  # the host fixture's (conftest)
 RESIZED = (480, 360)  # the window test's size after a resize (landscape: the sphere stays clear of the corner)
 
 moderngl = pytest.importorskip("moderngl")
@@ -30,46 +31,6 @@ def no_uv_mesh(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("mesh") / "box.obj"
     path.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3\nf 1 3 4\n")
     return path
-
-
-@pytest.fixture(scope="module")
-def host(scene, tmp_path_factory, monkeypatch_module):
-    from viewer.headless import Headless
-
-    monkeypatch_module.setenv("NGTC_CACHE", str(tmp_path_factory.mktemp("cache")))
-    h = Headless(SIZE, output_dir=tmp_path_factory.mktemp("out"))
-    h.viewer.open(*scene)
-    h.wait()
-    assert not h.viewer.log.errors, h.viewer.log.errors
-    yield h
-    h.release()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
-
-
-def render(host, panel: bool = False, **state) -> np.ndarray:
-    from viewer.renderer import ViewState
-
-    host.viewer.state = ViewState(**state)
-    host.wait()
-    assert not host.viewer.log.errors, host.viewer.log.errors
-    return host.frame(panel=panel).astype(np.float64)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    d = (a - b)[mask] if mask is not None else a - b
-    mse = float(np.mean(d**2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def object_mask(image: np.ndarray) -> np.ndarray:
-    """Pixels that are not the background (the first pixel's color)."""
-    return np.abs(image - image[0, 0]).sum(axis=-1) > 3
 
 
 def hf_energy(image: np.ndarray) -> float:
