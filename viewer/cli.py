@@ -169,22 +169,77 @@ def decode(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the PNG maps.")],
     mip: Annotated[int, typer.Option(help="Mip level to write.")] = 0,
     all_mips: Annotated[bool, typer.Option("--all-mips", help="Write every mip level (suffix _mipK).")] = False,
+    astc: Annotated[str | None, typer.Option("--astc", metavar="BLOCK", help="Also transcode: the whole decoded mip "
+                                             "chain encoded by astcenc (medium) at this block size (4x4, 5x5, 6x6, "
+                                             "8x8, 10x10, 12x12) into OUTPUT/astc_BLOCK/ (.astc files and a "
+                                             "manifest), with its PSNR against the reference next to the plain "
+                                             "decode's.")] = None,
+    reference: Annotated[Path | None, typer.Option(help="The material the .ngtc was made from, for --astc's PSNR "
+                                                        "(default: the one beside the .ngtc, same name, if any).")
+                         ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
 ) -> None:
-    """Decode every map back to PNG (8- or 16-bit as the source was)."""
+    """Decode every map back to PNG (8- or 16-bit as the source was); with --astc, transcode to ASTC too."""
     from models.decoder import NeuralTexture
     from models.material import save_maps
 
+    if astc is not None:
+        from viewer.transcode import check_block
+
+        check_block(astc)  # before the decoding
     nt = NeuralTexture.load(path, device)
     if not 0 <= mip < nt.mips:
         fail(f"{path}: mip {mip} out of range 0..{nt.mips - 1}")
     maps = nt.compressed.layout
-    levels = range(nt.mips) if all_mips else [mip]
+    levels = range(nt.mips) if all_mips or astc else [mip]
+    chain = {m: nt.decode_mip(m) for m in levels}
     written = []
-    for m in levels:
+    for m in levels if all_mips else [mip]:
         suffix = f"_mip{m}" if all_mips or m else ""
-        written += save_maps(nt.decode_mip(m), maps, output, suffix)
+        written += save_maps(chain[m], maps, output, suffix)
     console.print(f"wrote {len(written)} PNG files to {escape(str(output))}")
+    if astc is not None:
+        decoded = [chain[m] for m in levels]
+        _transcode(nt.compressed, path.stem, decoded, astc, output / f"astc_{astc}", reference or _beside(path))
+
+
+def _beside(ngtc: Path) -> Path | None:
+    """The material a `.ngtc` was made from, when it lies beside it under the same name (as `ngtc view` finds it)."""
+    candidate = ngtc.with_suffix("")
+    return candidate if candidate.exists() else None
+
+
+def _transcode(ct: CompressedTexture, name: str, chain: list, block: str, out: Path, reference: Path | None) -> None:
+    """`ngtc decode --astc`: the decoded chain encoded to ASTC into `out`, and a table of what that costs."""
+    from models.material import load_material
+    from viewer.transcode import DecodedChain, measure, transcode
+
+    ref = load_material(reference).mip_chain() if reference is not None else None
+    if ref is not None and ref[0].shape != chain[0].shape:
+        fail(f"{reference}: {ref[0].shape[1]}x{ref[0].shape[0]} with {ref[0].shape[2]} channels; the .ngtc holds "
+             f"{ct.width}x{ct.height} with {ct.out_channels} (not its material? give --reference)")
+    decoded = DecodedChain(ct.info.material or name, list(ct.layout), chain)
+    result = transcode(decoded, block, out)
+    loss = measure(chain, result.decoded(), ref)
+    table = Table(title=escape(f"ASTC {block} of the decoded chain: {result.bits_per_texel:.2f} bpp, "
+                               f"{result.manifest['block_bytes']:,} bytes  ->  {out}"), title_justify="left")
+    columns = ("mip", "plain decode dB", "transcoded dB", "extra loss dB", "transcoded vs plain dB")
+    for col in columns:
+        table.add_column(col, justify="right")
+    rows = loss.to_json()
+    for m in range(len(chain)):
+        table.add_row(str(m), *(_db(rows[k], m) for k in ("psnr_plain_decode", "psnr_transcoded", "extra_loss_db",
+                                                          "psnr_transcoded_vs_plain_decode")))
+    table.caption = "PSNR over all channels against " + (escape(str(reference)) if ref is not None else
+                                                         "no reference (give --reference for it)")
+    table.caption_justify = "left"
+    stdout_console().print(table)
+
+
+def _db(values: list | None, mip: int) -> str:
+    if not values:
+        return "-"
+    return "inf" if values[mip] is None else f"{values[mip]:.2f}"  # None: identical, +inf dB
 
 
 @app.command()
@@ -280,7 +335,8 @@ def render(
     target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The image to write (.png).")],
     mode: Annotated[str, typer.Option(help="reference | astc-<block> (4x4 .. 12x12) | neural | neural-trilinear | "
-                                           "neural-stochastic; append @<preset> (neural@bpp0.5) for another "
+                                           "neural-stochastic | neural-astc-<block> (decoded, then transcoded to "
+                                           "ASTC); append @<preset> (neural@bpp0.5) to a neural mode for another "
                                            ".ngtc of the material from `ngtc eval`.")] = "reference",
     mip: Annotated[int, typer.Option(help="Forced mip level; -1: automatic (from derivatives).")] = -1,
     view: Annotated[str, typer.Option(help="shaded, basecolor, normal, roughness, metallic, ao, height, opacity, "

@@ -32,6 +32,8 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from .modes import TRANSCODE_PREFIX
+
 SLOTS: tuple[tuple[str, int], ...] = (
     ("basecolor", 0), ("basecolor", 1), ("basecolor", 2), ("normal", 0), ("normal", 1), ("roughness", 0),
     ("metallic", 0), ("ao", 0), ("height", 0), ("opacity", 0), ("emissive", 0), ("emissive", 1),
@@ -179,6 +181,7 @@ class TextureSet:
     neural: Any = None  # viewer.neural_gl.NeuralGL for on-sample decoding
     sampling: str = "textures"  # textures | trilinear | stochastic
     owns_neural: bool = False
+    loss: Any = None  # a transcoded set's viewer.transcode.Loss: PSNR of the plain decode and of the transcoding
 
     @property
     def opaque(self) -> bool:
@@ -318,6 +321,19 @@ def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) ->
     gpu = int(manifest["block_bytes"]) if native else sum(chain_bytes(w, h, int(manifest["mips"])) for _ in plan)
     return TextureSet(f"astc-{name}", f"ASTC {name}", w, h, int(manifest["mips"]), textures, sources, constants,
                       names, gpu, astc.astc_bits_per_texel(manifest), None, notes)
+
+
+def transcoded_set(ctx: moderngl.Context, out_dir: Path, neural: TextureSet, block: str, loss: Any) -> TextureSet:
+    """The `.ngtc` of a neural set decoded on load and transcoded to ASTC at `block` (`viewer.transcode`; `loss`:
+    its `Loss`): the ASTC folder uploaded as the ASTC modes upload theirs. Bits per texel are the `.ngtc`'s (what
+    is stored), the bytes on the GPU the ASTC textures'."""
+    ct = neural.neural.compressed
+    tset = astc_set(ctx, out_dir, ct.layout)
+    tset.mode, tset.label = f"{TRANSCODE_PREFIX}{block}", f"neural {ct.info.preset or '?'} -> ASTC {block} (transcoded)"
+    tset.notes = [f"the .ngtc ({neural.bits_per_texel:.2f} bpp) decoded on load, encoded by astcenc; on the GPU "
+                  f"{tset.bits_per_texel:.2f} bpp of ASTC {block}", loss.summary(), *tset.notes]
+    tset.bits_per_texel, tset.psnr, tset.loss = neural.bits_per_texel, loss.transcoded, loss
+    return tset
 
 
 def _name(m: Any) -> str:

@@ -1,8 +1,9 @@
 """The display modes: every way the viewer can hold the material on the GPU, one registry entry each.
 
 A mode's `source` says what makes its texture set: the material itself (reference), an ASTC encoding of it at
-the mode's block size (loaded on demand), or a `.ngtc` (every "ngtc" mode comes out of one upload, in registry
-order: `viewer.materials_gl.neural_sets`). Further `.ngtc` files of the material (other presets) repeat the
+the mode's block size (loaded on demand), a `.ngtc` (every "ngtc" mode comes out of one upload, in registry
+order: `viewer.materials_gl.neural_sets`), or the `.ngtc` decoded on load and transcoded to ASTC at the mode's
+block size (loaded on demand: `viewer.transcode`). Further `.ngtc` files of the material (other presets) repeat the
 "ngtc" modes under a suffix: "neural@bpp1.2", "neural-trilinear@bpp1.2", ...
 """
 
@@ -15,6 +16,7 @@ from .errors import ViewerError
 
 ASTC_BLOCKS = ("4x4", "5x5", "6x6", "8x8", "10x10", "12x12")
 ASTC_PREFIX = "astc-"
+TRANSCODE_PREFIX = "neural-astc-"
 PRESET_SEP = "@"
 
 
@@ -22,7 +24,7 @@ PRESET_SEP = "@"
 class Mode:
     name: str
     label: str
-    source: str  # material | astc | ngtc
+    source: str  # material | astc | ngtc | transcode
     decodes_per_pixel: int | None = None  # on-sample neural: texel decodes per shaded pixel, at most
     accumulate: bool = False  # noisy frames: averaged while the view is still (viewer.accumulation)
 
@@ -33,6 +35,7 @@ REGISTRY: dict[str, Mode] = {m.name: m for m in (
     Mode("neural", "neural (decoded on load)", "ngtc"),
     Mode("neural-trilinear", "neural (on sample, trilinear)", "ngtc", 8),  # 4 texels x 2 mips
     Mode("neural-stochastic", "neural (on sample, stochastic)", "ngtc", 1, accumulate=True),
+    *(Mode(f"{TRANSCODE_PREFIX}{b}", f"neural -> ASTC {b} (transcoded on load)", "transcode") for b in ASTC_BLOCKS),
 )}
 MODES = tuple(REGISTRY)
 NEURAL_MODES = tuple(name for name, m in REGISTRY.items() if m.source == "ngtc")
@@ -63,14 +66,20 @@ def astc_block(mode: str) -> str | None:
     return mode.removeprefix(ASTC_PREFIX) if mode.startswith(ASTC_PREFIX) else None
 
 
+def transcode_block(mode: str) -> str | None:
+    """The block size of a transcoded mode ("neural-astc-8x8" -> "8x8"); None for any other mode."""
+    return mode.removeprefix(TRANSCODE_PREFIX) if mode.startswith(TRANSCODE_PREFIX) else None
+
+
 def preset_of(mode: str) -> str | None:
     """The further `.ngtc` a mode shows ("neural@bpp1.2" -> "bpp1.2"); None for the main one's modes."""
     return mode.partition(PRESET_SEP)[2] or None
 
 
 def loaded_on_demand(mode: str) -> bool:
-    """ASTC encodings and further presets load when first chosen (the rest with the material and .ngtc)."""
-    return astc_block(mode) is not None or preset_of(mode) is not None
+    """ASTC encodings (of the material or of the decoded .ngtc) and further presets load when first chosen (the
+    rest with the material and .ngtc)."""
+    return astc_block(mode) is not None or transcode_block(mode) is not None or preset_of(mode) is not None
 
 
 def preset_modes(key: str) -> tuple[str, ...]:

@@ -338,3 +338,8 @@ def read_texture_mip(tex: moderngl.Texture, mip: int) -> np.ndarray:
     """Level `mip` of an RGBA8 texture as float32 (H_m, W_m, 4) in [0, 1]."""
     w, h = mip_size(tex.width, tex.height, mip)
     return np.frombuffer(tex.read(level=mip), np.uint8).reshape(h, w, 4).astype(np.float32) / 255.0
+
+
+def read_decoded_chain(textures: list[moderngl.Texture], channels: int, mips: int) -> list[np.ndarray]:
+    """What `decode_to_textures` wrote, read back: (H_m, W_m, channels) float32 per mip, unorm8 values / 255."""
+    return [np.concatenate([read_texture_mip(t, m) for t in textures], -1)[..., :channels] for m in range(mips)]

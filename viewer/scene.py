@@ -1,7 +1,8 @@
 """The scene: the material, its texture set per mode, the mesh, and the background jobs that load them.
 
 Loading a material (decoding PNGs, building the reference mip chain), reading a `.ngtc`, loading a mesh and
-encoding ASTC (`models.astc.encode_material`, which runs the encoder in a subprocess) run in background threads
+encoding ASTC (`models.astc.encode_material`, which runs the encoder in a subprocess: of the material, or of the
+`.ngtc` decoded on load for the transcoded modes, `viewer.transcode`) run in background threads
 (`viewer.jobs`); their GPU uploads happen in `poll`, on the main thread, when they finish. A failure goes to the
 log and the current scene stays (and a failed mode is not asked for again until the errors are dismissed).
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import moderngl
+
+from models import astc
 
 from .errors import ViewerError, one_line
 from .jobs import Job
@@ -28,9 +31,22 @@ from .materials_gl import (
     psnr_per_mip,
     reference_set,
     report_psnr,
+    transcoded_set,
 )
 from .mesh import MeshData, load_mesh, quad_mesh
-from .modes import MODES, NEURAL_MODES, astc_block, loaded_on_demand, preset_key, preset_modes, preset_of
+from .modes import (
+    MODES,
+    NEURAL_MODES,
+    TRANSCODE_PREFIX,
+    astc_block,
+    loaded_on_demand,
+    preset_key,
+    preset_modes,
+    preset_of,
+    transcode_block,
+)
+from .neural_gl import read_decoded_chain
+from .transcode import DecodedChain, expected_bytes, fingerprint, measure, transcode
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MATERIAL = ROOT / "assets" / "tiles"
@@ -145,6 +161,8 @@ class Scene:
                 continue
             if astc_block(mode):
                 self.request_astc(astc_block(mode))
+            elif transcode_block(mode):
+                self.request_transcode(transcode_block(mode))
             elif preset_of(mode):
                 self.request_preset(preset_of(mode))
 
@@ -190,7 +208,7 @@ class Scene:
 
         def done(ct) -> None:
             sets = neural_sets(self.ctx, ct)
-            release_sets(self.sets, modes)
+            release_sets(self.sets, [*modes, *([] if preset else [m for m in self.sets if transcode_block(m)])])
             for s, mode in zip(sets, modes, strict=True):
                 s.mode = mode
                 self.sets[mode] = s
@@ -237,22 +255,16 @@ class Scene:
     def request_astc(self, block: str, preset: str = ASTC_PRESET) -> None:
         """ASTC at `block`: from an `ngtc eval` folder when one matches the material, else encoded now (in a
         background thread; the encoder itself runs in a subprocess) into the cache."""
-        from models import astc
-
         mode, label = f"astc-{block}", f"ASTC {block}"
         if mode in self.sets or self.busy(label) or self.material is None:
             return
-        material, fingerprint, roots = self.material, self.fingerprint, self.search_roots()
-        out = cache_root() / "astc" / f"{material.name}-{fingerprint[:16]}" / f"{block}_{preset}"
-        expected = len(astc.plan_textures(material.maps)) * sum(
-            astc.block_bytes(w, h, block) + astc.HEADER_BYTES for w, h in astc.mip_sizes(material.width,
-                                                                                            material.height))
-        since = time.time() - 1.0  # file times may be rounded
+        material, material_fp, roots = self.material, self.fingerprint, self.search_roots()
+        out = cache_root() / "astc" / f"{material.name}-{material_fp[:16]}" / f"{block}_{preset}"
 
         def work():
-            found = find_astc_dir(material, block, roots, fingerprint)
+            found = find_astc_dir(material, block, roots, material_fp)
             if found is None:
-                astc.encode_material(material, block, preset, out, fingerprint)
+                astc.encode_material(material, block, preset, out, material_fp)
                 found = out
             chain = astc.decode_dir(found, material.maps)
             return found, psnr_per_mip(chain, material.mip_chain())
@@ -266,7 +278,54 @@ class Scene:
             self.sets[mode] = tset
             self.log.note(f"{label} from {out_dir}")
 
+        self._start_encoding(label, mode, out, expected_bytes(material.maps, material.width, material.height, block),
+                             work, done)
+
+    def _start_encoding(self, label: str, mode: str, out: Path, expected: int, work: Callable[[], Any],
+                        done: Callable[[Any], None]) -> None:
+        """A background ASTC encoding into `out`, its progress the bytes of `.astc` files written there."""
+        since = time.time() - 1.0  # file times may be rounded
         self.start(label, work, done, modes=(mode,), progress=lambda: astc_progress(out, since, expected))
+
+    def request_transcode(self, block: str) -> None:
+        """Transcoded on load at `block`: the `.ngtc`'s decoded-on-load chains read back, encoded by astcenc into the
+        cache (a background thread; the encoder in a subprocess), uploaded like the ASTC modes."""
+        mode, label = f"{TRANSCODE_PREFIX}{block}", f"neural -> ASTC {block}"
+        neural = self.sets.get("neural")
+        if mode in self.sets or self.busy(label) or any(job.label.startswith("ngtc ") for job in self.jobs):
+            return
+        if neural is None:
+            self.failed.add(mode)
+            self.log.error(f"{label}: needs an .ngtc (load one)")
+            return
+        decoded = self.decoded_chain(neural)
+        reference = self.reference_for(decoded)
+        out = cache_root() / "astc" / f"neural-{fingerprint(decoded)[:16]}" / f"{block}_{ASTC_PRESET}"
+
+        def work():
+            transcode(decoded, block, out)
+            return measure(decoded.chain, astc.decode_dir(out, decoded.maps), reference)
+
+        def done(loss) -> None:
+            if self.sets.get("neural") is not neural:
+                return  # another .ngtc meanwhile; ensure asks again
+            self.sets[mode] = transcoded_set(self.ctx, out, neural, block, loss)
+            self.log.note(f"{label}: {loss.summary()}")
+
+        self._start_encoding(label, mode, out, expected_bytes(decoded.maps, neural.width, neural.height, block),
+                             work, done)
+
+    def decoded_chain(self, neural: TextureSet) -> DecodedChain:
+        """The decoded-on-load chains of the neural set, read back from the GPU."""
+        ngl = neural.neural
+        name = ngl.compressed.info.material or Path(ngl.name).stem
+        return DecodedChain(name, list(ngl.compressed.layout), read_decoded_chain(neural.textures, ngl.channels,
+                                                                                   ngl.mips))
+
+    def reference_for(self, decoded: DecodedChain) -> list | None:
+        """The material's reference chain when it is the one the `.ngtc` holds (same size and channels)."""
+        chain = self.material.mip_chain() if self.material is not None else None
+        return chain if chain and chain[0].shape == decoded.texels.shape else None
 
     def read_reports(self) -> None:
         """PSNR per mip from an `ngtc eval` report.json about this material, when one is around."""
