@@ -34,8 +34,8 @@ def compress_material(material, cfg: FitConfig, callback: Callback | None = None
     """Fit, quantize and serialise a material; the recorded quality is measured on the stored bytes (on the
     first `mips_measured` mips; all by default)."""
     mips = material.mip_chain()
-    model = fit(mips, cfg, callback)
     layout = material.layout()
+    model = fit(mips, cfg, callback, layout)
     ct = model.compress(material.width, material.height, len(mips), layout)
     ct.info = Info(material=printable(material.name), preset=cfg.preset.name, method=cfg.method, seed=cfg.seed,
                    steps=model.fit_steps, seconds=round(model.fit_seconds, 1), batch=cfg.batch,

@@ -362,12 +362,16 @@ def fit_config(preset: str, opts: EvalOptions):
 
 def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: EvalOptions) -> dict[str, Any]:
     """What an .ngtc depends on: the material (fingerprint, layout), every FitConfig field (preset, method,
-    budget, seed, batch, learning rates...; the device as its kind) and the file format."""
+    budget, seed, batch, learning rates...; the device as its kind), the warm start's weights and the file
+    format."""
+    from . import warm_start
     from .fit import pick_device
     from .spec import FORMAT_VERSION
 
     cfg = msgspec.to_builtins(fit_config(preset, opts))  # the preset's DecoderShape included
     cfg["device"] = pick_device(opts.device).type
+    if opts.method == "warm":  # the shared weights too: retraining them changes every fit
+        cfg["warm_start"] = warm_start.fingerprint(preset)
     return _jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,
                       "material": material.name, "size": [material.width, material.height],
                       "fingerprint": fingerprint, "layout": _layout_key(material), "fit": cfg})

@@ -6,6 +6,8 @@ Three methods, compared in `models.bench`:
 - "encoder+refine": as above for part of the budget, then the constructed grids become free parameters
   and are refined with the synthesizer, as learned image codecs refine latents.
 - "grids": free grids from random init (the NTC way); no encoder.
+- "warm": the warm start (models/warm_start.py): an encoder and synthesizer trained across many materials
+  build the grids and start the synthesizer; both are then refined as in "grids".
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import torch
 
 from .compression_model import CompressionModel
 from .grid_sampler import texel_index_uv
+from .layout import MapInfo
 from .presets import Preset
+from .warm_start import load_shared, warm_start
 
-METHODS = ("grids", "encoder+refine", "encoder")
+METHODS = ("grids", "warm", "encoder+refine", "encoder")
 
 
 @dataclass
@@ -42,6 +46,7 @@ class FitConfig:
     lr_synthesizer_encoder: float = 0.003  # with the encoder: 0.01 stalled it at ~17 dB on rocks (measured)
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
     mip_falloff: float = 0.45  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
+    refine_lr_scale: float = 0.5  # grids built by an encoder are refined, not restarted: lower learning rates
 
 
 @dataclass
@@ -165,18 +170,21 @@ def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: B
                                  budget.elapsed, name))
 
 
-def fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None = None) -> CompressionModel:
-    """Train a model on a reference mip chain (list of (H_m, W_m, C) float32 arrays, mip 0 first)."""
+def fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None = None,
+        layout: list[MapInfo] | None = None) -> CompressionModel:
+    """Train a model on a reference mip chain (list of (H_m, W_m, C) float32 arrays, mip 0 first).
+    The warm start needs the material's `layout` to place its channels."""
     # Scatter-adds in the grids' backward otherwise sum in thread order: same seed, different bits.
     was = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _fit(mips, cfg, callback)
+        return _fit(mips, cfg, callback, layout)
     finally:
         torch.use_deterministic_algorithms(was)
 
 
-def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> CompressionModel:
+def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
+         layout: list[MapInfo] | None) -> CompressionModel:
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     torch.manual_seed(cfg.seed)
@@ -184,7 +192,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> C
     gen = torch.Generator().manual_seed(cfg.seed)
     sampler = MipSampler(mips, device, gen, cfg.mip_falloff)
     h, w, c = mips[0].shape
-    model = build_model(c, cfg.preset, with_encoder=cfg.method != "grids").to(device)
+    model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:
@@ -192,7 +200,11 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> C
         return torch.mean((model(uv, mip, quant_mode=quant) - target) ** 2)
 
     refine_from = 0.0
-    if cfg.method != "grids":
+    if cfg.method == "warm":
+        if layout is None:
+            raise ValueError("the warm start needs the material's layout")
+        warm_start(model, load_shared(cfg.preset), mips[0], layout)
+    elif cfg.method != "grids":
         crop = min(cfg.crop, h, w)
         max_mip = int(math.log2(crop)) - int(math.log2(max(model.grid_cells)))  # grids of >= 1 cell
         max_mip = max(0, min(max_mip, len(mips) - 1))
@@ -213,8 +225,10 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None) -> C
         model.init_grids(w, h, generator=gen)
 
     if refine_from < 1.0:
-        synth = {"params": model.texture_synthesizer.parameters(), "lr": cfg.lr_synthesizer}
-        lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids * 0.25  # refine, don't restart
+        scale = 1.0 if cfg.method == "grids" else cfg.refine_lr_scale
+        lr_synthesizer = cfg.lr_synthesizer * (scale if cfg.method == "warm" else 1.0)  # its weights are shared ones
+        synth = {"params": model.texture_synthesizer.parameters(), "lr": lr_synthesizer}
+        lr_grids = cfg.lr_grids * scale
         _run_phase("grids" if cfg.method == "grids" else "refine", model,
                    [{"params": model.grids.parameters(), "lr": lr_grids}, synth], budget, (refine_from, 1.0),
                    cfg, grid_loss, callback)
