@@ -59,6 +59,16 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     on_sample = modes["neural-trilinear"]["gpu_bytes"]
     assert on_sample == modes["neural-stochastic"]["gpu_bytes"] < modes["reference"]["gpu_bytes"]
     assert modes["neural"]["gpu_bytes"] == on_sample + modes["reference"]["gpu_bytes"]
+    # transcoded on load: exactly the ASTC mode's bytes; its frame against that mode's in the same run; its PSNR
+    # and the plain decode's against the reference
+    t = doc["transcoded"]["neural-astc-12x12"]
+    assert list(doc["transcoded"]) == ["neural-astc-12x12"] and t["astc_mode"] == "astc-12x12"
+    assert t["gpu_bytes"] == t["astc_gpu_bytes"] == modes["astc-12x12"]["gpu_bytes"] and t["gpu_bytes_equal"]
+    clock = f"{doc['clock']}_ms"
+    ratio = np.median(modes["neural-astc-12x12"][clock]) / np.median(modes["astc-12x12"][clock])
+    assert t["x_astc_same_block"] == pytest.approx(ratio, abs=1e-3) and t["meets_target"] == (ratio <= 1.1)
+    assert len(t["psnr_transcoded"]) == len(t["psnr_plain_decode"]) == len(t["extra_loss_db"]) == 7
+    assert t["extra_loss_db"][0] == pytest.approx(t["psnr_plain_decode"][0] - t["psnr_transcoded"][0], abs=2e-3)
     assert doc["decode_on_load"]["texels"] == sum(max(64 >> m, 1) * max(48 >> m, 1) for m in range(7))
     assert doc["decode_on_load"]["seconds"] > 0
     # --viewer: the viewer's whole frame (panel included) in every mode, by the wall clock
@@ -83,6 +93,7 @@ def test_bench_cli_writes_json_and_table(scene, tmp_path):
     assert doc["size"] == [48, 32] and set(doc["modes"]) >= {"reference", "neural-stochastic"}
     assert "neural-trilinear" in r.stdout and "decode on load" in r.stdout
     assert "ngtc view's whole frame" in r.stdout and set(doc["viewer"]) == set(doc["modes"])
+    assert "neural-astc-12x12: " in r.stdout and "x astc-12x12 (target <= 1.1" in r.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,7 +11,10 @@ threads have rasterized anything (measured: 9 ms by query, 380 ms by glFinish fo
 - neural-trilinear / neural-stochastic: the GLSL decoder run per pixel (8 or 1 texel decodes per pixel);
 - neural: the same decoder run once at load into RGBA8 mip chains (its decode time is reported separately,
   measured by the wall clock around the compute dispatches and a glFinish: timer queries do not time compute
-  dispatches on every driver).
+  dispatches on every driver);
+- neural-astc-<block>: those chains transcoded to ASTC (`viewer.transcode`) at each ASTC block size timed;
+  `transcoded` compares each with the ASTC mode of its block size in the same run (frame time, GPU bytes) and
+  gives the PSNR of the plain decode and of the transcoding against the reference.
 A GL_SAMPLES_PASSED query counts the shaded fragments, which turns on-sample times into texel decodes per
 second. Results: a table on stdout and a JSON file.
 """
@@ -35,15 +38,17 @@ from models.atomic import write_atomic
 from .errors import ViewerError
 from .headless import Headless
 from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
-from .modes import ASTC_BLOCKS, REGISTRY, astc_block, mode_label
+from .modes import ASTC_PREFIX, REGISTRY, TRANSCODE_PREFIX, astc_block, mode_label, transcode_block
 from .neural_gl import decode_flops, is_software_renderer
 from .renderer import ViewState
 from .scene import DEFAULT_MESH, resolve_inputs
+from .transcode import check_block
 
 GL_TIME_ELAPSED = 0x88BF
 GL_SAMPLES_PASSED = 0x8914
 GL_QUERY_RESULT = 0x8866
 NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural")  # on sample first
+TRANSCODE_TARGET = 1.1  # issue 11: the transcoded frame within 1.1x the ASTC frame of its block size (printed)
 
 
 class GLQuery:
@@ -120,7 +125,8 @@ class ModeResult:
 
 
 def bench_modes(astc_blocks: list[str]) -> list[str]:
-    return ["reference", *(f"astc-{b}" for b in astc_blocks), *NEURAL_MODES]
+    return ["reference", *(f"{ASTC_PREFIX}{b}" for b in astc_blocks), *NEURAL_MODES,
+            *(f"{TRANSCODE_PREFIX}{b}" for b in astc_blocks)]
 
 
 def time_frames(host: Headless, draw: Callable[[GLQuery | None], None], result: ModeResult, frames: int,
@@ -208,17 +214,14 @@ def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: P
     """Load everything `modes` need through the viewer's own loaders (ASTC: from `ngtc eval`, else encoded)."""
     viewer, scene = host.viewer, host.viewer.scene
     viewer.open(material, ngtc, mesh)
-    host.wait()
-    for mode in modes:
-        if astc_block(mode):
-            scene.request_astc(astc_block(mode))
-    host.wait()
+    host.activate()
+    scene.wait(set(modes))  # what loads on demand (ASTC, transcoded) too
     if viewer.log.errors:
         raise ViewerError(viewer.log.errors[0])
     missing = [m for m in modes if m not in scene.sets]
     if missing:
         raise ViewerError(f"cannot bench {', '.join(missing)}: the reference and ASTC modes need the material, "
-                          f"the neural modes an .ngtc")
+                          f"the neural and transcoded modes an .ngtc")
     viewer.reframe()  # the sphere fills the frame's height
 
 
@@ -256,6 +259,7 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
             "astc_reference_mode": astc[-1].mode if astc else None,
             "clock": clock, "flops_per_decode": flops,
             "modes": {m: r.summary(clock, astc_median, flops) for m, r in results.items()},
+            "transcoded": {m: transcoded_summary(m, results, scene.sets, clock) for m in modes if transcode_block(m)},
             "viewer": {m: r.viewer_summary() for m, r in whole.items()},
             "decode_on_load": {"seconds": round(bake, 4), "texels": chain_texels,
                                "texel_decodes_per_s": chain_texels / bake if bake > 0 else None},
@@ -265,13 +269,42 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
                     "per texel; decoder_gflops: what on-sample decoding sustained; viewer (--viewer): the viewer's "
                     "whole frame with its panel, wall clock through glFinish (ms_*, fps) and timer query "
                     "(gpu_ms_median); decode_on_load: wall clock of the compute pass that fills the RGBA8 chains, "
-                    "through glFinish",
+                    "through glFinish; transcoded: each neural-astc mode against the ASTC mode of its block size "
+                    "(x_astc_same_block: median over median; target_x_astc: the issue's bound), PSNR dB per mip over "
+                    "all channels against the reference chain",
         }
     finally:
         for obj in (fbo, color, depth):
             if obj is not None:
                 obj.release()
         host.release()
+
+
+def transcoded_summary(mode: str, results: dict[str, ModeResult], sets: dict[str, TextureSet], clock: str) -> dict:
+    """A transcoded mode against the ASTC mode of its block size in the same run; its loss against the reference."""
+    astc_mode = f"{ASTC_PREFIX}{transcode_block(mode)}"
+    ms, astc_ms = results[mode].frame_ms(clock), results[astc_mode].frame_ms(clock)
+    ratio = float(np.median(ms) / np.median(astc_ms))
+    return {"astc_mode": astc_mode, "ms_median": round(float(np.median(ms)), 4),
+            "ms_p95": round(float(np.percentile(ms, 95)), 4), "astc_ms_median": round(float(np.median(astc_ms)), 4),
+            "astc_ms_p95": round(float(np.percentile(astc_ms, 95)), 4), "x_astc_same_block": round(ratio, 3),
+            "target_x_astc": TRANSCODE_TARGET, "meets_target": ratio <= TRANSCODE_TARGET,
+            "gpu_bytes": sets[mode].gpu_bytes, "astc_gpu_bytes": sets[astc_mode].gpu_bytes,
+            "gpu_bytes_equal": sets[mode].gpu_bytes == sets[astc_mode].gpu_bytes, **sets[mode].loss.to_json()}
+
+
+def transcoded_lines(doc: dict) -> list[str]:
+    """One line per transcoded mode: the frame against the target, the bytes, the extra loss at mip 0."""
+    lines = []
+    for mode, t in doc["transcoded"].items():
+        plain, coded = t["psnr_plain_decode"], t["psnr_transcoded"]
+        quality = (f"PSNR at mip 0 {coded[0]:.2f} dB, plain decode {plain[0]:.2f} dB ({coded[0] - plain[0]:+.2f} dB)"
+                   if plain and coded and None not in (plain[0], coded[0]) else "no reference PSNR")
+        lines.append(f"{mode}: {t['x_astc_same_block']:.3f}x {t['astc_mode']} (target <= {t['target_x_astc']}: "
+                     f"{'met' if t['meets_target'] else 'NOT met'}), {t['gpu_bytes']:,} bytes on the GPU "
+                     f"({'=' if t['gpu_bytes_equal'] else '!='} {t['astc_mode']}'s {t['astc_gpu_bytes']:,}); "
+                     f"{quality}")
+    return lines
 
 
 def table_rows(doc: dict) -> list[list[str]]:
@@ -307,10 +340,7 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
         raise ViewerError(f"{mesh}: no such mesh file")
     if frames < 1 or warmup < 0:
         raise ViewerError("--frames must be at least 1 and --warmup at least 0")
-    blocks = [b.strip() for b in astc.split(",") if b.strip()]
-    unknown = [b for b in blocks if b not in ASTC_BLOCKS]
-    if unknown:
-        raise ViewerError(f"unknown ASTC block size {unknown[0]!r}; choose from {', '.join(ASTC_BLOCKS)}")
+    blocks = [check_block(b.strip()) for b in astc.split(",") if b.strip()]
     with Progress(console=console, transient=True) as bar:
         total = frames * len(bench_modes(blocks)) * (2 if viewer_frames else 1)
         task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=total)

@@ -378,9 +378,9 @@ def bench(
                                                           "every mode: frames per second at this size.")] = False,
 ) -> None:
     """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
-    reference RGBA8, ASTC, neural on sample (trilinear, stochastic) and neural decoded on load; texel decodes
-    per second and GPU memory per mode. Headless (EGL)."""
-    from viewer.bench import bench_command, si
+    reference RGBA8, ASTC, neural on sample (trilinear, stochastic), neural decoded on load and transcoded on load
+    to ASTC (at the --astc block sizes); texel decodes per second and GPU memory per mode. Headless (EGL)."""
+    from viewer.bench import bench_command, si, transcoded_lines
     from viewer.commands import parse_size
 
     dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
@@ -390,6 +390,8 @@ def bench(
         stdout_console().print(result["viewer_table"])
     doc = result["doc"]
     load = doc["decode_on_load"]
+    for line in transcoded_lines(doc):
+        stdout_console().print(escape(line))
     stdout_console().print(f"decode on load: {load['texels']:,} texels in {load['seconds'] * 1e3:.1f} ms "
                            f"({si(load['texel_decodes_per_s'])} texels/s); wrote {out}")
 
