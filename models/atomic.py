@@ -53,3 +53,16 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def writable_folder(folder: Path, what: str, error: type[Exception]) -> None:
+    """Create `folder` (and its parents) and check that a file can be made in it, or raise `error` with one line
+    saying why the `what` (report, library...) cannot be written there."""
+    if folder.exists() and not folder.is_dir():
+        raise error(f"{folder}: cannot write the {what} there (it is a file, not a folder)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as exc:
+        raise error(f"{folder}: cannot write the {what} folder ({' '.join(str(exc).split())})") from None

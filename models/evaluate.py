@@ -45,7 +45,6 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,7 +55,7 @@ import numpy as np
 
 from . import astc
 from . import metrics as M
-from .atomic import write_atomic
+from .atomic import writable_folder, write_atomic
 from .layout import MapInfo, layout_to_builtins, map_slice
 from .material import Material, MaterialError, load_material, reconstruct_normal_z
 from .presets import PRESETS, get_preset
@@ -207,14 +206,7 @@ def _save_figure(fig, path: Path) -> None:
 def prepare_out(out: Path) -> None:
     """Create the report folder, check it can be written, and remove a stale report.md / report.json so
     that an interrupted or failed run never leaves an old report looking like this run's."""
-    if out.exists() and not out.is_dir():
-        raise EvalError(f"{out}: cannot write the report there (it is a file, not a folder)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test."):
-            pass
-    except OSError as exc:
-        raise EvalError(f"{out}: cannot write the report folder ({_one_line(exc)})") from None
+    writable_folder(out, "report", EvalError)
     for name in ("report.md", "report.json"):
         try:
             (out / name).unlink(missing_ok=True)
