@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages: Mesa's EGL and llvmpipe (headless OpenGL 4.3: the viewer, its renders and the GL tests),
-# Xvfb (the viewer's window test) and astcenc (a second ASTC decoder the tests compare against).
+# Xvfb (the viewer's window test), astcenc (a second ASTC decoder the tests compare against) and Chromium (headless:
+# the test that renders a library's library.html).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
 if command -v dpkg-query >/dev/null; then
@@ -14,6 +15,7 @@ if command -v dpkg-query >/dev/null; then
 fi
 command -v astcenc >/dev/null || need+=(astcenc)
 command -v Xvfb >/dev/null || need+=(xvfb xauth)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -24,7 +26,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # torch is pinned: 2.13.0 is the CPU build on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -c "import torch, moderngl, models, viewer" || { echo "setup: install failed" >&2; exit 1; }
+.venv/bin/python -c "import torch, moderngl, ray, models, viewer" || { echo "setup: install failed" >&2; exit 1; }
 bash scripts/fetch_data.sh
 # Prove it: a headless OpenGL 4.3 context, the binaries, the data.
 missing=()
@@ -37,6 +39,7 @@ ctx.release()" 2>&1); then
 fi
 command -v Xvfb >/dev/null || missing+=("Xvfb: apt-get install xvfb xauth")
 command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
+command -v chromium >/dev/null || missing+=("headless Chromium: apt-get install chromium")
 [ -f .cache/data/.done ] || missing+=("the test data in .cache/data: bash scripts/fetch_data.sh")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'setup: missing %s\n' "${missing[@]}" >&2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -64,10 +65,27 @@ def summary_table(ct: CompressedTexture, path: Path | None, size: int) -> Table:
     return t
 
 
+# Options of the commands that run a library on Ray (`ngtc compress` to a folder, `ngtc eval` of several materials).
+RayAddress = Annotated[str | None, typer.Option(
+    "--address", help="Library: join this Ray cluster (`ray start --head` prints its address; see README) instead of "
+    "starting a local Ray on this machine.")]
+RayCpus = Annotated[int | None, typer.Option(
+    "--cpus", help="Library: CPUs of the local Ray (default: all of this machine's).")]
+CpusPerTask = Annotated[int | None, typer.Option(
+    help="Library: CPUs (torch threads) per task (default: the cores split between the tasks, so that tasks x "
+    "threads never exceeds them; 1 with a GPU).")]
+GpusPerTask = Annotated[float | None, typer.Option(
+    help="Library: GPUs per task (default: 1 when the cluster has GPUs; 0: CPUs only).")]
+Retries = Annotated[int, typer.Option(help="Library: runs of a task whose worker died, after the first.")]
+
+
 @app.command()
 def compress(
-    path: Annotated[Path, typer.Argument(help="A folder of maps (basecolor, normal, roughness...) or a .glb/.gltf.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The .ngtc file to write.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Material folders (maps: basecolor, normal, roughness...), .glb/.gltf files (each material of one with "
+        "several) or library roots (every material folder and glTF below them); one or more.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .ngtc file to write (one material), or a "
+                                         "folder: one .ngtc per material, library.json and library.html.")],
     bpp: Annotated[float | None, typer.Option(help="Target bits per texel of the stored file (met within 10%: "
                                                 "grid channels and, on small textures, the network are sized "
                                                 "for this material).")] = None,
@@ -87,40 +105,68 @@ def compress(
         "differ (a packed map). For a whole folder: a channels.json in it, e.g. {\"roughness\": \"G\"}; "
         "--channel wins over it.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    address: RayAddress = None,
+    cpus: RayCpus = None,
+    cpus_per_task: CpusPerTask = None,
+    gpus_per_task: GpusPerTask = None,
+    retries: Retries = 2,
 ) -> None:
-    """Compress a material set into one .ngtc file, with a progress bar and a quality summary."""
+    """Compress a material set into one .ngtc file, with a progress bar and a quality summary; or a library
+    (several inputs, or -o a folder) on Ray: one task per material, resumable, library.json and library.html."""
+    from models.library import Settings
+    from models.material import parse_channel_choices
+
+    settings = Settings(preset, bpp, psnr, method, steps, seconds, seed, tuple(maps.split(",")) if maps else None,
+                        tuple(parse_channel_choices(channel or []).items()))
+    if len(paths) > 1 or output.suffix.lower() != ".ngtc" or output.is_dir():
+        from models.library_run import RayOptions
+
+        _compress_library(paths, output, settings, RayOptions(address, cpus, cpus_per_task, gpus_per_task, device,
+                                                              retries))
+    else:
+        _compress_one(paths[0], output, settings, device)
+
+
+def _compress_one(path: Path, output: Path, settings, device: str | None) -> None:
     from models import ngtc_file
-    from models.codec import compress_material, compress_to_psnr, rate_preset
-    from models.fit import METHODS, FitConfig
-    from models.material import load_material, parse_channel_choices
-    from models.presets import DEFAULT_PRESET, get_preset
+    from models.library import compress, fit_config
+    from models.material import has_maps, load_material
     from models.rate import stored_bytes
 
-    if method not in METHODS:
-        fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if sum(x is not None for x in (bpp, preset, psnr)) > 1:
-        fail("give one of --bpp, --preset and --psnr")
-    chosen = get_preset(preset or DEFAULT_PRESET)
+    if path.is_dir() and not has_maps(path):
+        fail(f"{path}: no maps in this folder; to compress the materials below it, give -o a folder")
     _check_writable(output)
-    material = load_material(path, maps.split(",") if maps else None, channels=parse_channel_choices(channel or []))
-    if bpp is not None:
-        chosen = rate_preset(bpp, material)
+    material = load_material(path, list(settings.maps) if settings.maps else None, channels=dict(settings.channels))
+    chosen = fit_config(material, settings, device).preset
     w, h = material.width, material.height
-    target = f"target {psnr} dB at mip 0" if psnr is not None else (
+    target = f"target {settings.psnr} dB at mip 0" if settings.psnr is not None else (
         f"preset {chosen.name} ({stored_bytes(chosen.shape, w, h, material.layout()) * 8 / (w * h):.2f} bpp)")
     console.print(f"[b]{escape(material.name)}[/b]: {w}x{h}, {material.channels} channels "
-                  f"({', '.join(m.name for m in material.maps if m.constant is None)}), {target}, method {method}")
-    cfg = FitConfig(chosen, method=method, steps=steps, seconds=None if steps else seconds, seed=seed, device=device)
-    if psnr is not None:
-        data, ct, probes = _with_progress(lambda cb: compress_to_psnr(material, psnr, cfg, cb), steps)
+                  f"({', '.join(m.name for m in material.maps if m.constant is None)}), {target}, method "
+                  f"{settings.method}")
+    data, ct, probes = _with_progress(lambda cb: compress(material, settings, device, cb), settings.steps)
+    if settings.psnr is not None:
         tried = ", ".join(f"{p.bits_per_texel:.2f} bpp: {p.psnr_mip0:.2f} dB" for p in probes)
         console.print(f"probes (short fits) {tried or 'none'}; chose {ct.info.preset} "
                       f"({len(data) * 8 / (w * h):.3f} bpp): {ct.info.quality.psnr[0]:.2f} dB at mip 0"
-                      + ("" if ct.info.quality.psnr[0] >= psnr else f", short of the {psnr} dB asked for"))
-    else:
-        data, ct = _with_progress(lambda cb: compress_material(material, cfg, cb), steps)
+                      + ("" if ct.info.quality.psnr[0] >= settings.psnr else
+                         f", short of the {settings.psnr} dB asked for"))
     ngtc_file.write_atomic(output, data)
     stdout_console().print(summary_table(ct, output, len(data)))
+
+
+def _compress_library(paths: list[Path], output: Path, settings, ray) -> None:
+    from models.library_run import compress_library, summary
+
+    try:
+        doc = compress_library(paths, output, settings, ray, shlex.join(["ngtc", *sys.argv[1:]]))
+    except KeyboardInterrupt:
+        console.print(f"ngtc: interrupted; the materials done are in {escape(str(output))} with a valid library.json: "
+                      "the same command resumes")
+        raise
+    stdout_console().print(escape(summary(doc, output)))
+    if doc["summary"]["failed"]:
+        sys.exit(1)  # some materials failed (each named above and in library.json); the others are done
 
 
 def _with_progress(run, steps: int | None):
@@ -304,8 +350,6 @@ def eval_(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
 ) -> None:
     """Rate-distortion of the neural codec against ASTC (see the help above)."""
-    import shlex
-
     from models import evaluate
 
     evaluate.run_cli(paths, shlex.join(["ngtc", *sys.argv[1:]]), out=out, quick=quick, presets=presets,

@@ -1,0 +1,216 @@
+"""Ray for material libraries: a local cluster sized to this machine, or an existing one (`--address`), and a
+pool that runs one task per job with as many in flight as the cluster has room for.
+
+Only the driver writes files: tasks return their outputs (`models.library`) or write into a report folder
+(`models.library_eval`), so a worker that dies is retried by Ray (`max_retries`) and leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Ray keeps results in shared memory; they are a few MB at most here (an .ngtc and thumbnails), so the object
+# store is kept small instead of Ray's default 30% of RAM.
+OBJECT_STORE_BYTES = 256 << 20
+RETRIES = 2  # a task whose worker dies runs again this many times
+
+
+class ClusterError(ValueError):
+    """Ray cannot start or be reached, or a task cannot fit on any node: one line for the user."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    address: str | None  # None: a local Ray started by this process (ended by `stop`)
+    nodes: int
+    cpus: float
+    gpus: float
+    largest_node_cpus: float
+    owned: bool = False  # connected by `start` (so `stop` disconnects, ending a local Ray it started)
+
+    def describe(self) -> str:
+        where = f"Ray cluster at {self.address}" if self.address else "local Ray"
+        gpus = f", {self.gpus:g} GPUs" if self.gpus else ""
+        return f"{where}: {self.nodes} node{'s' if self.nodes != 1 else ''}, {self.cpus:g} CPUs{gpus}"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task asks Ray for; its torch threads are its CPUs, so tasks never oversubscribe the cores."""
+
+    cpus: int
+    gpus: float = 0.0
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus else "cpu"
+
+
+def start(address: str | None = None, cpus: int | None = None) -> Cluster:
+    """Join the cluster at `address`, or start a local Ray with `cpus` CPUs (default: all of this machine's).
+    A process already connected to Ray (a test, a notebook) keeps its connection."""
+    import ray
+
+    if ray.is_initialized():
+        return describe(address, owned=False)
+    if cpus is not None and cpus < 1:
+        raise ClusterError(f"--cpus must be at least 1, got {cpus}")
+    options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ClusterError(f"cannot start or reach {where} ({' '.join(str(exc).split())})") from None
+    return describe(address, owned=True)
+
+
+def describe(address: str | None, owned: bool) -> Cluster:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    total = ray.cluster_resources()
+    largest = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
+    return Cluster(address, len(nodes), total.get("CPU", 0.0), total.get("GPU", 0.0), largest, owned)
+
+
+def stop(cluster: Cluster) -> None:
+    """Disconnect, if `start` connected; a local Ray started by `start` ends with it."""
+    import ray
+
+    if cluster.owned:
+        ray.shutdown()
+
+
+def task_resources(cluster: Cluster, tasks: int, cpus_per_task: int | None = None,
+                   gpus_per_task: float | None = None, device: str | None = None) -> Resources:
+    """A task's share: a GPU each when the cluster has GPUs (unless `device` is cpu); on CPUs, the cores split
+    between min(tasks, cores) tasks, one torch thread per CPU asked for, never more than the largest node has."""
+    use_gpu = cluster.gpus > 0 and device != "cpu" if gpus_per_task is None else gpus_per_task > 0
+    if device == "cuda" and not cluster.gpus:
+        raise ClusterError("--device cuda: the cluster has no GPUs")
+    if use_gpu:
+        return Resources(cpus_per_task or 1, gpus_per_task or 1.0)
+    if cpus_per_task is None:
+        cpus_per_task = max(1, int(cluster.cpus) // max(1, min(tasks, int(cluster.cpus))))
+    cpus_per_task = min(cpus_per_task, int(cluster.largest_node_cpus)) if cluster.largest_node_cpus >= 1 else 1
+    return Resources(max(1, cpus_per_task))
+
+
+def slots(resources: Resources) -> int:
+    """How many such tasks the cluster runs at once now (nodes may have joined or left since the start)."""
+    import ray
+
+    total = ray.cluster_resources()
+    fit = math.floor(total.get("CPU", 0.0) / resources.cpus)
+    if resources.gpus:
+        fit = min(fit, math.floor(total.get("GPU", 0.0) / resources.gpus + 1e-9))
+    return max(0, fit)
+
+
+@dataclass
+class Job:
+    key: str
+    fn: Callable[..., Any]
+    args: tuple
+    resources: Resources
+
+
+@dataclass
+class PoolState:
+    """Where a pool stands: for progress lines and the time left."""
+
+    total: int
+    queued: int = 0
+    running: dict[str, float] = field(default_factory=dict)  # key -> start (time.monotonic)
+    done: int = 0
+    failed: int = 0
+    slots: int = 1
+    seconds: list[float] = field(default_factory=list)  # how long each finished job ran
+
+    def time_left(self) -> float | None:
+        """Seconds until every job is done, at the mean time a job has taken so far; None before one finished."""
+        if not self.seconds:
+            return None
+        mean, now = sum(self.seconds) / len(self.seconds), time.monotonic()
+        running = sum(max(0.0, mean - (now - start)) for start in self.running.values())
+        return (running + self.queued * mean) / max(1, self.slots)
+
+
+OnResult = Callable[[Job, Any, BaseException | None], bool]  # returns False when the job failed
+
+
+def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState], None] | None = None,
+        retries: int = RETRIES, poll: float = 0.5) -> None:
+    """Run every job as a Ray task, at most as many at once as the cluster has room for, and hand each result
+    (or the exception Ray raised: a worker that died more than `retries` times) to `on_result` in the order
+    they finish. Ctrl-C cancels what is running, hands over what had finished, and raises KeyboardInterrupt."""
+    import ray
+
+    queue = list(jobs)
+    queue.reverse()  # pop() from the end takes them in order
+    state = PoolState(len(jobs), queued=len(queue))
+    in_flight: dict[Any, Job] = {}
+    remote = _remote_functions(ray, {job.fn for job in jobs}, retries)
+    try:
+        while queue or in_flight:
+            state.slots = max(1, slots(queue[-1].resources)) if queue else state.slots
+            while queue and len(in_flight) < state.slots:
+                job = queue.pop()
+                ref = remote[job.fn].options(num_cpus=job.resources.cpus, num_gpus=job.resources.gpus,
+                                             name=f"{job.fn.__name__}:{job.key}"[:200]).remote(*job.args)
+                in_flight[ref] = job
+                state.running[job.key] = time.monotonic()
+            state.queued = len(queue)
+            if on_state:
+                on_state(state)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll)
+            for ref in ready:
+                _finish(ray, ref, in_flight.pop(ref), state, on_result)
+        if on_state:
+            on_state(state)
+    except KeyboardInterrupt:
+        _cancel(ray, in_flight, state, on_result)
+        raise
+
+
+def _remote_functions(ray, fns: Iterable[Callable], retries: int) -> dict[Callable, Any]:
+    # retry_exceptions stays False: a task's own exception is a bad input or a bug, the same on every try.
+    return {fn: ray.remote(max_retries=retries)(fn) for fn in fns}
+
+
+def _finish(ray, ref, job: Job, state: PoolState, on_result: OnResult) -> None:
+    state.seconds.append(time.monotonic() - state.running.pop(job.key, time.monotonic()))
+    try:
+        result, error = ray.get(ref), None
+    except (ray.exceptions.RayError, OSError) as exc:
+        result, error = None, exc
+    ok = on_result(job, result, error)
+    state.done += 1
+    state.failed += 0 if ok else 1
+
+
+def _cancel(ray, in_flight: dict[Any, Job], state: PoolState, on_result: OnResult) -> None:
+    """Cancel the running tasks; results that were already in are still handed over."""
+    ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0) if in_flight else ([], [])
+    for ref in [r for r in in_flight if r not in ready]:
+        ray.cancel(ref, force=True)
+    for ref in ready:
+        _finish(ray, ref, in_flight.pop(ref), state, on_result)
+    in_flight.clear()
+    state.running.clear()
+
+
+def worker_name() -> str:
+    """The node a task runs on, for the record."""
+    import ray
+
+    return ray.util.get_node_ip_address() if ray.is_initialized() else "local"

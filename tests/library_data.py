@@ -1,0 +1,95 @@
+"""Small material libraries for the library tests: crops of the real sets (scripts/fetch_data.sh and
+scripts/fetch_eval_sets.sh), a multi-material glTF built from them with trimesh, and a broken set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CROP = (48, 40)  # w, h: a few seconds of fitting per material at the tests' step counts
+
+
+def crop_set(src: Path, dest: Path, x: int = 256, y: int = 256, size: tuple[int, int] = CROP) -> Path:
+    """The maps of a real set (and its channels.json), cropped, in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in src.iterdir():
+        if file.suffix.lower() == ".png":
+            with Image.open(file) as im:
+                sx, sy = x * im.width // 1024, y * im.height // 1024  # a few maps are smaller (constants)
+                im.crop((sx, sy, sx + size[0], sy + size[1])).save(dest / file.name)
+        elif file.name == "channels.json":
+            (dest / file.name).write_bytes(file.read_bytes())
+    return dest
+
+
+def broken_set(dest: Path) -> Path:
+    """A folder whose base color is not an image: one line of reason, and the library goes on."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "basecolor.png").write_bytes(b"not a png at all")
+    (dest / "roughness.png").write_bytes(b"nor this")
+    return dest
+
+
+def multi_material_glb(path: Path, sets: dict[str, Path], size: tuple[int, int] = CROP) -> Path:
+    """A GLB with one textured quad per set, each its own material (base color, normal, metallicRoughness)."""
+    import trimesh
+
+    def crop(file: Path) -> Image.Image:
+        with Image.open(file) as im:
+            return im.crop((256, 256, 256 + size[0], 256 + size[1])).convert("RGB")
+
+    scene = trimesh.Scene()
+    for i, (name, folder) in enumerate(sets.items()):
+        rough = np.asarray(crop(folder / "roughness.png"))[..., 0]
+        mr = np.stack([np.zeros_like(rough), rough, np.full_like(rough, 30)], axis=-1)
+        material = trimesh.visual.material.PBRMaterial(
+            name=name, baseColorTexture=crop(folder / "basecolor.png"), normalTexture=crop(folder / "normal.png"),
+            metallicRoughnessTexture=Image.fromarray(mr))
+        corners = [[i, 0, 0], [i + 1, 0, 0], [i + 1, 1, 0], [i, 1, 0]]
+        quad = trimesh.Trimesh(vertices=corners, faces=[[0, 1, 2], [0, 2, 3]], process=False)
+        quad.visual = trimesh.visual.TextureVisuals(uv=[[0, 0], [1, 0], [1, 1], [0, 1]], material=material)
+        scene.add_geometry(quad, geom_name=name)
+    path.write_bytes(scene.export(file_type="glb"))
+    return path
+
+
+def task_processes(task: str) -> list[int]:
+    """PIDs of this user's Ray workers running `task` now (Ray titles a busy worker "ray::<function>")."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(f"ray::{task}".encode()):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+class WorkerKiller(threading.Thread):
+    """Kills (SIGKILL) the first Ray worker seen running `task`, `after` seconds into it: a worker dying mid-task."""
+
+    def __init__(self, task: str, after: float = 0.5, timeout: float = 120):
+        super().__init__(daemon=True)
+        self.task, self.after, self.timeout = task, after, timeout
+        self.killed: int | None = None
+
+    def run(self) -> None:
+        end = time.monotonic() + self.timeout
+        while time.monotonic() < end:
+            pids = task_processes(self.task)
+            if pids:
+                time.sleep(self.after)
+                if self.task_still_running(pids[0]):
+                    os.kill(pids[0], signal.SIGKILL)
+                    self.killed = pids[0]
+                    return
+            time.sleep(0.05)
+
+    def task_still_running(self, pid: int) -> bool:
+        return pid in task_processes(self.task)
