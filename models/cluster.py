@@ -8,17 +8,18 @@ Only the driver writes files: tasks return their outputs (`models.library`) or w
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Ray keeps results in shared memory; they are a few MB at most here (an .ngtc and thumbnails), so the object
 # store is kept small instead of Ray's default 30% of RAM.
 OBJECT_STORE_BYTES = 256 << 20
 RETRIES = 2  # a task whose worker dies runs again this many times
+TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray get-auth-token --generate` puts this user's token
 
 
 class ClusterError(ValueError):
@@ -64,13 +65,26 @@ def start(address: str | None = None, cpus: int | None = None) -> Cluster:
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address:
+            _token_auth_like_ray_start()
             ray.init(address=address, **options)
         else:
-            ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES, **options)
+            # "local": a Ray of our own, never the one a `ray start` on this machine may have left running
+            ray.init("local", num_cpus=cpus or os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES,
+                     **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ClusterError(f"cannot start or reach {where} ({' '.join(str(exc).split())})") from None
     return describe(address, owned=True)
+
+
+def _token_auth_like_ray_start() -> None:
+    """Ray 2.60's `ray start` turns token authentication on when this user has a token (~/.ray/auth_token, or
+    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE is unset, but a driver joining it does not: do the
+    same here, so that `--address` reaches a cluster started on this machine or with the token copied here."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or TOKEN_FILE.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def describe(address: str | None, owned: bool) -> Cluster:
@@ -105,15 +119,10 @@ def task_resources(cluster: Cluster, tasks: int, cpus_per_task: int | None = Non
     return Resources(max(1, cpus_per_task))
 
 
-def slots(resources: Resources) -> int:
-    """How many such tasks the cluster runs at once now (nodes may have joined or left since the start)."""
-    import ray
-
-    total = ray.cluster_resources()
-    fit = math.floor(total.get("CPU", 0.0) / resources.cpus)
-    if resources.gpus:
-        fit = min(fit, math.floor(total.get("GPU", 0.0) / resources.gpus + 1e-9))
-    return max(0, fit)
+def _fits(job: Resources, in_flight: list[Resources], total: dict[str, float]) -> bool:
+    """Whether the cluster has room for `job` beside what is in flight (nodes may have joined or left)."""
+    cpus, gpus = sum(r.cpus for r in in_flight), sum(r.gpus for r in in_flight)
+    return cpus + job.cpus <= total.get("CPU", 0.0) + 1e-9 and gpus + job.gpus <= total.get("GPU", 0.0) + 1e-9
 
 
 @dataclass
@@ -133,7 +142,7 @@ class PoolState:
     running: dict[str, float] = field(default_factory=dict)  # key -> start (time.monotonic)
     done: int = 0
     failed: int = 0
-    slots: int = 1
+    slots: int = 1  # jobs running side by side
     seconds: list[float] = field(default_factory=list)  # how long each finished job ran
 
     def time_left(self) -> float | None:
@@ -150,7 +159,7 @@ OnResult = Callable[[Job, Any, BaseException | None], bool]  # returns False whe
 
 def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState], None] | None = None,
         retries: int = RETRIES, poll: float = 0.5) -> None:
-    """Run every job as a Ray task, at most as many at once as the cluster has room for, and hand each result
+    """Run every job as a Ray task, as many at once as the cluster has room for, and hand each result
     (or the exception Ray raised: a worker that died more than `retries` times) to `on_result` in the order
     they finish. Ctrl-C cancels what is running, hands over what had finished, and raises KeyboardInterrupt."""
     import ray
@@ -162,14 +171,17 @@ def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState]
     remote = _remote_functions(ray, {job.fn for job in jobs}, retries)
     try:
         while queue or in_flight:
-            state.slots = max(1, slots(queue[-1].resources)) if queue else state.slots
-            while queue and len(in_flight) < state.slots:
+            total = ray.cluster_resources()
+            # Only what can start now is submitted: the rest waits here, so "running" is what runs, and Ctrl-C
+            # has only that to cancel.
+            while queue and (not in_flight or _fits(queue[-1].resources, [j.resources for j in in_flight.values()],
+                                                     total)):
                 job = queue.pop()
                 ref = remote[job.fn].options(num_cpus=job.resources.cpus, num_gpus=job.resources.gpus,
                                              name=f"{job.fn.__name__}:{job.key}"[:200]).remote(*job.args)
                 in_flight[ref] = job
                 state.running[job.key] = time.monotonic()
-            state.queued = len(queue)
+            state.queued, state.slots = len(queue), max(1, len(in_flight))
             if on_state:
                 on_state(state)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll)

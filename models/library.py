@@ -109,6 +109,16 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line: the message of a bad input, or the exception of a bug, said as such."""
+    return one_line(exc) if isinstance(exc, INPUT_ERRORS) else f"internal error: {type(exc).__name__}: {one_line(exc)}"
+
+
+def failure_details(exc: BaseException) -> dict[str, str]:
+    """A bug's traceback (called while handling it), for library.json; nothing for a bad input."""
+    return {} if isinstance(exc, INPUT_ERRORS) else {"traceback": traceback.format_exc()}
+
+
 # ------------------------------------------------------------------------------------------ settings
 
 
@@ -208,11 +218,7 @@ def compress_task(item: Item, settings: Settings, previous: dict[str, Any] | Non
         files = {item.file: data, **thumbnails(item.name, material, ct, device)}
         entry = ok_entry(item, settings, fingerprint, data, ct)
     except Exception as exc:  # noqa: BLE001 - isolated: reported with its reason, the library goes on
-        entry = failed_entry(item, settings, one_line(exc) if isinstance(exc, INPUT_ERRORS)
-                             else f"internal error: {type(exc).__name__}: {one_line(exc)}")
-        if not isinstance(exc, INPUT_ERRORS):
-            entry["traceback"] = traceback.format_exc()
-        files = {}
+        entry, files = {**failed_entry(item, settings, failure_reason(exc)), **failure_details(exc)}, {}
     entry.update(compress_seconds=round(time.perf_counter() - start, 2), node=worker_name())
     return {"entry": entry, "files": files}
 

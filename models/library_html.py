@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,7 @@ def _label(label: str) -> str:
 def render(title: str, intro: Sequence[str], rows: Sequence[Row], extra_columns: Sequence[str] = ()) -> str:
     heads = [("name", "material", False), ("", "reference | neural", True), ("bpp", "bits per texel", False),
              *((f"psnr{k}", f"PSNR dB|mip {k}", False) for k in range(MIPS_SHOWN)),
-             *((c.lower().replace(" ", "-"), c, False) for c in extra_columns),
+             *((re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-"), c, False) for c in extra_columns),
              ("seconds", "compress|seconds", False), ("status", "status", False), ("", "files", True)]
     th = "".join(f'<th class="fixed">{_label(label)}</th>' if fixed
                  else f'<th data-col="{i}" data-id="{cid}">{_label(label)}</th>'

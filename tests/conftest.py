@@ -139,3 +139,15 @@ def host(scene, tmp_path_factory, monkeypatch_module):
     assert not h.viewer.log.errors, h.viewer.log.errors
     yield h
     h.release()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray (2 CPUs) for the whole test module: its libraries run on it, and a CLI run in a subprocess
+    joins it with --address (ray.get_runtime_context().gcs_address)."""
+    pytest.importorskip("ray", reason="ray is not installed (scripts/setup.sh installs it)")
+    from models import cluster
+
+    where = cluster.start(cpus=2)
+    yield where
+    cluster.stop(where)

@@ -4,12 +4,15 @@ scripts/fetch_eval_sets.sh), a multi-material glTF built from them with trimesh,
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 CROP = (48, 40)  # w, h: a few seconds of fitting per material at the tests' step counts
@@ -93,3 +96,12 @@ class WorkerKiller(threading.Thread):
 
     def task_still_running(self, pid: int) -> bool:
         return pid in task_processes(self.task)
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium (as root it needs --no-sandbox), its profile in `profile`."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh does)")
+    return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+                           f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from library_data import WorkerKiller, broken_set, crop_set, multi_material_glb
+from library_data import WorkerKiller, broken_set, chromium, crop_set, multi_material_glb
 from PIL import Image
 
 from models import cluster, ngtc_file
@@ -25,15 +25,6 @@ from models.material import load_material
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = Settings(steps=20)  # the default preset; seconds per material on a 48x40 crop
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """One local Ray for the module (2 CPUs); each test's library runs on it."""
-    pytest.importorskip("ray", reason="ray is not installed (scripts/setup.sh installs it)")
-    where = cluster.start(cpus=2)
-    yield where
-    cluster.stop(where)
 
 
 @pytest.fixture(scope="module")
@@ -229,15 +220,6 @@ def test_library_input_errors_are_one_line(library, tmp_path, monkeypatch, capsy
 
 
 # ------------------------------------------------------------------------------------------- library.html
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Headless Chromium (as root it needs --no-sandbox), its profile in `profile`."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh does)")
-    return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                           f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_library_html_renders_every_material_in_chromium(compressed, tmp_path):

@@ -319,6 +319,9 @@ def bench_codec(ctx: typer.Context) -> None:
     "packing) at mips 0-4, with the PSNR interval the curves share), rd_<material>.png, "
     "compare_<material>_<map>_mip<k>.png, the ASTC textures (astc/) and the .ngtc files (ngtc/). Encodings made "
     "earlier with the same settings are reused.\n\n"
+    "Several materials (several paths, a library root, a multi-material glTF) or --address: a library, on Ray: "
+    "every ASTC encode and neural preset is a task, each material gets its report in <out>/<material>/, and <out> "
+    "the library's report.md/json (BD-rate distribution per mip), rd_library.png and library.html.\n\n"
     "Example: ngtc eval .cache/data/rocks --presets bpp2.4,bpp8 --blocks 8x8,12x12 --steps 300 --out report/"))
 def eval_(
     paths: Annotated[list[Path], typer.Argument(help="Material folders or .glb/.gltf files, one or more.")],
@@ -348,14 +351,37 @@ def eval_(
                                                     "codec.")] = 2.4,
     compare_mips: Annotated[str, typer.Option(help="Mips of the side-by-side images, comma-separated.")] = "0",
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    address: RayAddress = None,
+    cpus: RayCpus = None,
+    cpus_per_task: CpusPerTask = None,
+    gpus_per_task: GpusPerTask = None,
+    retries: Retries = 2,
 ) -> None:
     """Rate-distortion of the neural codec against ASTC (see the help above)."""
     from models import evaluate
+    from models.library import discover
 
-    evaluate.run_cli(paths, shlex.join(["ngtc", *sys.argv[1:]]), out=out, quick=quick, presets=presets,
-                     blocks=blocks, quality=quality, astc_packing=astc_packing, method=method, seconds=seconds,
-                     steps=steps, seed=seed, crop=crop, compare_bpp=compare_bpp, compare_mips=compare_mips,
-                     device=device)
+    command = shlex.join(["ngtc", *sys.argv[1:]])
+    options = dict(out=out, quick=quick, presets=presets, blocks=blocks, quality=quality, astc_packing=astc_packing,
+                   method=method, seconds=seconds, steps=steps, seed=seed, crop=crop, compare_bpp=compare_bpp,
+                   compare_mips=compare_mips, device=device)
+    items = discover(paths, exclude=out)
+    if len(items) > 1 or address:
+        from models.library_eval import evaluate_library
+        from models.library_report import summary_lines
+        from models.library_run import RayOptions
+
+        ray = RayOptions(address, cpus, cpus_per_task, gpus_per_task, device, retries)
+        doc = evaluate_library(paths, evaluate.make_options(**options), ray, command)
+        for line in summary_lines(doc):
+            stdout_console().print(escape(line))
+        stdout_console().print(escape(f"wrote {out / 'report.md'}, {out / 'report.json'} and {out / 'library.html'}"))
+        if doc["failed"]:
+            sys.exit(1)  # some materials failed (named above and in report.md); the others are in the report
+        return
+    # One material: evaluated here, in this process (an unusable input keeps its own one-line error).
+    one = [items[0].source] if len(items) == 1 and items[0].error is None else paths
+    evaluate.run_cli(one, command, **options)
 
 
 @app.command()
