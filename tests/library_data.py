@@ -1,14 +1,10 @@
-"""Small material libraries for the library tests: crops of the real sets (scripts/fetch_data.sh and
-scripts/fetch_eval_sets.sh), a multi-material glTF built from them with trimesh, and a broken set."""
+"""Small material libraries for the library tests: crops of the real sets (scripts/fetch_data.sh), a
+multi-material glTF built from them with trimesh, a broken set; and headless Chromium for library.html."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -60,42 +56,6 @@ def multi_material_glb(path: Path, sets: dict[str, Path], size: tuple[int, int] 
         scene.add_geometry(quad, geom_name=name)
     path.write_bytes(scene.export(file_type="glb"))
     return path
-
-
-def task_processes(task: str) -> list[int]:
-    """PIDs of this user's Ray workers running `task` now (Ray titles a busy worker "ray::<function>")."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(f"ray::{task}".encode()):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
-class WorkerKiller(threading.Thread):
-    """Kills (SIGKILL) the first Ray worker seen running `task`, `after` seconds into it: a worker dying mid-task."""
-
-    def __init__(self, task: str, after: float = 0.5, timeout: float = 120):
-        super().__init__(daemon=True)
-        self.task, self.after, self.timeout = task, after, timeout
-        self.killed: int | None = None
-
-    def run(self) -> None:
-        end = time.monotonic() + self.timeout
-        while time.monotonic() < end:
-            pids = task_processes(self.task)
-            if pids:
-                time.sleep(self.after)
-                if self.task_still_running(pids[0]):
-                    os.kill(pids[0], signal.SIGKILL)
-                    self.killed = pids[0]
-                    return
-            time.sleep(0.05)
-
-    def task_still_running(self, pid: int) -> bool:
-        return pid in task_processes(self.task)
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from library_data import WorkerKiller, broken_set, chromium, crop_set, multi_material_glb
+from library_data import broken_set, chromium, crop_set, multi_material_glb
 from PIL import Image
 
 from models import cluster, ngtc_file
+from models.bench_library import WorkerKiller
 from models.library import Settings, discover
 from models.library_run import RayOptions, compress_library
 from models.library_store import LIBRARY_JSON
