@@ -6,7 +6,9 @@
 //
 // Textures: up to MAT_MAX_TEX RGBA textures at units 0.. (full mip chains); mat_src[slot] = (texture,
 // component), texture -1 = the constant mat_const[slot]. With NGTC_ON_SAMPLE the textures are replaced by
-// ngtc_decode (shaders/ngtc_decode.glsl): texture i holds channels 4i .. 4i+3, as in decode-on-load.
+// ngtc_decode (shaders/ngtc_decode.glsl): texture i holds channels 4i .. 4i+3, as in decode-on-load. With
+// MAT_ACCUMULATED the textures are screen-sized, one value per pixel: the mean of the texels stochastic
+// filtering picked there over still frames (viewer/accumulation.py), read at the pixel, not at uv.
 
 #define MAT_MAX_TEX 8
 #define MAT_SLOTS 14
@@ -32,7 +34,7 @@ uniform vec2 mat_size;          // mip 0 size in texels
 uniform int mat_mips;
 uniform int mat_force_mip;      // -1: automatic
 uniform float mat_lod_bias;
-uniform int mat_frame;          // stochastic mip selection changes pattern every frame
+uniform int mat_frame;          // stochastic filtering: the frame's index in its sequence of picks
 
 #ifdef NGTC_ON_SAMPLE
 #include "ngtc_decode.glsl"
@@ -64,10 +66,38 @@ float mat_lod(vec2 uv) {
 //   trilinear:  the 4 bilinear texels of both neighbouring mips (8 decodes per pixel), blended;
 //   stochastic: one texel of one mip, picked with probability equal to its trilinear weight (1 decode per
 //               pixel; unbiased, noisy: stochastic texture filtering, Pharr et al. 2024).
-float mat_hash(vec2 p, float salt) {  // white noise in [0, 1) per pixel, frame and salt
-    vec3 p3 = fract(vec3(p.xyx) * 0.1031 + float(mat_frame) * 0.61803 + salt * 0.1379);
-    p3 += dot(p3, p3.yzx + 33.33);
-    return fract((p3.x + p3.y) * p3.z);
+// The stochastic picks (mip, x, y) of frame n are the n-th point of a 3D Sobol' sequence, shifted per pixel by
+// a random XOR: each frame is still uniform noise across pixels, but at one pixel the first 2^k frames put exactly
+// one point in each 1/2^k of every axis (and the 2D projections are stratified), so the mean over still frames
+// covers the 8 taps in proportion to their weights ~1/N fast, not 1/sqrt(N) as independent noise would.
+uint mat_pcg(uint v) {  // a well-mixed hash (PCG, Jarzynski & Olano 2020)
+    uint state = v * 747796405u + 2891336453u;
+    uint word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+uint mat_sobol(uint index, int dim) {  // dimensions 0..2 of Sobol' (Joe-Kuo direction numbers), 32 bits
+    if (dim == 0) {
+        return bitfieldReverse(index);  // van der Corput
+    }
+    uint r = 0u, m = 1u, next = 3u;  // m_k, m_(k+1) of x + 1 (dim 1: m_(k+1) = 2 m_k ^ m_k) or x^2 + x + 1
+    for (int k = 1; index != 0u; ++k, index >>= 1) {
+        if ((index & 1u) != 0u) {
+            r ^= m << (32 - k);
+        }
+        uint after = dim == 1 ? (next << 1) ^ next : (next << 1) ^ (m << 2) ^ m;
+        m = next;
+        next = after;
+    }
+    return r;
+}
+
+vec3 mat_picks(ivec2 pixel) {  // three numbers in [0, 1) for this pixel and frame
+    uint shift = mat_pcg(uint(pixel.x) ^ mat_pcg(uint(pixel.y)));
+    uint n = uint(mat_frame);
+    uvec3 u = uvec3(mat_sobol(n, 0) ^ mat_pcg(shift), mat_sobol(n, 1) ^ mat_pcg(shift + 1u),
+                    mat_sobol(n, 2) ^ mat_pcg(shift + 2u));
+    return vec3(u >> 8u) * (1.0 / 16777216.0);
 }
 
 ivec2 mat_mip_size(int mip) {
@@ -106,10 +136,11 @@ MatSample mat_fetch(vec2 uv, float lod) {
     int hi = min(lo + 1, mat_mips - 1);
     float c[NGTC_CHANNELS];
 #if NGTC_STOCHASTIC
-    int mip = mat_hash(gl_FragCoord.xy, 0.0) < f ? hi : lo;
+    vec3 u = mat_picks(ivec2(gl_FragCoord.xy));
+    int mip = u.x < f ? hi : lo;
     vec2 p = uv * vec2(mat_mip_size(mip)) - 0.5;
     vec2 fp = p - floor(p);
-    ivec2 pick = ivec2(mat_hash(gl_FragCoord.xy, 1.0) < fp.x ? 1 : 0, mat_hash(gl_FragCoord.xy, 2.0) < fp.y ? 1 : 0);
+    ivec2 pick = ivec2(u.y < fp.x ? 1 : 0, u.z < fp.y ? 1 : 0);
     mat_decode_texel(ivec2(floor(p)) + pick, mip, c);
 #else
     for (int i = 0; i < NGTC_CHANNELS; ++i) {
@@ -128,7 +159,11 @@ MatSample mat_fetch(vec2 uv, float lod) {
     }
 #else
     for (int i = 0; i < MAT_MAX_TEX; ++i) {
+#ifdef MAT_ACCUMULATED
+        s.t[i] = i < mat_tex_count ? texelFetch(mat_tex[i], ivec2(gl_FragCoord.xy), 0) : vec4(0.0);
+#else
         s.t[i] = i < mat_tex_count ? textureLod(mat_tex[i], uv, lod) : vec4(0.0);
+#endif
     }
 #endif
     return s;

@@ -26,7 +26,14 @@ uniform float u_exposure;
 uniform int u_tonemap;         // 0 ACES, 1 Reinhard, 2 none
 uniform float u_normal_strength;
 
+#ifdef MAT_WRITE_SAMPLE
+// The texels fetched, not shaded: stochastic filtering's picks, averaged over still frames before shading
+// (viewer/accumulation.py), so that the mean converges to the trilinear texels' shading.
+layout(location = 0) out vec4 mat_out[MAT_TEXTURES];
+vec4 frag_color;
+#else
 out vec4 frag_color;
+#endif
 
 const float PI = 3.14159265358979;
 
@@ -88,6 +95,12 @@ vec3 hemisphere(vec3 dir) {
 void main() {
     float lod = mat_lod(v_uv);
     MatSample s = mat_fetch(v_uv, lod);
+#ifdef MAT_WRITE_SAMPLE
+    for (int i = 0; i < MAT_TEXTURES; ++i) {
+        mat_out[i] = s.t[i];
+    }
+    return;
+#endif
     vec3 base = vec3(mat_channel(s, SLOT_BASE_R), mat_channel(s, SLOT_BASE_G), mat_channel(s, SLOT_BASE_B));
     vec2 nxy = vec2(mat_channel(s, SLOT_NORMAL_X), mat_channel(s, SLOT_NORMAL_Y)) * 2.0 - 1.0;
     vec3 n_ts = vec3(nxy, sqrt(clamp(1.0 - dot(nxy, nxy), 0.0, 1.0)));

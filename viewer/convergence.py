@@ -1,10 +1,12 @@
-"""How stochastic filtering converges: `python -m viewer.convergence [MATERIAL] [--size WxH] [--frames N] [-o F]`.
+"""How stochastic filtering converges: `python -m viewer.convergence [MATERIAL] [--size WxH] [--frames N] [-o F]
+[--flat --zoom Z] [--lod-bias B]`.
 
 The viewer's stochastic mode shows the mean of its frames while the view is still (`viewer.accumulation`). This
-renders the material on the sphere once with trilinear on-sample filtering, then `--frames` still frames in the
-stochastic mode through the viewer's own frame (no panel), and reports the PSNR of the shown image against the
-trilinear one after 1, 2, 4, ... frames: over the whole frame and over the object alone (the pixels that are not
-background in the trilinear image). A table on stdout and a JSON file.
+renders the material on the sphere (or, `--flat`, the flat quad at `--zoom` pixels per texel) once with trilinear
+on-sample filtering, then `--frames` still frames in the stochastic mode through the viewer's own frame (no panel),
+and reports the PSNR of the shown image against the trilinear one after 1, 2, 4, ... frames: over the whole frame
+and over the object alone (the pixels that are not background in the trilinear image). A table on stdout and a
+JSON file. A hard case: `--flat --zoom 2 --lod-bias 1.5` (magnified 2x, LOD 0.5: both mips weigh half everywhere).
 """
 
 from __future__ import annotations
@@ -29,18 +31,21 @@ from .scene import resolve_inputs
 TARGET_DB, TARGET_FRAMES = 45.0, 64  # issue 11: after 64 still frames, 45 dB against the trilinear image
 
 
-def object_mask(image: np.ndarray) -> np.ndarray:
-    """The pixels that differ from the background (the top left pixel's colour)."""
-    return np.abs(image.astype(np.int32) - image[0, 0]).sum(axis=-1) > 3
+def object_mask(image: np.ndarray, background: tuple[float, float, float]) -> np.ndarray:
+    """The pixels that differ from the background colour (cleared, not shaded: 8-bit levels of it)."""
+    return np.abs(image.astype(np.int32) - np.round(np.asarray(background) * 255)).sum(axis=-1) > 3
 
 
-def measure(host: Headless, frames: int) -> dict:
-    """PSNR of the stochastic mode's shown image against the trilinear image after 1, 2, 4, ... `frames`."""
-    viewer = host.viewer
-    viewer.state = ViewState(mode_a="neural-trilinear")
+def measure(host: Headless, frames: int, view: dict) -> dict:
+    """PSNR of the stochastic mode's shown image against the trilinear image after 1, 2, 4, ... `frames`; `view`:
+    ViewState fields, and "zoom" for the flat view."""
+    viewer, zoom = host.viewer, view.pop("zoom", 1.0)
+    viewer.state = ViewState(mode_a="neural-trilinear", **view)
+    host.frame(panel=False)  # the flat quad, if asked for, (re)frames its camera: zoom after that
+    viewer.flat_camera.scale = zoom
     trilinear = host.frame(panel=False)
-    mask = object_mask(trilinear)
-    viewer.state = ViewState(mode_a="neural-stochastic")
+    mask = object_mask(trilinear, viewer.state.background)
+    viewer.state = ViewState(mode_a="neural-stochastic", **view)
     rows, start = [], time.perf_counter()
     for n in range(1, frames + 1):
         image = host.frame(panel=False)
@@ -53,7 +58,7 @@ def measure(host: Headless, frames: int) -> dict:
             "seconds_per_frame": round((time.perf_counter() - start) / frames, 3)}
 
 
-def run(material: Path | None, ngtc: Path | None, size: tuple[int, int], frames: int) -> dict:
+def run(material: Path | None, ngtc: Path | None, size: tuple[int, int], frames: int, view: dict) -> dict:
     host = Headless(size)
     try:
         host.viewer.open(material, ngtc)
@@ -63,9 +68,9 @@ def run(material: Path | None, ngtc: Path | None, size: tuple[int, int], frames:
         missing = {"neural-trilinear", "neural-stochastic"} - set(host.viewer.scene.sets)
         if missing:
             raise ViewerError("the stochastic and trilinear modes need an .ngtc")
-        result = measure(host, frames)
+        result = measure(host, frames, dict(view))
         scene = host.viewer.scene
-        return {"renderer": host.ctx.info.get("GL_RENDERER"), "size": list(size), "frames": frames,
+        return {"renderer": host.ctx.info.get("GL_RENDERER"), "size": list(size), "frames": frames, "view": view,
                 "material": str(scene.material_path), "ngtc": str(scene.ngtc_path), **result,
                 "note": "psnr_*: dB of the stochastic mode's shown image (the mean of its still frames) against "
                         "the trilinear on-sample image, 8-bit RGB, over the frame or the object's pixels; "
@@ -80,16 +85,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ngtc", type=Path, help="the .ngtc, if not beside the material")
     parser.add_argument("--size", default="1280x720", help="frame size WxH")
     parser.add_argument("--frames", type=int, default=TARGET_FRAMES, help="still stochastic frames")
+    parser.add_argument("--flat", action="store_true", help="the flat quad instead of the sphere")
+    parser.add_argument("--zoom", type=float, default=1.0, help="flat view: pixels per texel")
+    parser.add_argument("--lod-bias", type=float, default=0.0, help="added to the mip level")
     parser.add_argument("-o", "--out", type=Path, default=Path("convergence.json"), help="JSON results")
     args = parser.parse_args(argv)
     try:
         if args.frames < 1:
             raise ViewerError("--frames must be at least 1")
-        doc = run(*resolve_inputs(args.target, args.ngtc), parse_size(args.size), args.frames)
+        if not 1 / 64 <= args.zoom <= 64:
+            raise ViewerError("--zoom must be 1/64 .. 64 pixels per texel")
+        view = {"flat": args.flat, "zoom": args.zoom, "lod_bias": args.lod_bias}
+        doc = run(*resolve_inputs(args.target, args.ngtc), parse_size(args.size), args.frames, view)
         write_atomic(args.out, (json.dumps(doc, indent=1) + "\n").encode())
     except (ViewerError, OSError) as e:
         sys.exit(f"viewer.convergence: error: {e}")
-    print(f"stochastic vs trilinear on sample, {doc['size'][0]}x{doc['size'][1]}, {doc['renderer']}, "
+    where = f"flat view at {args.zoom:g} pixels per texel" if args.flat else "sphere"
+    print(f"stochastic vs trilinear on sample, {where}, LOD bias {args.lod_bias:g}, "
+          f"{doc['size'][0]}x{doc['size'][1]}, {doc['renderer']}, "
           f"{doc['seconds_per_frame']} s a frame (object: {doc['object_fraction']:.0%} of the frame)")
     print("frames  PSNR frame dB  PSNR object dB  mean difference")
     for r in doc["rows"]:

@@ -25,7 +25,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ SLOT_INDEX = {s: i for i, s in enumerate(SLOTS)}
 DEFAULTS = {"basecolor": (0.8, 0.8, 0.8), "normal": (0.5, 0.5), "roughness": (0.5,), "metallic": (0.0,),
             "ao": (1.0,), "height": (0.5,), "opacity": (1.0,), "emissive": (0.0, 0.0, 0.0), "specular": (0.5,)}
 MAX_TEXTURES = 8  # sampler units 0..7 (layout binding in material.glsl)
+ON_SAMPLE = ("trilinear", "stochastic")  # TextureSet.sampling that runs the neural decoder per pixel
 
 GL_TEXTURE_2D = 0x0DE1
 GL_TEXTURE0 = 0x84C0
@@ -179,7 +180,7 @@ class TextureSet:
     psnr: list[float] | None = None  # per mip, all channels, against the reference chain
     notes: list[str] = field(default_factory=list)
     neural: Any = None  # viewer.neural_gl.NeuralGL for on-sample decoding
-    sampling: str = "textures"  # textures | trilinear | stochastic
+    sampling: str = "textures"  # textures | trilinear | stochastic | accumulated
     owns_neural: bool = False
     loss: Any = None  # a transcoded set's viewer.transcode.Loss: PSNR of the plain decode and of the transcoding
 
@@ -191,15 +192,23 @@ class TextureSet:
 
     @property
     def defines(self) -> dict[str, object]:
-        """Program variant: the neural decoder's #defines when sampling on the fly."""
+        """Program variant: the neural decoder's #defines when sampling on the fly; MAT_ACCUMULATED for the mean
+        of the texels picked (`as_accumulated`)."""
         if self.sampling == "textures":
             return {}
+        if self.sampling == "accumulated":
+            return {"MAT_ACCUMULATED": 1}
         return {**self.neural.defines, "NGTC_ON_SAMPLE": 1, "NGTC_STOCHASTIC": int(self.sampling == "stochastic")}
+
+    def as_accumulated(self, textures: list[moderngl.Texture]) -> TextureSet:
+        """This on-sample set's channels read from screen-sized `textures`, one value per pixel: the mean of the
+        texels stochastic filtering picked there (`viewer.accumulation`); same slots (texture i: channels 4i..)."""
+        return replace(self, textures=textures, sampling="accumulated", neural=None, owns_neural=False)
 
     def bind(self, program: moderngl.Program) -> None:
         for i, tex in enumerate(self.textures):
             tex.use(location=i)
-        if self.neural is not None and self.sampling != "textures":
+        if self.neural is not None and self.sampling in ON_SAMPLE:
             self.neural.bind(program)
         _set(program, "mat_tex_count", len(self.textures))
         _write(program, "mat_src", self.sources.astype(np.int32))

@@ -10,8 +10,8 @@ Passes, each inside a GL timer query (`timings_ms`: "A", "B", "composite"):
 - composite: A, split A|B, or the difference |A - B| x gain through a color map, into `target`.
 A and B draw depth first (shaders/depth.frag) when nothing is cut out, so that the material shader, which
 may decode the neural texture per pixel, runs once per visible pixel. A pass in a noisy mode (stochastic
-filtering) shows the mean of its frames since the view last changed (`viewer.accumulation`; `accumulated`:
-frames per pass).
+filtering) shows the mean of its frames since the view last changed (`mean_pass`, `viewer.accumulation`;
+`accumulated`: frames per pass).
 """
 
 from __future__ import annotations
@@ -100,12 +100,13 @@ class Renderer:
 
     # ----------------------------------------------------------------------------------------- resources
 
-    def program_for(self, tset: TextureSet) -> moderngl.Program:
-        """The PBR program variant for a texture set (neural on-sample sets compile the decoder in)."""
-        key = tuple(sorted((k, str(v)) for k, v in tset.defines.items()))
+    def program_for(self, tset: TextureSet, extra: dict[str, object] | None = None) -> moderngl.Program:
+        """The PBR program variant for a texture set (neural on-sample sets compile the decoder in); `extra`
+        defines on top (MAT_WRITE_SAMPLE: the texels fetched, not shaded)."""
+        defines = {**tset.defines, **(extra or {})}
+        key = tuple(sorted((k, str(v)) for k, v in defines.items()))
         if key not in self.programs:
-            self.programs[key] = compile_program(self.ctx, vertex="pbr.vert", fragment="pbr.frag",
-                                                 defines=tset.defines)
+            self.programs[key] = compile_program(self.ctx, vertex="pbr.vert", fragment="pbr.frag", defines=defines)
         return self.programs[key]
 
     def set_mesh(self, mesh: MeshData) -> None:
@@ -176,10 +177,10 @@ class Renderer:
         for i, ((name, mode, scissor), fbo) in enumerate(zip(passes, targets.fbos, strict=False)):
             tset = sets.get(mode)
             with self.queries[name]:
-                self.scene_pass(fbo, (w, h), scissor, state, tset, camera)
                 if tset is not None and accumulates(mode):
-                    still = (mode, tset, self.offset_px, self.depth_prepass, snapshot(state, camera))
-                    shown[i] = self._accumulate(name, still, targets.color[i], (w, h))
+                    shown[i] = self.mean_pass(name, i, scissor, state, tset, camera)
+                else:
+                    self.scene_pass(fbo, (w, h), scissor, state, tset, camera)
             timings[name] = self.queries[name].elapsed / 1e6
         with self.queries["composite"]:
             target.use()
@@ -197,22 +198,54 @@ class Renderer:
         self.frame_index += 1
         return timings
 
-    def _accumulate(self, name: str, still: tuple, frame: moderngl.Texture, size: tuple[int, int]) -> moderngl.Texture:
-        """`frame` into pass `name`'s running mean (started again when `still` changed); returns the mean."""
+    def mean_pass(self, name: str, index: int, scissor, state: ViewState, tset: TextureSet,
+                  camera) -> moderngl.Texture:
+        """Pass `name` (target `index`) in a noisy mode: the mean of its frames since anything they depend on last
+        changed; returns the texture shown. Where each pixel shows one surface (no cut-outs, or a channel view),
+        the texels picked are averaged and the mean shaded once: trilinear filtering shades the weighted mean of
+        its 8 texels, so this converges to the trilinear image itself. A material with cut-outs averages shaded
+        frames instead (what its holes show lies behind, which the depth pre-pass this needs would hide)."""
+        size, targets = self.targets.size, self.targets
+        key = (tset.mode, tset, self.offset_px, self.depth_prepass, snapshot(state, camera))
+        if tset.opaque or state.view != "shaded":
+            acc = self._accumulation(name, size, -(-tset.neural.channels // 4))  # MAT_TEXTURES
+            frames = self.sample_pass(acc, scissor, state, tset, camera, key)
+            self.scene_pass(targets.fbos[index], size, scissor, state, tset.as_accumulated(acc.textures), camera)
+            shown = targets.color[index]
+        else:
+            acc = self._accumulation(name, size, 1)
+            frames = acc.upcoming(key)
+            self.scene_pass(targets.fbos[index], size, scissor, state, tset, camera, frame=frames - 1)
+            self.composite["u_compare"].value = COMPARES.index("single")  # a copy of texture unit 0
+            shown = acc.add(key, targets.color[index], self.fullscreen)
+        self.accumulated[name] = frames
+        return shown
+
+    def _accumulation(self, name: str, size: tuple[int, int], count: int) -> Accumulation:
         acc = self.accumulations.get(name)
-        if acc is None or acc.size != size:
+        if acc is None or (acc.size, acc.count) != (size, count):
             if acc is not None:
                 acc.release()
-            acc = self.accumulations[name] = Accumulation(self.ctx, size)
-        self.composite["u_compare"].value = COMPARES.index("single")  # a copy of texture unit 0
-        mean = acc.add(still, frame, self.fullscreen)
-        self.accumulated[name] = acc.frames
-        return mean
+            acc = self.accumulations[name] = Accumulation(self.ctx, size, count)
+        return acc
+
+    def sample_pass(self, acc: Accumulation, scissor, state: ViewState, tset: TextureSet, camera, key) -> int:
+        """The texels `tset` (stochastic filtering) picks this frame, not shaded, blended into `acc`'s mean of them
+        (started again when `key` changed; the frame's picks are the n-th of its sequence). Returns n."""
+        frames = acc.begin(key)
+        _color_writes(acc.fbo, False)
+        acc.fbo.clear(depth=1.0)  # the depth alone: the mean stays
+        _color_writes(acc.fbo, True)
+        self._draw(acc.fbo, acc.size, scissor, state, tset, camera, self.program_for(tset, {"MAT_WRITE_SAMPLE": 1}),
+                   True, frames - 1)  # one surface per pixel: each blends in once
+        acc.end()
+        return frames
 
     def scene_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
-                    tset: TextureSet | None, camera, shaded=None) -> None:
+                   tset: TextureSet | None, camera, shaded=None, frame: int | None = None) -> None:
         """The mesh in `tset`'s mode. Opaque materials (and channel views) get a depth pre-pass first, so the
-        material shader runs once per visible pixel. `shaded`: a query (context manager) around that draw alone."""
+        material shader runs once per visible pixel. `shaded`: a query (context manager) around that draw alone;
+        `frame`: the stochastic picks' index (default: the frame count)."""
         fbo.use()
         fbo.viewport = (0, 0, *size)
         fbo.scissor = None
@@ -220,10 +253,18 @@ class Renderer:
         fbo.clear(*bg, 1.0, depth=1.0)
         if tset is None or self.mesh is None:
             return
+        self.ctx.disable(moderngl.BLEND)
+        # a cut-out texel (opacity < 0.5, shaded view) must not hide what lies behind it: no pre-pass then
+        prepass = self.depth_prepass and (tset.opaque or state.view != "shaded")
+        self._draw(fbo, size, scissor, state, tset, camera, self.program_for(tset), prepass,
+                   self.frame_index if frame is None else frame, shaded)
+
+    def _draw(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState, tset: TextureSet,
+              camera, prog: moderngl.Program, prepass: bool, frame: int, shaded=None) -> None:
+        """The mesh with `prog` into `fbo` (bound), after a depth pre-pass when `prepass`."""
         fbo.scissor = scissor
         self.ctx.enable(moderngl.DEPTH_TEST)
-        self.ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-        prog = self.program_for(tset)
+        self.ctx.disable(moderngl.CULL_FACE)
         tset.bind(prog)
         aspect = size[0] / max(size[1], 1)
         view = camera.view()
@@ -252,15 +293,13 @@ class Renderer:
         _set(prog, "u_normal_strength", state.normal_strength)
         _set(prog, "mat_force_mip", min(state.force_mip, tset.mips - 1))
         _set(prog, "mat_lod_bias", state.lod_bias)
-        _set(prog, "mat_frame", self.frame_index)
-        # a cut-out texel (opacity < 0.5, shaded view) must not hide what lies behind it: no pre-pass then
-        prepass = self.depth_prepass and (tset.opaque or state.view != "shaded")
+        _set(prog, "mat_frame", frame)
         if prepass:
             _write(self.depth_only, "u_view_proj", view_proj)
             _write(self.depth_only, "u_model", np.eye(4, dtype=np.float32))
-            fbo.color_mask = (False, False, False, False)
+            _color_writes(fbo, False)
             self._vao(self.depth_only).render(moderngl.TRIANGLES)
-            fbo.color_mask = (True, True, True, True)
+            _color_writes(fbo, True)
             fbo.depth_mask = False
             self.ctx.depth_func = "<="
         with shaded if shaded is not None else contextlib.nullcontext():
@@ -269,6 +308,12 @@ class Renderer:
         self.ctx.depth_func = "<"
         fbo.scissor = None
         self.ctx.disable(moderngl.DEPTH_TEST)
+
+
+def _color_writes(fbo: moderngl.Framebuffer, on: bool) -> None:
+    """Colour writes on or off for every attachment (glClear honours it too)."""
+    masks = tuple((on,) * 4 for _ in fbo.color_attachments)
+    fbo.color_mask = masks if len(masks) > 1 else masks[0]
 
 
 def _set(program: moderngl.Program, name: str, value) -> None:
