@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ def start(address: str | None = None, cpus: int | None = None) -> Cluster:
     if cpus is not None and cpus < 1:
         raise ClusterError(f"--cpus must be at least 1, got {cpus}")
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    if address:
+        check_address(address)
     try:
         if address:
             _token_auth_like_ray_start()
@@ -75,6 +78,18 @@ def start(address: str | None = None, cpus: int | None = None) -> Cluster:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ClusterError(f"cannot start or reach {where} ({' '.join(str(exc).split())})") from None
     return describe(address, owned=True)
+
+
+def check_address(address: str | None, timeout: float = 10.0) -> None:
+    """A "host:port" that nothing answers at fails now, in one line: Ray itself would keep trying for minutes."""
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray://... : Ray's own forms, left to it
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterError(f"--address {address}: no Ray cluster answers there ({' '.join(str(exc).split())}); "
+                           f"start one with `ray start --head` (see README)") from None
 
 
 def _token_auth_like_ray_start() -> None:

@@ -28,6 +28,7 @@ def evaluate_library(paths: Sequence[str | Path], opts: ev.EvalOptions, ray: Ray
     """Evaluate every material below `paths` into `opts.out`; returns the library report (report.json)."""
     from .library_report import write_library_report
 
+    cluster.check_address(ray.address)  # before any file is written
     items = discover(paths, exclude=opts.out)
     ev.prepare_out(opts.out)
     where = cluster.start(ray.address, ray.cpus)

@@ -35,6 +35,7 @@ def compress_library(paths: Sequence[str | Path], out: str | Path, settings: Set
                      command: str) -> dict[str, Any]:
     """Compress every material below `paths` into `out`; returns library.json's document."""
     out = Path(out)
+    cluster.check_address(ray.address)  # before any file is written
     items = discover(paths, exclude=out)
     if not items:
         raise store.LibraryError(f"no materials in {', '.join(map(str, paths))}")

@@ -210,7 +210,9 @@ def test_library_input_errors_are_one_line(library, tmp_path, monkeypatch, capsy
     for args, words in ((["compress", str(library / "rocks"), "-o", str(blocker / "lib")], "cannot write"),
                         (["compress", str(library / "rocks"), str(library / "tiles"), "-o", str(blocker)], "a file"),
                         (["compress", str(library), "-o", str(tmp_path / "x.ngtc")], "give -o a folder"),
-                        (["compress", str(library), "-o", str(tmp_path / "o"), "--preset", "nope"], "unknown preset")):
+                        (["compress", str(library), "-o", str(tmp_path / "o"), "--preset", "nope"], "unknown preset"),
+                        (["compress", str(library / "rocks"), "-o", str(tmp_path / "o"), "--address", "127.0.0.1:1"],
+                         "no Ray cluster answers there")):
         monkeypatch.setattr(sys, "argv", ["ngtc", *args])
         with pytest.raises(SystemExit) as e:
             cli.main()

@@ -372,7 +372,11 @@ def eval_(
         from models.library_run import RayOptions
 
         ray = RayOptions(address, cpus, cpus_per_task, gpus_per_task, device, retries)
-        doc = evaluate_library(paths, evaluate.make_options(**options), ray, command)
+        try:
+            doc = evaluate_library(paths, evaluate.make_options(**options), ray, command)
+        except KeyboardInterrupt:
+            console.print("ngtc: interrupted; the encodes and fits done are kept: the same command resumes")
+            raise
         for line in summary_lines(doc):
             stdout_console().print(escape(line))
         stdout_console().print(escape(f"wrote {out / 'report.md'}, {out / 'report.json'} and {out / 'library.html'}"))
