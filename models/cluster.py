@@ -179,24 +179,13 @@ def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState]
     they finish. Ctrl-C cancels what is running, hands over what had finished, and raises KeyboardInterrupt."""
     import ray
 
-    queue = list(jobs)
-    queue.reverse()  # pop() from the end takes them in order
+    queue = list(reversed(jobs))  # pop() from the end takes them in order
     state = PoolState(len(jobs), queued=len(queue))
     in_flight: dict[Any, Job] = {}
     remote = _remote_functions(ray, {job.fn for job in jobs}, retries)
     try:
         while queue or in_flight:
-            total = ray.cluster_resources()
-            # Only what can start now is submitted: the rest waits here, so "running" is what runs, and Ctrl-C
-            # has only that to cancel.
-            while queue and (not in_flight or _fits(queue[-1].resources, [j.resources for j in in_flight.values()],
-                                                     total)):
-                job = queue.pop()
-                ref = remote[job.fn].options(num_cpus=job.resources.cpus, num_gpus=job.resources.gpus,
-                                             name=f"{job.fn.__name__}:{job.key}"[:200]).remote(*job.args)
-                in_flight[ref] = job
-                state.running[job.key] = time.monotonic()
-            state.queued, state.slots = len(queue), max(1, len(in_flight))
+            _submit(ray, queue, in_flight, state, remote)
             if on_state:
                 on_state(state)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll)
@@ -207,6 +196,19 @@ def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState]
     except KeyboardInterrupt:
         _cancel(ray, in_flight, state, on_result)
         raise
+
+
+def _submit(ray, queue: list[Job], in_flight: dict[Any, Job], state: PoolState, remote: dict[Callable, Any]) -> None:
+    """Submit what the cluster can start now (one job at least when none runs). The rest waits here, so that
+    "running" is what runs, and Ctrl-C has only that to cancel."""
+    total = ray.cluster_resources()
+    while queue and (not in_flight or _fits(queue[-1].resources, [j.resources for j in in_flight.values()], total)):
+        job = queue.pop()
+        ref = remote[job.fn].options(num_cpus=job.resources.cpus, num_gpus=job.resources.gpus,
+                                     name=f"{job.fn.__name__}:{job.key}"[:200]).remote(*job.args)
+        in_flight[ref] = job
+        state.running[job.key] = time.monotonic()
+    state.queued, state.slots = len(queue), max(1, len(in_flight))
 
 
 def _remote_functions(ray, fns: Iterable[Callable], retries: int) -> dict[Callable, Any]:
