@@ -22,11 +22,13 @@ import numpy as np
 
 from .material import Material, MaterialError, gltf_material_ref, gltf_materials, has_maps, load_material
 from .ngtc_file import CompressedTexture, NgtcError
+from .warm_start import WarmStartError
+from .warm_start import fingerprint as warm_start_fingerprint
 
 GLTF = (".glb", ".gltf")
 THUMBS = "thumbs"  # folder of the reference | neural thumbnails, beside the .ngtc files
 THUMB_TEXELS = 128  # a thumbnail is the first mip at most this many texels a side
-INPUT_ERRORS = (MaterialError, NgtcError, ValueError, OSError)  # a bad material, not a bug
+INPUT_ERRORS = (MaterialError, NgtcError, WarmStartError, ValueError, OSError)  # a bad material, not a bug
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,10 @@ class Settings:
         key["seconds"] = None if self.steps else self.seconds
         key["maps"] = list(self.maps) if self.maps else None
         key["channels"] = dict(self.channels)
+        if self.method == "warm":  # the shared weights too: retraining them changes every fit
+            from .presets import DEFAULT_PRESET
+
+            key["warm_start"] = warm_start_fingerprint(self.preset or DEFAULT_PRESET)
         return {**key, "ngtc_format": FORMAT_VERSION}
 
 
