@@ -8,7 +8,9 @@
 // component), texture -1 = the constant mat_const[slot]. With NGTC_ON_SAMPLE the textures are replaced by
 // ngtc_decode (shaders/ngtc_decode.glsl): texture i holds channels 4i .. 4i+3, as in decode-on-load. With
 // MAT_ACCUMULATED the textures are screen-sized, one value per pixel: the mean of the texels stochastic
-// filtering picked there over still frames (viewer/accumulation.py), read at the pixel, not at uv.
+// filtering picked there over still frames (viewer/accumulation.py), read at the pixel, not at uv. With
+// MAT_FEEDBACK the neural material decoded on feedback: a tile cache, mat_tex the always-resident last mips
+// (shaders/feedback_sample.glsl).
 
 #define MAT_MAX_TEX 8
 #define MAT_SLOTS 14
@@ -43,6 +45,9 @@ uniform int mat_frame;          // stochastic filtering: the frame's index in it
 layout(binding = 0) uniform sampler2D mat_tex[MAT_MAX_TEX];
 uniform int mat_tex_count;
 #define MAT_TEXTURES MAT_MAX_TEX
+#endif
+#ifdef MAT_FEEDBACK
+#include "feedback_sample.glsl"
 #endif
 
 struct MatSample {
@@ -157,6 +162,11 @@ MatSample mat_fetch(vec2 uv, float lod) {
     for (int i = 0; i < NGTC_CHANNELS; ++i) {
         s.t[i / 4][i % 4] = c[i];
     }
+#elif defined(MAT_FEEDBACK)
+    for (int i = 0; i < MAT_MAX_TEX; ++i) {
+        s.t[i] = vec4(0.0);
+    }
+    fb_fetch(uv, lod, s.t);
 #else
     for (int i = 0; i < MAT_MAX_TEX; ++i) {
 #ifdef MAT_ACCUMULATED

@@ -11,7 +11,9 @@ channels through that table, so reference, ASTC and neural materials go through 
   back through the packing plan the folder's manifest names (`models.astc.manifest_plan`: compact, e.g.
   normal X = R, Y = A, or fewest, e.g. roughness in the color texture's A);
 - neural, decoded on load: `viewer.neural_gl.decode_to_textures` (the GLSL decoder fills RGBA8 chains);
-- neural, on sample: no textures; the fragment shader runs `ngtc_decode` per pixel (`NeuralGL` bound).
+- neural, on sample: no textures; the fragment shader runs `ngtc_decode` per pixel (`NeuralGL` bound);
+- neural, on feedback: a tile cache filled by the decoder where the view needs it (`viewer.feedback.TileCache`),
+  the textures its always-resident last mips.
 
 Texture row 0 is v = 0 (numpy order, as the neural decoder and ASTC files have it); the vertex shader
 flips mesh UVs (v = 0 at the image bottom) into that convention.
@@ -183,6 +185,7 @@ class TextureSet:
     sampling: str = "textures"  # textures | trilinear | stochastic | accumulated
     owns_neural: bool = False
     loss: Any = None  # a transcoded set's viewer.transcode.Loss: PSNR of the plain decode and of the transcoding
+    feedback: Any = None  # sampling "feedback": its viewer.feedback.TileCache (owns `textures`, the tail)
 
     @property
     def opaque(self) -> bool:
@@ -198,6 +201,8 @@ class TextureSet:
             return {}
         if self.sampling == "accumulated":
             return {"MAT_ACCUMULATED": 1}
+        if self.sampling == "feedback":
+            return {**self.feedback.defines, "FB_EARLY": int(self.opaque)}
         return {**self.neural.defines, "NGTC_ON_SAMPLE": 1, "NGTC_STOCHASTIC": int(self.sampling == "stochastic")}
 
     def as_accumulated(self, textures: list[moderngl.Texture]) -> TextureSet:
@@ -210,6 +215,8 @@ class TextureSet:
             tex.use(location=i)
         if self.neural is not None and self.sampling in ON_SAMPLE:
             self.neural.bind(program)
+        if self.feedback is not None:
+            self.feedback.bind(program)
         _set(program, "mat_tex_count", len(self.textures))
         _write(program, "mat_src", self.sources.astype(np.int32))
         _write(program, "mat_const", self.constants.astype(np.float32))
@@ -217,6 +224,9 @@ class TextureSet:
         _set(program, "mat_mips", self.mips)
 
     def release(self) -> None:
+        if self.feedback is not None:
+            self.feedback.release()
+            self.feedback = None
         for tex in self.textures:
             tex.release()
         self.textures = []
@@ -349,14 +359,17 @@ def _name(m: Any) -> str:
     return m["name"] if isinstance(m, dict) else m.name
 
 
-def neural_sets(ctx: moderngl.Context, source) -> list[TextureSet]:
-    """A `.ngtc` (path or CompressedTexture) as three sets sharing one upload: decoded on load (RGBA8 chains
-    filled by the GLSL decoder), and decoded per pixel with trilinear or stochastic mip selection."""
+def neural_sets(ctx: moderngl.Context, source, cache_mib: float | None = None) -> list[TextureSet]:
+    """A `.ngtc` (path or CompressedTexture) as four sets sharing one upload: decoded on load (RGBA8 chains
+    filled by the GLSL decoder), decoded per pixel with trilinear or stochastic mip selection, and decoded on
+    feedback into a tile cache of `cache_mib` (default `viewer.feedback.DEFAULT_CACHE_MIB`)."""
+    from viewer.feedback import DEFAULT_CACHE_MIB, TileCache
     from viewer.neural_gl import decode_to_textures, upload_ngtc
 
     ngl = upload_ngtc(ctx, source)
     try:
         textures = decode_to_textures(ctx, ngl)
+        cache = TileCache(ctx, ngl, DEFAULT_CACHE_MIB if cache_mib is None else cache_mib)
     except Exception:
         ngl.release()
         raise
@@ -379,6 +392,11 @@ def neural_sets(ctx: moderngl.Context, source) -> list[TextureSet]:
         TextureSet("neural-stochastic", f"neural {preset} (on sample, stochastic)", textures=[],
                    gpu_bytes=ngl.gpu_bytes, notes=["decoded per pixel at 1 mip picked at random"],
                    sampling="stochastic", **common),
+        TextureSet("neural-feedback", f"neural {preset} (on feedback, tile cache)", textures=cache.tail,
+                   gpu_bytes=ngl.gpu_bytes + cache.gpu_bytes, sampling="feedback", feedback=cache,
+                   notes=[f"{cache.slots.count} cache slots of {cache.layout.pages} tiles ({cache.layout.tile}^2 "
+                          f"texels); mips {cache.layout.tail}+ resident; cache, page table and tail "
+                          f"{cache.gpu_bytes:,} B + grids/weights {ngl.gpu_bytes:,} B"], **common),
     ]
 
 

@@ -35,6 +35,7 @@ REGISTRY: dict[str, Mode] = {m.name: m for m in (
     Mode("neural", "neural (decoded on load)", "ngtc"),
     Mode("neural-trilinear", "neural (on sample, trilinear)", "ngtc", 8),  # 4 texels x 2 mips
     Mode("neural-stochastic", "neural (on sample, stochastic)", "ngtc", 1, accumulate=True),
+    Mode("neural-feedback", "neural (on feedback, tile cache)", "ngtc"),  # viewer.feedback
     *(Mode(f"{TRANSCODE_PREFIX}{b}", f"neural -> ASTC {b} (transcoded on load)", "transcode") for b in ASTC_BLOCKS),
 )}
 MODES = tuple(REGISTRY)

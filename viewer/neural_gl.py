@@ -295,22 +295,23 @@ def _run_bake(ngl: NeuralGL, program: moderngl.ComputeShader, mip: int) -> None:
     program.run(-(-w // BAKE_GROUP), -(-h // BAKE_GROUP))
 
 
-def decode_to_textures(ctx: moderngl.Context, ngl: NeuralGL) -> list[moderngl.Texture]:
-    """Decode every mip with the GLSL decoder into RGBA8 mip chains (channels 4i .. 4i+3 in texture i).
+def decode_to_textures(ctx: moderngl.Context, ngl: NeuralGL, first_mip: int = 0) -> list[moderngl.Texture]:
+    """Decode every mip from `first_mip` on with the GLSL decoder into RGBA8 mip chains (channels 4i .. 4i+3 in
+    texture i; level k = mip first_mip + k: the feedback mode's always-resident tail).
 
     Each level is the decoder's output at that mip, not a downsampled mip 0, exactly like the PyTorch
     decoder's `decode_mip`. Textures repeat and filter trilinearly. Row 0 is v = 0 (numpy order).
     """
     textures = []
     for _ in range(-(-ngl.channels // 4)):
-        tex = ctx.texture((ngl.width, ngl.height), 4, dtype="f1")
-        tex.build_mipmaps(0, ngl.mips - 1)  # allocates the levels; the decoder overwrites all of them
+        tex = ctx.texture(mip_size(ngl.width, ngl.height, first_mip), 4, dtype="f1")
+        tex.build_mipmaps(0, ngl.mips - 1 - first_mip)  # allocates the levels; the decoder overwrites them all
         tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         textures.append(tex)
     program = _bake_program(ngl, to_buffer=False, overrides=None)
-    for m in range(ngl.mips):
+    for m in range(first_mip, ngl.mips):
         for i, tex in enumerate(textures):
-            tex.bind_to_image(i, read=False, write=True, level=m)
+            tex.bind_to_image(i, read=False, write=True, level=m - first_mip)
         _run_bake(ngl, program, m)
     ctx.memory_barrier()
     return textures

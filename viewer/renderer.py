@@ -182,6 +182,8 @@ class Renderer:
                 else:
                     self.scene_pass(fbo, (w, h), scissor, state, tset, camera)
             timings[name] = self.queries[name].elapsed / 1e6
+            if tset is not None and tset.feedback is not None:
+                tset.feedback.update()  # decode on feedback: the tiles this pass missed, for the next frames
         with self.queries["composite"]:
             target.use()
             target.viewport = (0, 0, w, h)

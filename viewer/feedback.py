@@ -1,0 +1,232 @@
+"""Neural on feedback (mode `neural-feedback`): virtual texturing of a `.ngtc`, decoded tile by tile where the view
+needs it, into a cache of fixed size.
+
+    cache = TileCache(ctx, ngl, cache_mib=8.0)   # ngl: viewer.neural_gl.NeuralGL
+    cache.bind(program)                          # before drawing with MAT_FEEDBACK (shaders/feedback_sample.glsl)
+    stats = cache.update()                       # after the frame: read the requests back, decode missing tiles
+
+- Layout: mips below `tail` (the first mip that fits one tile) are cut into `tile` x `tile` texel tiles, one page
+  each, mip after mip; the tail (that mip and every coarser one) is decoded on load into ordinary RGBA8 chains and
+  stays resident, so a pixel always has something to show.
+- Cache: an RGBA8 texture array, `groups` layers a slot (channels 4g .. 4g+3), each slot (tile + 2 border)^2
+  texels: the border holds the neighbouring tiles' texels, so hardware bilinear filtering inside a slot is
+  seamless. As many slots as `cache_mib` buys (at most one per page).
+- Page table: an int SSBO, the slot of each page or -1. Requests: a bit per page (SSBO, atomicOr) set by every
+  pixel for the tiles of the mips it reads.
+- update(): the requested pages not resident, coarsest mip first (they are the fallback of finer ones), at most
+  `decodes_per_frame` of them, go to free slots, else to the least recently requested slots not requested this
+  frame; one compute dispatch (shaders/feedback_decode.comp, the one decoder) fills them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import moderngl
+import numpy as np
+
+from models.spec import mip_size
+
+from .errors import ViewerError
+from .glsl import compile_compute
+from .neural_gl import NeuralGL, decode_to_textures, texture_bytes
+
+TILE = 128  # payload texels per tile side
+BORDER = 1  # texels of the neighbours around a slot: bilinear filtering reads one
+DEFAULT_CACHE_MIB = 8.0
+MAX_CACHE_MIB = 4096.0
+DECODES_PER_FRAME = 16  # tiles a frame at most: bounds the frame's decode time
+CACHE_UNIT = 8  # texture unit of the cache array (the tail chains use 0 ..)
+PAGES_BINDING, NEEDED_BINDING, JOBS_BINDING = 3, 4, 5  # SSBOs (the decoder's weights: 6, decode on load: 7)
+GROUP = 8  # local_size of feedback_decode.comp
+
+
+def check_cache_mib(mib: float) -> float:
+    """The tile cache budget in MiB, or a one-line ViewerError (CLI: exit 2)."""
+    if not (math.isfinite(mib) and 0 < mib <= MAX_CACHE_MIB):
+        raise ViewerError(f"--cache-mib {mib:g}: the tile cache budget must be more than 0 and at most "
+                          f"{MAX_CACHE_MIB:g} MiB")
+    return mib
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """Pages of a width x height texture with `mips` levels cut into `tile`-texel tiles below the tail."""
+
+    width: int
+    height: int
+    mips: int
+    tile: int = TILE
+
+    @property
+    def tail(self) -> int:
+        """The first mip held whole (it fits one tile); every coarser one is held too."""
+        return next((m for m in range(self.mips) if max(mip_size(self.width, self.height, m)) <= self.tile),
+                    self.mips - 1)
+
+    def grid(self, mip: int) -> tuple[int, int]:
+        w, h = mip_size(self.width, self.height, mip)
+        return -(-w // self.tile), -(-h // self.tile)
+
+    @property
+    def offsets(self) -> list[int]:
+        """First page of each tiled mip, then the page count."""
+        out = [0]
+        for m in range(self.tail):
+            out.append(out[-1] + math.prod(self.grid(m)))
+        return out
+
+    @property
+    def pages(self) -> int:
+        return self.offsets[-1]
+
+    def page(self, mip: int, tx: int, ty: int) -> int:
+        return self.offsets[mip] + ty * self.grid(mip)[0] + tx
+
+    def tile_of(self, page: int) -> tuple[int, int, int]:
+        """(mip, tile x, tile y) of a page."""
+        offsets = self.offsets
+        mip = int(np.searchsorted(offsets, page, side="right")) - 1
+        across = self.grid(mip)[0]
+        return mip, (page - offsets[mip]) % across, (page - offsets[mip]) // across
+
+
+@dataclass
+class FrameStats:
+    requested: int = 0  # pages the frame's pixels read
+    hits: int = 0  # of those, resident
+    decoded: int = 0  # tiles decoded after the frame
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.requested if self.requested else 1.0
+
+
+@dataclass
+class Slots:
+    """Which page each cache slot holds, and when it was last requested (CPU side of the page table)."""
+
+    count: int
+    pages: int
+    slot_page: np.ndarray = field(init=False)
+    page_slot: np.ndarray = field(init=False)
+    last_used: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slot_page = np.full(self.count, -1, np.int64)
+        self.page_slot = np.full(self.pages, -1, np.int32)
+        self.last_used = np.full(self.count, -1, np.int64)
+
+    def plan(self, requested: np.ndarray, frame: int, budget: int, layout: TileLayout) -> list[tuple[int, int]]:
+        """(page, slot) to decode for the `requested` pages: marks them used, picks the missing ones coarse first
+        and evicts least recently used slots not requested this frame."""
+        resident = self.page_slot[requested] >= 0
+        self.last_used[self.page_slot[requested[resident]]] = frame
+        missing = sorted(requested[~resident].tolist(), key=lambda p: -layout.tile_of(p)[0])
+        free = list(np.flatnonzero(self.slot_page < 0))
+        old = [s for s in np.argsort(self.last_used, kind="stable") if self.slot_page[s] >= 0
+               and self.last_used[s] < frame]
+        jobs = []
+        for page, slot in zip(missing[:budget], [*free, *old], strict=False):
+            if self.slot_page[slot] >= 0:
+                self.page_slot[self.slot_page[slot]] = -1
+            self.slot_page[slot], self.page_slot[page], self.last_used[slot] = page, slot, frame
+            jobs.append((page, int(slot)))
+        return jobs
+
+
+class TileCache:
+    """The GPU side of decode on feedback for one `.ngtc` upload (see the module docstring)."""
+
+    def __init__(self, ctx: moderngl.Context, ngl: NeuralGL, cache_mib: float = DEFAULT_CACHE_MIB,
+                 tile: int = TILE, decodes_per_frame: int = DECODES_PER_FRAME):
+        check_cache_mib(cache_mib)
+        self.ctx, self.ngl = ctx, ngl
+        self.layout = TileLayout(ngl.width, ngl.height, ngl.mips, tile)
+        self.groups = -(-ngl.channels // 4)
+        self.side = tile + 2 * BORDER
+        slot_bytes = self.side * self.side * 4 * self.groups
+        slots = int(cache_mib * 2**20 // slot_bytes)
+        if slots < 1:
+            raise ViewerError(f"--cache-mib {cache_mib:g}: holds no tile; one takes {slot_bytes / 2**20:.3f} MiB")
+        max_layers = int(ctx.info.get("GL_MAX_ARRAY_TEXTURE_LAYERS", 2048))
+        self.slots = Slots(max(1, min(slots, self.layout.pages, max_layers // self.groups)), self.layout.pages)
+        self.decodes_per_frame = decodes_per_frame
+        self.frame = 0
+        self.total = FrameStats()
+        self.last = FrameStats()
+        self.tail = decode_to_textures(ctx, ngl, self.layout.tail)
+        self.cache = ctx.texture_array((self.side, self.side, self.slots.count * self.groups), 4)
+        self.cache.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.cache.repeat_x = self.cache.repeat_y = False
+        self.page_table = ctx.buffer(self.slots.page_slot.tobytes())
+        self.needed = ctx.buffer(reserve=4 * max(1, -(-self.layout.pages // 32)))
+        self.needed.clear()
+        self.jobs = ctx.buffer(reserve=16 * max(1, decodes_per_frame))
+        self.program = compile_compute(ctx, "feedback_decode.comp", {
+            **ngl.defines, "FB_TILE": tile, "FB_BORDER": BORDER, "FB_JOBS_BINDING": JOBS_BINDING})
+
+    @property
+    def defines(self) -> dict[str, object]:
+        return {"MAT_FEEDBACK": 1, "FB_TILE": self.layout.tile, "FB_BORDER": BORDER, "FB_TAIL": self.layout.tail,
+                "FB_GROUPS": self.groups, "FB_CACHE_UNIT": CACHE_UNIT, "FB_PAGES_BINDING": PAGES_BINDING,
+                "FB_NEEDED_BINDING": NEEDED_BINDING}
+
+    @property
+    def gpu_bytes(self) -> int:
+        """Cache, page table, request bits, job list and the resident tail (the grids and weights aside)."""
+        cache = self.side * self.side * 4 * self.slots.count * self.groups
+        tail = sum(texture_bytes(t, self.ngl.mips - self.layout.tail) for t in self.tail)
+        return cache + tail + self.page_table.size + self.needed.size + self.jobs.size
+
+    def bind(self, program: moderngl.Program) -> None:
+        self.cache.use(location=CACHE_UNIT)
+        if "fb_cache" in program:
+            program["fb_cache"].value = CACHE_UNIT
+        if "fb_offsets" in program:
+            program["fb_offsets"].write(np.array(self.layout.offsets, np.int32).tobytes())
+        self.page_table.bind_to_storage_buffer(PAGES_BINDING)
+        self.needed.bind_to_storage_buffer(NEEDED_BINDING)
+
+    def requested(self) -> np.ndarray:
+        """The pages the pixels drawn since the last update read (and the bits cleared)."""
+        self.ctx.memory_barrier()
+        bits = np.unpackbits(np.frombuffer(self.needed.read(), np.uint8), bitorder="little")
+        self.needed.clear()
+        return np.flatnonzero(bits[:self.layout.pages])
+
+    def update(self) -> FrameStats:
+        """After a frame: decode the missing tiles it requested (within the budget) and update the page table."""
+        requested = self.requested()
+        hits = int((self.slots.page_slot[requested] >= 0).sum())
+        jobs = self.slots.plan(requested, self.frame, self.decodes_per_frame, self.layout)
+        if jobs:
+            self.decode(jobs)
+            self.page_table.write(self.slots.page_slot.tobytes())
+        self.frame += 1
+        self.last = FrameStats(len(requested), hits, len(jobs))
+        for name in ("requested", "hits", "decoded"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(self.last, name))
+        return self.last
+
+    def decode(self, jobs: list[tuple[int, int]]) -> None:
+        rows = [(*self.layout.tile_of(page), slot) for page, slot in jobs]
+        self.jobs.write(np.array(rows, np.int32).tobytes())
+        self.jobs.bind_to_storage_buffer(JOBS_BINDING)
+        self.cache.bind_to_image(0, read=False, write=True)
+        self.ngl.bind(self.program)
+        self.program["fb_size"] = (self.ngl.width, self.ngl.height)
+        self.program.run(-(-self.side // GROUP), -(-self.side // GROUP), len(rows))
+        self.ctx.memory_barrier()
+
+    def resident(self) -> dict[tuple[int, int, int], np.ndarray]:
+        """Every resident tile, (mip, tile x, tile y) -> its slot's texels (side, side, 4 * groups) in [0, 1]."""
+        data = np.frombuffer(self.cache.read(), np.uint8).reshape(-1, self.groups, self.side, self.side, 4)
+        return {self.layout.tile_of(int(page)): np.concatenate(list(data[slot]), -1).astype(np.float32) / 255
+                for slot, page in enumerate(self.slots.slot_page) if page >= 0}
+
+    def release(self) -> None:
+        for obj in (*self.tail, self.cache, self.page_table, self.needed, self.jobs, self.program):
+            obj.release()
+        self.tail = []
