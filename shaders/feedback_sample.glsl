@@ -20,6 +20,7 @@ layout(std430, binding = FB_NEEDED_BINDING) buffer FbNeeded {
     uint fb_needed[];
 };
 uniform int fb_offsets[FB_TAIL + 1];  // first page of each tiled mip
+#define FB_MIN_WEIGHT (0.5 / 255.0)
 
 // The page of uv's tile at `mip`, and uv's texel position inside that tile.
 int fb_page(vec2 uv, int mip, out vec2 local) {
@@ -67,7 +68,12 @@ void fb_fetch(vec2 uv, float lod, inout vec4 t[MAT_MAX_TEX]) {
     }
     int lo = int(floor(lod));
     float f = lod - float(lo);
-    fb_add(uv, lo, 1.0 - f, true, t);
+    // A weight under half an 8-bit step changes nothing shown: neither read nor request that mip's tiles (a 1:1
+    // view computes a LOD a rounding error above 0, which would request all of mip 1).
+    f = f < FB_MIN_WEIGHT ? 0.0 : f > 1.0 - FB_MIN_WEIGHT ? 1.0 : f;
+    if (f < 1.0) {
+        fb_add(uv, lo, 1.0 - f, true, t);
+    }
     if (f > 0.0) {
         fb_add(uv, lo + 1, f, true, t);
     }

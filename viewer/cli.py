@@ -404,6 +404,9 @@ def view(
     view_command(target, mesh, ngtc, size)
 
 
+CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB (default 8).")
+
+
 @app.command()
 def render(
     target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc.")],
@@ -423,12 +426,14 @@ def render(
     diff: Annotated[str | None, typer.Option(help="Difference |mode - this mode| through a color map.")] = None,
     flat: Annotated[bool, typer.Option(help="The flat quad at 1:1 texels instead of the mesh.")] = False,
     lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
+    cache_mib: Annotated[float | None, CACHE_OPTION] = None,
 ) -> None:
     """Render one image headless (EGL, no window), e.g. for reports and tests."""
     from viewer.commands import render_command
 
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
-                          size=size, split=split, diff=diff, flat=flat, lod_bias=lod_bias)
+                          size=size, split=split, diff=diff, flat=flat,
+                          lod_bias=lod_bias, cache_mib=cache_mib)
     console.print(f"wrote {escape(str(path))}")
 
 

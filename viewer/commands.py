@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .captures import write_image
 from .errors import ViewerError, one_line
+from .feedback import check_cache_mib
 from .headless import Headless
 from .modes import check_mode
 from .renderer import VIEWS
@@ -79,6 +80,7 @@ def headless_captures(material: Path | None, ngtc: Path | None, mesh: Path | Non
 def render_command(target: Path, output: Path, *, mode: str = "reference", mip: int = -1, view: str = "shaded",
                    mesh: Path | None = None, ngtc: Path | None = None, panel: bool = False, size: str = "1280x720",
                    split: str | None = None, diff: str | None = None, flat: bool = False,
+                   cache_mib: float | None = None,
                    lod_bias: float = 0.0) -> Path:
     """`ngtc render`: one picture, headless (EGL)."""
     material, ngtc = resolve_inputs(target, ngtc)
@@ -91,6 +93,8 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
         raise ViewerError(f"{output}: expected an image file name (.png)")
     if mesh is not None and not Path(mesh).is_file():
         raise ViewerError(f"{mesh}: no such mesh file")
+    if cache_mib is not None:
+        check_cache_mib(cache_mib)
     try:  # fail before rendering, not after
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -98,16 +102,18 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
     state = {"mode_a": check_mode(mode), "view": view, "force_mip": mip, "lod_bias": lod_bias, "flat": flat}
     if split or diff:
         state.update(mode_b=check_mode(split or diff), compare="split" if split else "difference")
-    return render_headless(material, ngtc, output, mesh=mesh, size=dims, state=state, panel=panel)
+    return render_headless(material, ngtc, output, mesh=mesh, size=dims, state=state, panel=panel,
+                           cache_mib=cache_mib)
 
 
 def render_headless(material: Path | None, ngtc: Path | None, output: Path, *, mesh: Path | None = None,
                     size: tuple[int, int] = (1280, 720), state: dict | None = None, panel: bool = True,
-                    frames: int = 2) -> Path:
+                    frames: int = 2, cache_mib: float | None = None) -> Path:
     """Render one picture offscreen and save it; errors (loading included) raise ViewerError."""
     host = Headless(size)
     try:
         viewer = host.viewer
+        viewer.scene.cache_mib = cache_mib
         viewer.open(material, ngtc, mesh)
         for k, v in (state or {}).items():
             setattr(viewer.state, k, v)

@@ -156,11 +156,13 @@ class TileCache:
         self.frame = 0
         self.total = FrameStats()
         self.last = FrameStats()
+        self.last_pages = np.zeros(0, np.int64)  # the pages the last update found requested
         self.tail = decode_to_textures(ctx, ngl, self.layout.tail)
         self.cache = ctx.texture_array((self.side, self.side, self.slots.count * self.groups), 4)
         self.cache.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.cache.repeat_x = self.cache.repeat_y = False
-        self.page_table = ctx.buffer(self.slots.page_slot.tobytes())
+        self.page_table = ctx.buffer(reserve=4 * max(1, self.layout.pages))  # a material within one tile: none
+        self.page_table.write(self.slots.page_slot.tobytes())
         self.needed = ctx.buffer(reserve=4 * max(1, -(-self.layout.pages // 32)))
         self.needed.clear()
         self.jobs = ctx.buffer(reserve=16 * max(1, decodes_per_frame))
@@ -205,7 +207,7 @@ class TileCache:
             self.decode(jobs)
             self.page_table.write(self.slots.page_slot.tobytes())
         self.frame += 1
-        self.last = FrameStats(len(requested), hits, len(jobs))
+        self.last, self.last_pages = FrameStats(len(requested), hits, len(jobs)), requested
         for name in ("requested", "hits", "decoded"):
             setattr(self.total, name, getattr(self.total, name) + getattr(self.last, name))
         return self.last

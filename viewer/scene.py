@@ -109,6 +109,7 @@ class Scene:
         self.quad: MeshData | None = None
         self.report: dict[str, list[float]] = {}
         self.jobs: list[Job] = []
+        self.cache_mib: float | None = None  # neural-feedback's tile cache budget (None: the default)
 
     # ------------------------------------------------------------------------------------- jobs
 
@@ -207,7 +208,7 @@ class Scene:
         modes = preset_modes(preset) if preset else NEURAL_MODES
 
         def done(ct) -> None:
-            sets = neural_sets(self.ctx, ct)
+            sets = neural_sets(self.ctx, ct, self.cache_mib)
             release_sets(self.sets, [*modes, *([] if preset else [m for m in self.sets if transcode_block(m)])])
             for s, mode in zip(sets, modes, strict=True):
                 s.mode = mode
