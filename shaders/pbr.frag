@@ -3,12 +3,15 @@
 //
 // Shaded: GGX distribution, height-correlated Smith visibility, Schlick Fresnel; base color sRGB -> linear;
 // tangent-space normal map (OpenGL convention, Z reconstructed); roughness, metallic, AO, specular level,
-// emissive, opacity as a 0.5 alpha cutoff. One directional light plus a hemisphere ambient term (sky /
+// emissive, opacity as a 0.5 alpha cutoff. One directional light (optional: u_light_color 0) plus image-based
+// lighting (ibl.glsl: prefiltered GGX specular, split sum, irradiance), or the old hemisphere ambient (sky /
 // ground, diffuse and a roughness-dependent specular part with an analytic environment BRDF). Exposure,
 // ACES (Narkowicz fit) or Reinhard tone mapping, sRGB output.
 // Channel views show the stored values as they are (basecolor sRGB-encoded, normal as RGB).
 
 #include "material.glsl"
+#define IBL_LOOKUPS 1
+#include "ibl.glsl"
 
 in vec3 v_world;
 in vec3 v_normal;
@@ -25,6 +28,9 @@ uniform vec3 u_ground;
 uniform float u_exposure;
 uniform int u_tonemap;         // 0 ACES, 1 Reinhard, 2 none
 uniform float u_normal_strength;
+uniform int u_ibl;              // 1: the environment (ibl.glsl) instead of the hemisphere
+
+#include "tonemap.glsl"
 
 #ifdef MAT_WRITE_SAMPLE
 // The texels fetched, not shaded: stochastic filtering's picks, averaged over still frames before shading
@@ -39,15 +45,6 @@ const float PI = 3.14159265358979;
 
 vec3 srgb_to_linear(vec3 c) {
     return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c));
-}
-
-vec3 linear_to_srgb(vec3 c) {
-    c = clamp(c, 0.0, 1.0);
-    return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
-}
-
-vec3 aces(vec3 x) {
-    return clamp((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0);
 }
 
 vec3 turbo(float t) {  // polynomial fit of Google's Turbo colormap
@@ -157,13 +154,18 @@ void main() {
     vec3 spec = d_ggx(ndh, a) * v_smith(ndv, ndl, a) * f;
     vec3 direct = ((1.0 - f) * diffuse_color / PI + spec) * u_light_color * ndl;
 
-    vec2 ab = env_brdf(ndv, roughness);
     vec3 r = reflect(-v, n);
-    vec3 spec_env = mix(hemisphere(r), hemisphere(n), roughness);
-    vec3 ambient = (diffuse_color * hemisphere(n) + spec_env * (f0 * ab.x + ab.y)) * ao;
+    vec3 ambient;
+    if (u_ibl == 1) {  // split sum; the diffuse lobe gets what the specular one leaves (a white furnace stays white)
+        vec2 ab = textureLod(u_brdf_lut, vec2(ndv, roughness), 0.0).rg;
+        vec3 spec_weight = f0 * ab.x + ab.y;
+        ambient = (diffuse_color * (1.0 - spec_weight) * ibl_irradiance(n)
+                   + ibl_specular(r, roughness) * spec_weight) * ao;
+    } else {
+        vec2 ab = env_brdf(ndv, roughness);
+        vec3 spec_env = mix(hemisphere(r), hemisphere(n), roughness);
+        ambient = (diffuse_color * hemisphere(n) + spec_env * (f0 * ab.x + ab.y)) * ao;
+    }
 
-    vec3 color = (direct + ambient + emissive) * u_exposure;
-    if (u_tonemap == 0) color = aces(color);
-    else if (u_tonemap == 1) color = color / (1.0 + color);
-    frag_color = vec4(linear_to_srgb(color), 1.0);
+    frag_color = vec4(to_display((direct + ambient + emissive) * u_exposure), 1.0);
 }

@@ -8,7 +8,10 @@ import numpy as np
 def render(host, panel: bool = False, **state) -> np.ndarray:
     from viewer.renderer import ViewState
 
-    host.viewer.state = ViewState(**state)
+    # The bands these pictures are held to, and the bugs each band excludes, were measured under the hemisphere
+    # lighting; under the default studio environment the same pictures read (tiles crop, 256x256): neural vs
+    # reference 22.96 dB, on sample vs on load 47.19 dB, ASTC fewest vs compact 43.62 dB. tests/test_ibl.py holds IBL.
+    host.viewer.state = ViewState(**{"ibl": False, **state})
     host.wait()
     assert not host.viewer.log.errors, host.viewer.log.errors
     return host.frame(panel=panel).astype(np.float64)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .camera import FlatCamera, OrbitCamera
 from .captures import INVALID_QUERY_MS, Captures
+from .ibl import Environments
 from .log import Log
 from .mesh import MeshData
 from .modes import loaded_on_demand
@@ -58,6 +59,8 @@ class Viewer:
         self.scene = Scene(ctx, self.log, self._frame_mesh)
         self.captures = Captures(Path(output_dir), self.log)
         self.state = ViewState()
+        self.environments = Environments(ctx, self.log)
+        self.environment_shown = self.state.environment  # the last one that loaded: kept when another fails
         self.orbit = OrbitCamera()
         self.flat_camera = FlatCamera()
         self.history = {name: deque(maxlen=HISTORY) for name in (*PASSES, "panel", "frame")}
@@ -71,8 +74,11 @@ class Viewer:
     # ------------------------------------------------------------------------------------- scene
 
     def open(self, material: Path | None, ngtc: Path | None = None, mesh: Path | None = None,
-             wait: bool = False) -> None:
-        """Start loading a scene; `wait` blocks until everything (and its uploads) is done."""
+             wait: bool = False, environment: str | None = None) -> None:
+        """Start loading a scene (lit by `environment`, a bundled name or .exr/.hdr, if given); `wait` blocks until
+        everything (and its uploads) is done."""
+        if environment is not None:
+            self.state.environment = environment
         self.scene.load_mesh(mesh or DEFAULT_MESH)
         if material is not None:
             self.scene.load_material(material)
@@ -118,6 +124,7 @@ class Viewer:
     def release(self) -> None:
         self.scene.release()
         self.renderer.release()
+        self.environments.release()
         self.panel.release()
 
     # ------------------------------------------------------------------------------------- frame
@@ -135,6 +142,7 @@ class Viewer:
         self._set_mesh()
         show_panel = self.panel.visible if panel is None else panel
         self.renderer.offset_px = self.panel.width * self.panel.scale if show_panel else 0.0
+        self.renderer.environment = self._environment()
         self.timings = self.renderer.render(target, size, self.state, self.scene.sets, self.camera)
         self.panel.draw(self, show_panel)
         with self.panel_query:
@@ -144,6 +152,18 @@ class Viewer:
         if self.captures.running is not None:
             self._record_capture()
         self.captures.take_requested(target, size)
+
+    def _environment(self):
+        """The prefiltered maps of `state.environment` (made once each); a file that fails to load is logged in one
+        line and the environment shown before stays."""
+        if not self.state.ibl:
+            return None
+        maps = self.environments.get(self.state.environment)
+        if maps is None:
+            self.state.environment = self.environment_shown
+            return self.environments.get(self.environment_shown)
+        self.environment_shown = self.state.environment
+        return maps
 
     def _set_mesh(self) -> None:
         """The flat quad or the mesh, into the renderer when it changed (the flat camera frames the quad)."""

@@ -388,6 +388,10 @@ def eval_(
     evaluate.run_cli(one, command, **options)
 
 
+ENV_OPTION = typer.Option(help="The HDR environment lighting the object: any equirectangular .exr or .hdr "
+                                "(default: the bundled neutral studio).")
+
+
 @app.command()
 def view(
     target: Annotated[Path | None, typer.Argument(help="A material folder, .glb/.gltf or .ngtc (default: the "
@@ -396,12 +400,13 @@ def view(
     mesh: Annotated[Path | None, typer.Option(help="OBJ, glTF/GLB or PLY with UVs (default: preview sphere).")] = None,
     ngtc: Annotated[Path | None, typer.Option(help="The .ngtc to compare, if not beside the material.")] = None,
     size: Annotated[str, typer.Option(help="Window size WxH.")] = "1280x720",
+    env: Annotated[Path | None, ENV_OPTION] = None,
 ) -> None:
     """Open the viewer: reference, ASTC and neural side by side across mips (F1 in the window lists the keys).
     Without a display: headless renders and a timing capture in ./ngtc-view/ instead."""
     from viewer.commands import view_command
 
-    view_command(target, mesh, ngtc, size)
+    view_command(target, mesh, ngtc, size, env=env)
 
 
 CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB (default 8).")
@@ -427,13 +432,14 @@ def render(
     flat: Annotated[bool, typer.Option(help="The flat quad at 1:1 texels instead of the mesh.")] = False,
     lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
     cache_mib: Annotated[float | None, CACHE_OPTION] = None,
+    env: Annotated[Path | None, ENV_OPTION] = None,
 ) -> None:
     """Render one image headless (EGL, no window), e.g. for reports and tests."""
     from viewer.commands import render_command
 
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
                           size=size, split=split, diff=diff, flat=flat,
-                          lod_bias=lod_bias, cache_mib=cache_mib)
+                          lod_bias=lod_bias, cache_mib=cache_mib, env=env)
     console.print(f"wrote {escape(str(path))}")
 
 

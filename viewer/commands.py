@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .captures import write_image
+from .environment import check_environment
 from .errors import ViewerError, one_line
 from .feedback import check_cache_mib
 from .headless import Headless
@@ -29,28 +30,29 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def view_command(target: Path | None, mesh: Path | None, ngtc: Path | None, size: str = "1280x720",
-                 fallback_dir: Path = Path("ngtc-view")) -> None:
+                 fallback_dir: Path = Path("ngtc-view"), env: Path | None = None) -> None:
     """`ngtc view`: the window; without a display, headless renders and a capture in `fallback_dir`."""
     material, ngtc = resolve_inputs(target, ngtc)
+    environment = check_environment(env)
     dims = parse_size(size)
     if mesh is not None and not Path(mesh).is_file():
         raise ViewerError(f"{mesh}: no such mesh file")
-    if run_window(material, ngtc, mesh, dims) is not None:
+    if run_window(material, ngtc, mesh, dims, environment=environment) is not None:
         return
     print(f"ngtc view: no display to open a window on (DISPLAY={os.environ.get('DISPLAY') or 'unset'}); "
           f"writing headless renders and a timing capture to {fallback_dir}/ instead", file=sys.stderr)
-    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims):
+    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims, environment=environment):
         print(f"wrote {path}", file=sys.stderr)
 
 
 def headless_captures(material: Path | None, ngtc: Path | None, mesh: Path | None, out_dir: Path,
-                      size: tuple[int, int], frames: int = 3) -> list[Path]:
+                      size: tuple[int, int], frames: int = 3, environment: str | None = None) -> list[Path]:
     """What `ngtc view` writes without a display: each loaded mode (with the panel), A | B split, a capture."""
     host = Headless(size, output_dir=out_dir)
     written = []
     try:
         viewer = host.viewer
-        viewer.open(material, ngtc, mesh)
+        viewer.open(material, ngtc, mesh, environment=environment)
         host.wait()
         if viewer.log.errors:
             raise ViewerError(viewer.log.errors[0])
@@ -81,7 +83,7 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
                    mesh: Path | None = None, ngtc: Path | None = None, panel: bool = False, size: str = "1280x720",
                    split: str | None = None, diff: str | None = None, flat: bool = False,
                    cache_mib: float | None = None,
-                   lod_bias: float = 0.0) -> Path:
+                   lod_bias: float = 0.0, env: Path | None = None) -> Path:
     """`ngtc render`: one picture, headless (EGL)."""
     material, ngtc = resolve_inputs(target, ngtc)
     dims = parse_size(size)
@@ -100,6 +102,9 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
     except OSError as e:
         raise ViewerError(f"{output}: cannot write the image ({e.strerror or one_line(e)})") from None
     state = {"mode_a": check_mode(mode), "view": view, "force_mip": mip, "lod_bias": lod_bias, "flat": flat}
+    environment = check_environment(env)
+    if environment is not None:
+        state["environment"] = environment
     if split or diff:
         state.update(mode_b=check_mode(split or diff), compare="split" if split else "difference")
     return render_headless(material, ngtc, output, mesh=mesh, size=dims, state=state, panel=panel,

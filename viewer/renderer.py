@@ -24,7 +24,9 @@ import moderngl
 import numpy as np
 
 from .accumulation import Accumulation, snapshot
+from .environment import DEFAULT_ENVIRONMENT
 from .glsl import compile_program
+from .ibl import EnvironmentMaps
 from .materials_gl import TextureSet
 from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, MeshData
 from .modes import accumulates
@@ -61,6 +63,13 @@ class ViewState:
     background: tuple[float, float, float] = (0.11, 0.12, 0.14)
     sky: tuple[float, float, float] = (0.55, 0.6, 0.7)
     ground: tuple[float, float, float] = (0.18, 0.16, 0.14)
+    ibl: bool = True  # image-based lighting from `environment`; off: the sky / ground hemisphere
+    environment: str = DEFAULT_ENVIRONMENT  # a bundled name or an .exr/.hdr path (viewer.ibl)
+    env_rotation: float = 0.0  # degrees about +y
+    env_intensity: float = 1.0
+    env_background: bool = False  # the environment behind the object instead of `background`
+    env_blur: float = 0.0  # 0 sharp .. 1 the roughest prefiltered level
+    light: bool = False  # the directional light, on top of the environment (always on without IBL)
 
     def light_dir(self) -> np.ndarray:
         yaw, pitch = math.radians(self.light_yaw), math.radians(self.light_pitch)
@@ -97,6 +106,9 @@ class Renderer:
         self.depth_prepass = True  # see scene_pass
         self.accumulations: dict[str, Accumulation] = {}  # per pass
         self.accumulated: dict[str, int] = {}  # frames in the mean each pass showed last (accumulating passes)
+        self.environment: EnvironmentMaps | None = None  # the viewer sets it; None: hemisphere lighting
+        self.background = compile_program(ctx, vertex="background.vert", fragment="background.frag")
+        self.background_vao = ctx.vertex_array(self.background, [])
 
     # ----------------------------------------------------------------------------------------- resources
 
@@ -146,7 +158,7 @@ class Renderer:
 
     def release(self) -> None:
         for obj in (*self.programs.values(), *self._vaos.values(), self.fullscreen, self.composite,
-                    self.depth_only, self._vbo, self._ibo):
+                    self.depth_only, self._vbo, self._ibo, self.background_vao, self.background):
             if obj is not None:
                 obj.release()
         if self.targets is not None:
@@ -260,14 +272,32 @@ class Renderer:
         prepass = self.depth_prepass and (tset.opaque or state.view != "shaded")
         self._draw(fbo, size, scissor, state, tset, camera, self.program_for(tset), prepass,
                    self.frame_index if frame is None else frame, shaded)
+        if state.env_background and self._lit(state) and not self.mesh.flat:
+            self.background_pass(fbo, size, scissor, state, camera)
 
-    def _draw(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState, tset: TextureSet,
-              camera, prog: moderngl.Program, prepass: bool, frame: int, shaded=None) -> None:
-        """The mesh with `prog` into `fbo` (bound), after a depth pre-pass when `prepass`."""
+    def _lit(self, state: ViewState) -> EnvironmentMaps | None:
+        """The environment lighting the picture, if any."""
+        return self.environment if state.ibl and state.view == "shaded" else None
+
+    def background_pass(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState,
+                        camera) -> None:
+        """The environment where the mesh left the far plane: after it, so only uncovered pixels shade."""
         fbo.scissor = scissor
         self.ctx.enable(moderngl.DEPTH_TEST)
-        self.ctx.disable(moderngl.CULL_FACE)
-        tset.bind(prog)
+        self.ctx.depth_func = "<="
+        prog = self.background
+        self.environment.bind(prog, state.env_rotation, state.env_intensity)
+        _write(prog, "u_inv_view_proj", np.linalg.inv(self._view_proj(size, camera, None)))
+        _set(prog, "u_eye", tuple(float(x) for x in camera.eye))
+        _set(prog, "u_blur", state.env_blur)
+        _set(prog, "u_exposure", state.exposure)
+        _set(prog, "u_tonemap", TONEMAPS.index(state.tonemap))
+        self.background_vao.render(moderngl.TRIANGLES, vertices=3)
+        self.ctx.depth_func = "<"
+        self.ctx.disable(moderngl.DEPTH_TEST)
+        fbo.scissor = None
+
+    def _view_proj(self, size: tuple[int, int], camera, tset: TextureSet | None) -> np.ndarray:
         aspect = size[0] / max(size[1], 1)
         view = camera.view()
         if self.mesh.flat:
@@ -279,7 +309,16 @@ class Renderer:
         # pixel would put the flat view's texel centres on pixel edges: no longer 1:1). Clip-space x += shift
         # * w is a shift in NDC; 2 NDC units are size[0] pixels.
         shift[3, 0] = 2.0 * math.floor(self.offset_px / 2) / max(size[0], 1)
-        view_proj = view @ proj @ shift  # pyrr matrices are row-vector: v * view * proj
+        return view @ proj @ shift  # pyrr matrices are row-vector: v * view * proj
+
+    def _draw(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scissor, state: ViewState, tset: TextureSet,
+              camera, prog: moderngl.Program, prepass: bool, frame: int, shaded=None) -> None:
+        """The mesh with `prog` into `fbo` (bound), after a depth pre-pass when `prepass`."""
+        fbo.scissor = scissor
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.disable(moderngl.CULL_FACE)
+        tset.bind(prog)
+        view_proj = self._view_proj(size, camera, tset)
         _write(prog, "u_view_proj", view_proj)
         _write(prog, "u_model", np.eye(4, dtype=np.float32))
         _write(prog, "u_normal_matrix", np.eye(3, dtype=np.float32))
@@ -287,7 +326,11 @@ class Renderer:
         _set(prog, "u_view", VIEWS.index(state.view))
         _set(prog, "u_eye", tuple(float(x) for x in camera.eye))
         _set(prog, "u_light_dir", tuple(float(x) for x in state.light_dir()))
-        _set(prog, "u_light_color", (state.light_intensity,) * 3)
+        env = self._lit(state)
+        _set(prog, "u_ibl", int(env is not None))
+        if env is not None:
+            env.bind(prog, state.env_rotation, state.env_intensity)
+        _set(prog, "u_light_color", (state.light_intensity if state.light or env is None else 0.0,) * 3)
         _set(prog, "u_sky", state.sky)
         _set(prog, "u_ground", state.ground)
         _set(prog, "u_exposure", state.exposure)
