@@ -35,7 +35,9 @@ import numpy as np
 
 from models.atomic import write_atomic
 
+from .bench_feedback import FEEDBACK_MODE, cold_and_orbit, feedback_summary
 from .errors import ViewerError
+from .feedback import check_cache_mib
 from .headless import Headless
 from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
 from .modes import ASTC_PREFIX, REGISTRY, TRANSCODE_PREFIX, astc_block, mode_label, transcode_block
@@ -47,7 +49,7 @@ from .transcode import check_block
 GL_TIME_ELAPSED = 0x88BF
 GL_SAMPLES_PASSED = 0x8914
 GL_QUERY_RESULT = 0x8866
-NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural")  # on sample first
+NEURAL_MODES = ("neural-trilinear", "neural-stochastic", "neural", FEEDBACK_MODE)  # on sample first
 TRANSCODE_TARGET = 1.1  # issue 11: the transcoded frame within 1.1x the ASTC frame of its block size (printed)
 
 
@@ -174,6 +176,8 @@ def time_mode(host: Headless, tset: TextureSet, fbo: moderngl.Framebuffer, size:
     def draw(shaded: GLQuery | None) -> None:
         viewer.renderer.scene_pass(fbo, size, None, state, tset, viewer.orbit, shaded)
         viewer.renderer.frame_index += 1  # stochastic filtering draws a new pattern each frame
+        if tset.feedback is not None:
+            tset.feedback.update()  # as the viewer does after a pass (nothing to decode once warm)
 
     return time_frames(host, draw, result, frames, warmup, max_seconds, progress)
 
@@ -210,9 +214,10 @@ def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> floa
 
 
 def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: Path | None,
-               modes: list[str]) -> None:
+               modes: list[str], cache_mib: float | None = None) -> None:
     """Load everything `modes` need through the viewer's own loaders (ASTC: from `ngtc eval`, else encoded)."""
     viewer, scene = host.viewer, host.viewer.scene
+    scene.cache_mib = cache_mib
     viewer.open(material, ngtc, mesh)
     host.activate()
     scene.wait(set(modes))  # what loads on demand (ASTC, transcoded) too
@@ -227,22 +232,26 @@ def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: P
 
 def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int],
               astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None,
-              viewer_frames: bool = False) -> dict:
+              viewer_frames: bool = False, cache_mib: float | None = None) -> dict:
     """Every mode's scene pass timed (and, with `viewer_frames`, the viewer's whole frame); the JSON document."""
     host = Headless(size)
     fbo = color = depth = None
     try:
         modes = bench_modes(astc_blocks)
-        load_scene(host, material, ngtc, mesh, modes)
+        load_scene(host, material, ngtc, mesh, modes, cache_mib)
         viewer, scene = host.viewer, host.viewer.scene
         viewer.renderer.set_mesh(scene.mesh)
         color, depth = host.ctx.texture(size, 4), host.ctx.depth_renderbuffer(size)
         fbo = host.ctx.framebuffer([color], depth)
-        results = {m: time_mode(host, scene.sets[m], fbo, size, frames, warmup, max_seconds,
-                                progress and (lambda m=m: progress(m))) for m in modes}
+        clock = "wall" if is_software_renderer(host.ctx) else "query"
+        results, feedback = {}, {}
+        for m in modes:
+            if m == FEEDBACK_MODE:  # cold cache and orbit first; timed below once warm
+                feedback = cold_and_orbit(host, scene.sets[m], fbo, size, clock)
+            results[m] = time_mode(host, scene.sets[m], fbo, size, frames, warmup, max_seconds,
+                                   progress and (lambda m=m: progress(m)))
         whole = {m: time_viewer_mode(host, m, frames, warmup, max_seconds, progress and (lambda m=m: progress(m)))
                  for m in modes} if viewer_frames else {}
-        clock = "wall" if is_software_renderer(host.ctx) else "query"
         astc = [results[m] for m in modes if astc_block(m)]
         astc_median = float(np.median(astc[-1].frame_ms(clock))) if astc else None
         neural = scene.sets["neural"]
@@ -250,6 +259,7 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
         bake = bake_seconds(host, neural)
         chain_texels = chain_bytes(neural.width, neural.height, neural.mips, 1)
         info = host.ctx.info
+        summaries = {m: r.summary(clock, astc_median, flops) for m, r in results.items()}
         return {
             "renderer": info.get("GL_RENDERER"), "vendor": info.get("GL_VENDOR"), "gl": info.get("GL_VERSION"),
             "astc_native": ASTC_EXTENSION in host.ctx.extensions, "size": list(size),
@@ -258,7 +268,10 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
             "host": f"{platform.machine()}, {platform.system()}",
             "astc_reference_mode": astc[-1].mode if astc else None,
             "clock": clock, "flops_per_decode": flops,
-            "modes": {m: r.summary(clock, astc_median, flops) for m, r in results.items()},
+            "modes": summaries,
+            "feedback": feedback and feedback_summary(feedback, summaries[FEEDBACK_MODE],
+                                                      summaries[astc[-1].mode] if astc else None,
+                                                      neural.gpu_bytes, scene.sets[FEEDBACK_MODE]),
             "transcoded": {m: transcoded_summary(m, results, scene.sets, clock) for m in modes if transcode_block(m)},
             "viewer": {m: r.viewer_summary() for m, r in whole.items()},
             "decode_on_load": {"seconds": round(bake, 4), "texels": chain_texels,
@@ -331,7 +344,7 @@ def write_json(doc: dict, path: Path) -> None:
 
 def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dims: tuple[int, int], astc: str,
                   frames: int, warmup: int, max_seconds: float, out: Path, console,
-                  viewer_frames: bool = False) -> dict:
+                  viewer_frames: bool = False, cache_mib: float | None = None) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
@@ -340,13 +353,15 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
         raise ViewerError(f"{mesh}: no such mesh file")
     if frames < 1 or warmup < 0:
         raise ViewerError("--frames must be at least 1 and --warmup at least 0")
+    if cache_mib is not None:
+        check_cache_mib(cache_mib)
     blocks = [check_block(b.strip()) for b in astc.split(",") if b.strip()]
     with Progress(console=console, transient=True) as bar:
         total = frames * len(bench_modes(blocks)) * (2 if viewer_frames else 1)
         task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=total)
         doc = run_bench(material, ngtc, mesh, dims, blocks, frames, warmup, max_seconds,
                         lambda m: bar.update(task, advance=1, description=f"bench at {dims[0]}x{dims[1]}: {m}"),
-                        viewer_frames)
+                        viewer_frames, cache_mib)
     write_json(doc, out)
     clock = "timer queries" if doc["clock"] == "query" else "wall clock + glFinish (software rasterizer)"
     table = Table(title=f"ngtc bench: {doc['renderer']}, {dims[0]}x{dims[1]}, up to {frames} frames per mode, "

@@ -461,21 +461,24 @@ def bench(
     out: Annotated[Path, typer.Option("-o", "--out", help="JSON results.")] = Path("ngtc_bench.json"),
     viewer: Annotated[bool, typer.Option("--viewer", help="Also time `ngtc view`'s whole frame (scene, panel) in "
                                                           "every mode: frames per second at this size.")] = False,
+    cache_mib: Annotated[float | None, CACHE_OPTION] = None,
 ) -> None:
     """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
     reference RGBA8, ASTC, neural on sample (trilinear, stochastic), neural decoded on load and transcoded on load
     to ASTC (at the --astc block sizes); texel decodes per second and GPU memory per mode. Headless (EGL)."""
     from viewer.bench import bench_command, si, transcoded_lines
+    from viewer.bench_feedback import feedback_line
     from viewer.commands import parse_size
 
     dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
-    result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console, viewer)
+    result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console, viewer,
+                           cache_mib)
     stdout_console().print(result["table"])
     if result["viewer_table"] is not None:
         stdout_console().print(result["viewer_table"])
     doc = result["doc"]
     load = doc["decode_on_load"]
-    for line in transcoded_lines(doc):
+    for line in [*transcoded_lines(doc), *filter(None, [feedback_line(doc)])]:
         stdout_console().print(escape(line))
     stdout_console().print(f"decode on load: {load['texels']:,} texels in {load['seconds'] * 1e3:.1f} ms "
                            f"({si(load['texel_decodes_per_s'])} texels/s); wrote {out}")

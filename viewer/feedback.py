@@ -178,9 +178,7 @@ class TileCache:
     @property
     def gpu_bytes(self) -> int:
         """Cache, page table, request bits, job list and the resident tail (the grids and weights aside)."""
-        cache = self.side * self.side * 4 * self.slots.count * self.groups
-        tail = sum(texture_bytes(t, self.ngl.mips - self.layout.tail) for t in self.tail)
-        return cache + tail + self.page_table.size + self.needed.size + self.jobs.size
+        return sum(self.parts.values())
 
     def bind(self, program: moderngl.Program) -> None:
         self.cache.use(location=CACHE_UNIT)
@@ -190,6 +188,19 @@ class TileCache:
             program["fb_offsets"].write(np.array(self.layout.offsets, np.int32).tobytes())
         self.page_table.bind_to_storage_buffer(PAGES_BINDING)
         self.needed.bind_to_storage_buffer(NEEDED_BINDING)
+
+    def reset(self) -> None:
+        """Nothing resident but the tail: a cold cache (benchmarks)."""
+        self.slots = Slots(self.slots.count, self.layout.pages)
+        self.page_table.write(self.slots.page_slot.tobytes())
+        self.needed.clear()
+
+    @property
+    def parts(self) -> dict[str, int]:
+        """Bytes on the GPU by part (gpu_bytes is their sum)."""
+        return {"cache": self.side * self.side * 4 * self.slots.count * self.groups,
+                "tail": sum(texture_bytes(t, self.ngl.mips - self.layout.tail) for t in self.tail),
+                "page_table": self.page_table.size, "requests": self.needed.size, "jobs": self.jobs.size}
 
     def requested(self) -> np.ndarray:
         """The pages the pixels drawn since the last update read (and the bits cleared)."""
