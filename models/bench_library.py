@@ -27,7 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from . import ngtc_file
 from .atomic import write_atomic
+from .cluster import _token_auth_like_ray_start
 from .library import Settings, compress, discover, load
 from .library_run import RayOptions, compress_library
 
@@ -42,8 +46,6 @@ def load_average() -> list[float]:
 
 def serial(sources: list[str], settings: Settings) -> dict[str, Any]:
     """Every material loaded and compressed back to back in this process, with torch's own threads."""
-    import torch
-
     per, start = {}, time.perf_counter()
     for source in sources:
         t0 = time.perf_counter()
@@ -125,8 +127,6 @@ def _forget(port: int) -> None:
 
 
 def nodes(sources: list[str], settings: Settings, work: Path) -> dict[str, Any]:
-    from .cluster import _token_auth_like_ray_start
-
     _token_auth_like_ray_start()
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -188,8 +188,6 @@ class WorkerKiller(threading.Thread):
 
 
 def kill(sources: list[str], settings: Settings, work: Path, after: float) -> dict[str, Any]:
-    from . import ngtc_file
-
     killer = WorkerKiller("compress_task", after=after)
     killer.start()
     out = work / "killed"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray
+
 # Ray keeps results in shared memory; they are a few MB at most here (an .ngtc and thumbnails), so the object
 # store is kept small instead of Ray's default 30% of RAM.
 OBJECT_STORE_BYTES = 256 << 20
@@ -57,8 +59,6 @@ class Resources:
 def start(address: str | None = None, cpus: int | None = None) -> Cluster:
     """Join the cluster at `address`, or start a local Ray with `cpus` CPUs (default: all of this machine's).
     A process already connected to Ray (a test, a notebook) keeps its connection."""
-    import ray
-
     if ray.is_initialized():
         return describe(address, owned=False)
     if cpus is not None and cpus < 1:
@@ -103,8 +103,6 @@ def _token_auth_like_ray_start() -> None:
 
 
 def describe(address: str | None, owned: bool) -> Cluster:
-    import ray
-
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     total = ray.cluster_resources()
     largest = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
@@ -113,8 +111,6 @@ def describe(address: str | None, owned: bool) -> Cluster:
 
 def stop(cluster: Cluster) -> None:
     """Disconnect, if `start` connected; a local Ray started by `start` ends with it."""
-    import ray
-
     if cluster.owned:
         ray.shutdown()
 
@@ -177,28 +173,26 @@ def run(jobs: Sequence[Job], on_result: OnResult, on_state: Callable[[PoolState]
     """Run every job as a Ray task, as many at once as the cluster has room for, and hand each result
     (or the exception Ray raised: a worker that died more than `retries` times) to `on_result` in the order
     they finish. Ctrl-C cancels what is running, hands over what had finished, and raises KeyboardInterrupt."""
-    import ray
-
     queue = list(reversed(jobs))  # pop() from the end takes them in order
     state = PoolState(len(jobs), queued=len(queue))
     in_flight: dict[Any, Job] = {}
-    remote = _remote_functions(ray, {job.fn for job in jobs}, retries)
+    remote = _remote_functions({job.fn for job in jobs}, retries)
     try:
         while queue or in_flight:
-            _submit(ray, queue, in_flight, state, remote)
+            _submit(queue, in_flight, state, remote)
             if on_state:
                 on_state(state)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll)
             for ref in ready:
-                _finish(ray, ref, in_flight.pop(ref), state, on_result)
+                _finish(ref, in_flight.pop(ref), state, on_result)
         if on_state:
             on_state(state)
     except KeyboardInterrupt:
-        _cancel(ray, in_flight, state, on_result)
+        _cancel(in_flight, state, on_result)
         raise
 
 
-def _submit(ray, queue: list[Job], in_flight: dict[Any, Job], state: PoolState, remote: dict[Callable, Any]) -> None:
+def _submit(queue: list[Job], in_flight: dict[Any, Job], state: PoolState, remote: dict[Callable, Any]) -> None:
     """Submit what the cluster can start now (one job at least when none runs). The rest waits here, so that
     "running" is what runs, and Ctrl-C has only that to cancel."""
     total = ray.cluster_resources()
@@ -211,12 +205,12 @@ def _submit(ray, queue: list[Job], in_flight: dict[Any, Job], state: PoolState, 
     state.queued, state.slots = len(queue), max(1, len(in_flight))
 
 
-def _remote_functions(ray, fns: Iterable[Callable], retries: int) -> dict[Callable, Any]:
+def _remote_functions(fns: Iterable[Callable], retries: int) -> dict[Callable, Any]:
     # retry_exceptions stays False: a task's own exception is a bad input or a bug, the same on every try.
     return {fn: ray.remote(max_retries=retries)(fn) for fn in fns}
 
 
-def _finish(ray, ref, job: Job, state: PoolState, on_result: OnResult) -> None:
+def _finish(ref, job: Job, state: PoolState, on_result: OnResult) -> None:
     state.seconds.append(time.monotonic() - state.running.pop(job.key, time.monotonic()))
     try:
         result, error = ray.get(ref), None
@@ -227,19 +221,17 @@ def _finish(ray, ref, job: Job, state: PoolState, on_result: OnResult) -> None:
     state.failed += 0 if ok else 1
 
 
-def _cancel(ray, in_flight: dict[Any, Job], state: PoolState, on_result: OnResult) -> None:
+def _cancel(in_flight: dict[Any, Job], state: PoolState, on_result: OnResult) -> None:
     """Cancel the running tasks; results that were already in are still handed over."""
     ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0) if in_flight else ([], [])
     for ref in [r for r in in_flight if r not in ready]:
         ray.cancel(ref, force=True)
     for ref in ready:
-        _finish(ray, ref, in_flight.pop(ref), state, on_result)
+        _finish(ref, in_flight.pop(ref), state, on_result)
     in_flight.clear()
     state.running.clear()
 
 
 def worker_name() -> str:
     """The node a task runs on, for the record."""
-    import ray
-
     return ray.util.get_node_ip_address() if ray.is_initialized() else "local"

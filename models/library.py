@@ -9,6 +9,7 @@ name, the stem of its `.ngtc`. `compress_task` runs in a Ray worker and returns 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import time
@@ -19,9 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
+from .astc import material_fingerprint
+from .cluster import worker_name
+from .codec import compress_material, compress_to_psnr, rate_preset
+from .decoder import NeuralTexture
+from .evaluate import _display, slug  # _display: a map's channels to look at (normals with Z, scalars grey)
+from .fit import METHODS, FitConfig
+from .layout import map_slice
 from .material import Material, MaterialError, gltf_material_ref, gltf_materials, has_maps, load_material
 from .ngtc_file import CompressedTexture, NgtcError
+from .presets import DEFAULT_PRESET, get_preset
+from .spec import FORMAT_VERSION
 from .warm_start import WarmStartError
 from .warm_start import fingerprint as warm_start_fingerprint
 
@@ -96,8 +108,6 @@ def _gltf_items(path: Path) -> list[Item]:
 
 
 def _unique(items: list[Item]) -> list[Item]:
-    from .evaluate import slug
-
     seen: dict[str, int] = {}
     out = []
     for item in items:
@@ -139,9 +149,6 @@ class Settings:
     channels: tuple[tuple[str, str], ...] = ()  # scalar map -> image channel, for folders of maps
 
     def __post_init__(self) -> None:
-        from .fit import METHODS
-        from .presets import get_preset
-
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if sum(x is not None for x in (self.bpp, self.preset, self.psnr)) > 1:
@@ -156,25 +163,17 @@ class Settings:
     def key(self) -> dict[str, Any]:
         """What a library's `.ngtc` depends on besides the material: compared on a resumed run. The device is
         left out: a library resumed on other hardware keeps what is done."""
-        from .spec import FORMAT_VERSION
-
         key = dataclasses.asdict(self)
         key["seconds"] = None if self.steps else self.seconds
         key["maps"] = list(self.maps) if self.maps else None
         key["channels"] = dict(self.channels)
         if self.method == "warm":  # the shared weights too: retraining them changes every fit
-            from .presets import DEFAULT_PRESET
-
             key["warm_start"] = warm_start_fingerprint(self.preset or DEFAULT_PRESET)
         return {**key, "ngtc_format": FORMAT_VERSION}
 
 
 def fit_config(material: Material, settings: Settings, device: str | None = None):
     """The FitConfig of one material: the preset named, or the one whose file has --bpp for this material."""
-    from .codec import rate_preset
-    from .fit import FitConfig
-    from .presets import DEFAULT_PRESET, get_preset
-
     chosen = rate_preset(settings.bpp, material) if settings.bpp is not None else get_preset(
         settings.preset or DEFAULT_PRESET)
     return FitConfig(chosen, method=settings.method, steps=settings.steps,
@@ -184,8 +183,6 @@ def fit_config(material: Material, settings: Settings, device: str | None = None
 def compress(material: Material, settings: Settings, device: str | None = None, callback=None):
     """(stored bytes, CompressedTexture, probes) of one material: at the rate asked for, or the lowest reaching
     --psnr (its probe fits are the probes)."""
-    from .codec import compress_material, compress_to_psnr
-
     cfg = fit_config(material, settings, device)
     if settings.psnr is not None:
         return compress_to_psnr(material, settings.psnr, cfg, callback)
@@ -208,11 +205,6 @@ def compress_task(item: Item, settings: Settings, previous: dict[str, Any] | Non
     `previous`: the entry of an intact earlier output with the same settings; when the material's fingerprint
     is unchanged too, it is kept (skipped). A bad material (or a bug) gives a failed entry with its one-line
     reason, never an exception: it would be the same on a retry."""
-    import torch
-
-    from .astc import material_fingerprint
-    from .cluster import worker_name
-
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
@@ -230,8 +222,6 @@ def compress_task(item: Item, settings: Settings, previous: dict[str, Any] | Non
 
 
 def ok_entry(item: Item, settings: Settings, fingerprint: str, data: bytes, ct: CompressedTexture) -> dict[str, Any]:
-    import hashlib
-
     info = ct.info
     return {
         "name": item.name, "file": item.file, "source": item.source, "status": "ok", "reason": None,
@@ -264,10 +254,6 @@ def thumb_mip(width: int, height: int) -> int:
 
 def thumbnails(name: str, material: Material, ct: CompressedTexture, device: str | None) -> dict[str, bytes]:
     """Reference and decoded base color (or the first map that is not constant) at a thumbnail mip, as PNGs."""
-    from .decoder import NeuralTexture
-    from .evaluate import _display  # a map's channels as something to look at (normals with Z, scalars grey)
-    from .layout import map_slice
-
     shown = [m for m in material.maps if m.constant is None]
     info = next((m for m in shown if m.name == "basecolor"), shown[0])
     k = min(thumb_mip(material.width, material.height), material.mip_count() - 1)
@@ -278,8 +264,6 @@ def thumbnails(name: str, material: Material, ct: CompressedTexture, device: str
 
 
 def png_bytes(texels: np.ndarray) -> bytes:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.round(np.clip(texels, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()

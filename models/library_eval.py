@@ -15,19 +15,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from . import astc, cluster
 from . import evaluate as ev
 from .library import Item, discover, failure_reason, thumbnails
 from .library_progress import LibraryProgress
+from .library_report import shown_setting, write_library_report
 from .library_run import RayOptions
 from .library_store import remove_partial, write_files
+from .ngtc_file import load
 
 
 def evaluate_library(paths: Sequence[str | Path], opts: ev.EvalOptions, ray: RayOptions, command: str
                      ) -> dict[str, Any]:
     """Evaluate every material below `paths` into `opts.out`; returns the library report (report.json)."""
-    from .library_report import write_library_report
-
     cluster.check_address(ray.address)  # before any file is written
     items = discover(paths, exclude=opts.out)
     ev.prepare_out(opts.out)
@@ -122,8 +124,6 @@ def _material(source: str, opts: ev.EvalOptions):
 
 def neural_task(source: str, opts: ev.EvalOptions, preset: str, threads: int) -> dict[str, Any]:
     """Fit (or reuse) one preset's .ngtc into the material's report folder."""
-    import torch
-
     torch.set_num_threads(threads)
     try:
         material, fingerprint, base = _material(source, opts)
@@ -149,10 +149,6 @@ def astc_task(source: str, opts: ev.EvalOptions, block: str, quality: str, packi
 def report_task(source: str, opts: ev.EvalOptions, command: str, threads: int) -> dict[str, Any]:
     """One material's report folder (everything reused from the tasks before: it only measures and draws), and
     reference | neural thumbnails of the preset its comparison images show."""
-    import torch
-
-    from .ngtc_file import load
-
     torch.set_num_threads(threads)
     try:
         report = ev.evaluate([source], opts, command, progress=False)["materials"][0]
@@ -166,10 +162,3 @@ def report_task(source: str, opts: ev.EvalOptions, command: str, threads: int) -
     line = f"report.md, RD plot, {len(report['compare'])} comparison images" + (
         f"; BD-rate at mip 0 {bd:+.1f}% against {report['bd_anchor']}" if bd is not None else "")
     return {"report": report, "files": files, "line": line}
-
-
-def shown_setting(report: dict[str, Any]) -> dict[str, Any]:
-    """The neural setting a material's comparison images show (nearest --compare-bpp), or its first."""
-    neural = [s for s in report["settings"] if s["codec"] == ev.NEURAL]
-    name = report["compare"][0][ev.NEURAL] if report["compare"] else neural[0]["setting"]
-    return next(s for s in neural if s["setting"] == name)

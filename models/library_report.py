@@ -77,8 +77,6 @@ def distribution(reports: dict[str, dict[str, Any]], curve: str) -> list[dict[st
 
 
 def _material_summary(name: str, r: dict[str, Any]) -> dict[str, Any]:
-    from .library_eval import shown_setting
-
     shown = shown_setting(r)
     return {"name": name, "material": r["name"], "source": r["source"], "report": f"{name}/report.md",
             "rd_plot": f"{name}/{r['rd_plot']}", "compare": [f"{name}/{c['file']}" for c in r["compare"]],
@@ -96,6 +94,13 @@ def _page_row(m: dict[str, Any]) -> Row:
     return Row(m["name"], m["source"], "ok", None, (m["thumbnails"]["reference"], m["thumbnails"]["neural"]),
                s["bits_per_texel"], s["psnr"], s["train_seconds"], {"BD-rate|mip 0 %": (m["bd_rate"] or [None])[0]},
                links)
+
+
+def shown_setting(report: dict[str, Any]) -> dict[str, Any]:
+    """The neural setting a material's comparison images show (nearest --compare-bpp), or its first."""
+    neural = [s for s in report["settings"] if s["codec"] == ev.NEURAL]
+    name = report["compare"][0][ev.NEURAL] if report["compare"] else neural[0]["setting"]
+    return next(s for s in neural if s["setting"] == name)
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -18,6 +18,7 @@ from rich.markup import escape
 from . import cluster
 from . import library_store as store
 from .library import Item, Settings, compress_task, discover, failed_entry, one_line
+from .library_html import write_compress_page
 from .library_progress import LibraryProgress
 
 
@@ -127,8 +128,6 @@ def _close(out: Path, doc: dict[str, Any] | None, entries: dict[str, dict[str, A
 
 
 def write_page(out: Path, doc: dict[str, Any]) -> None:
-    from .library_html import write_compress_page
-
     write_compress_page(out, doc)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import writable_folder, write_atomic
+from .evaluate import _jsonable  # non-finite floats (a lossless PSNR) to null: JSON has none
 
 LIBRARY_JSON = "library.json"
 LIBRARY_FORMAT = "ngtc-library"
@@ -80,8 +81,6 @@ def write_library(out: Path, doc: dict[str, Any]) -> None:
     doc["updated"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     doc["summary"] = {status: sum(e["status"] == status for e in entries) for status in STATUSES}
     doc["summary"].update(materials=len(entries), skipped=sum(bool(e.get("skipped")) for e in entries))
-    from .evaluate import _jsonable  # non-finite floats (a lossless PSNR) to null: JSON has none
-
     write_atomic(out / LIBRARY_JSON, (json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
 
 

@@ -126,14 +126,14 @@ def test_a_task_whose_worker_dies_is_retried_and_leaves_no_partial_file(ray_clus
     out = tmp_path / "lib"
     killer = WorkerKiller("compress_task", after=0.3)
     killer.start()
-    doc = _compress([library / "rocks", library / "tiles"], out, Settings(steps=100))
+    doc = _compress([library / "rocks", library / "tiles"], out, Settings(steps=60))
     killer.join(timeout=5)
     assert killer.killed is not None, "no worker was seen running a task"
     entries = _entries(doc)
     assert [e["status"] for e in entries.values()] == ["ok", "ok"], entries
     assert sorted(p.name for p in out.iterdir()) == ["library.html", LIBRARY_JSON, "rocks.ngtc", "thumbs", "tiles.ngtc"]
     for e in entries.values():
-        assert ngtc_file.load(out / e["file"]).info.steps == 100
+        assert ngtc_file.load(out / e["file"]).info.steps == 60
     assert not list(out.rglob(".*.tmp"))
 
 
@@ -141,10 +141,10 @@ def test_ctrl_c_leaves_completed_materials_and_a_valid_library_json(ray_cluster,
     import ray
 
     inputs = tmp_path / "many"
-    for i in range(4):  # four materials at 150 steps: Ctrl-C comes after the first ones
+    for i in range(4):  # four materials at 100 steps: Ctrl-C comes after the first ones
         crop_set(library / ("rocks" if i % 2 else "tiles"), inputs / f"m{i}", 0, 8 * i)
     out = tmp_path / "lib"
-    cmd = [sys.executable, "-m", "viewer.cli", "compress", str(inputs), "-o", str(out), "--steps", "150",
+    cmd = [sys.executable, "-m", "viewer.cli", "compress", str(inputs), "-o", str(out), "--steps", "100",
            "--address", ray.get_runtime_context().gcs_address]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -162,7 +162,7 @@ def test_ctrl_c_leaves_completed_materials_and_a_valid_library_json(ray_cluster,
     assert 1 <= len(done) < 4 and doc["summary"]["ok"] == len(done)
     assert {e["status"] for e in doc["materials"]} <= {"ok", "pending"}
     for e in done:
-        assert ngtc_file.load(out / e["file"]).info.steps == 150
+        assert ngtc_file.load(out / e["file"]).info.steps == 100
     assert sorted(p.name for p in out.glob("*.ngtc")) == sorted(e["file"] for e in done)
     assert not list(out.rglob(".*.tmp")) and (out / "library.html").is_file()
 
