@@ -205,3 +205,16 @@ def test_render_with_a_broken_env_exits_2_in_one_line(tmp_path):
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "broken.hdr" in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_environments_are_cached_and_the_panel_shows_them(lit, tmp_path):
+    h = lit(write_material(tmp_path / "m", 180, 100, 0), "studio", env_background=True, env_blur=0.5)
+    h.frame(panel=True)  # the Environment section draws
+    studio = h.frame(panel=False)
+    maps = h.viewer.environments.maps["studio"]
+    h.viewer.state.environment = "sunset"
+    sunset = h.frame(panel=False)
+    h.viewer.state.environment = "studio"
+    assert np.array_equal(h.frame(panel=False), studio) and not np.array_equal(studio, sunset)
+    assert h.viewer.environments.maps["studio"] is maps and set(h.viewer.environments.maps) == {"studio", "sunset"}
+    assert not h.viewer.log.errors

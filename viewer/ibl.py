@@ -30,7 +30,8 @@ IRRADIANCE_SIZE = (32, 16)
 IRRADIANCE_SOURCE_WIDTH = 64  # the source mip the irradiance sums over
 BRDF_SIZE = 64
 SAMPLES = 64
-UNITS = {"u_env_specular": 11, "u_env_irradiance": 12, "u_brdf_lut": 13}  # clear of the material (0..7), feedback (8), decoder (14, 15)
+# texture units clear of the material (0..7), the feedback cache (8) and the decoder (14, 15)
+UNITS = {"u_env_specular": 11, "u_env_irradiance": 12, "u_brdf_lut": 13}
 GROUP = 8
 
 

@@ -19,6 +19,7 @@ from imgui_bundle import imgui, implot
 from .captures import INVALID_QUERY_MS
 from .controls import SHORTCUTS, handle_input
 from .modes import PRESET_SEP, mode_label
+from .panel_env import environment_section
 from .renderer import COLORMAPS, COMPARES, PASSES, TONEMAPS, VIEWS
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ class Panel:
         if visible:
             self._status(v)
             sections = (("Scene", self._scene, True), ("Compare", self._compare, True), ("Facts", self._facts, True),
-                        ("GPU timings", self._timings, True), ("Lighting", self._lighting, False))
+                        ("GPU timings", self._timings, True), ("Environment", environment_section, True),
+                        ("Lighting", self._lighting, False))
             for title, section, is_open in sections:
                 if imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open if is_open else 0):
                     section(v)
