@@ -31,14 +31,35 @@ def write_material(folder: Path, base: int, roughness: int, metallic: int) -> Pa
     return folder
 
 
-def write_hdr(path: Path, rgb: np.ndarray) -> Path:
-    """A flat (not run-length) Radiance file."""
+def rle_channel(values: np.ndarray) -> bytes:
+    """One channel of a scanline in Radiance's run-length coding: runs of 3 or more, literals between."""
+    out, i, n = bytearray(), 0, len(values)
+    while i < n:
+        run = 1
+        while i + run < n and run < 127 and values[i + run] == values[i]:
+            run += 1
+        if run >= 3:
+            out += bytes([128 + run, values[i]])
+            i += run
+            continue
+        j = i
+        while j < n and j - i < 128 and not (j + 2 < n and values[j] == values[j + 1] == values[j + 2]):
+            j += 1
+        out += bytes([j - i]) + bytes(values[i:j])
+        i = j
+    return bytes(out)
+
+
+def write_hdr(path: Path, rgb: np.ndarray, rle: bool = False) -> Path:
+    """A Radiance file, flat or run-length coded."""
     m = np.max(rgb, axis=-1)
     e = np.where(m > 1e-32, np.floor(np.log2(np.maximum(m, 1e-32))) + 1, -128)
     scale = np.where(m > 1e-32, 256.0 / np.exp2(e), 0.0)
     rgbe = np.concatenate([np.clip(rgb * scale[..., None], 0, 255), (e + 128)[..., None]], -1).astype(np.uint8)
     h, w = rgb.shape[:2]
-    path.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + f"-Y {h} +X {w}\n".encode() + rgbe.tobytes())
+    body = rgbe.tobytes() if not rle else b"".join(
+        bytes([2, 2, w >> 8, w & 255]) + b"".join(rle_channel(row[:, c]) for c in range(4)) for row in rgbe)
+    path.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + f"-Y {h} +X {w}\n".encode() + body)
     return path
 
 
@@ -170,8 +191,10 @@ def test_hdr_and_exr_environments_load(tmp_path):
     from viewer.environment import bundled, load_environment
 
     rgb = direction_env(32, 16) * 3.0
-    back = load_environment(write_hdr(tmp_path / "e.hdr", rgb))
-    assert back.shape == rgb.shape and np.abs(back - rgb).max() < rgb.max() / 128  # 8-bit mantissas
+    rgb[:, :10] = 1.0  # runs for the run-length coding
+    for rle in (False, True):
+        back = load_environment(write_hdr(tmp_path / f"e{rle}.hdr", rgb, rle))
+        assert back.shape == rgb.shape and np.abs(back - rgb).max() < rgb.max() / 128  # 8-bit mantissas
     names = bundled()
     assert {"studio", "courtyard", "sunset"} <= set(names)
     studio = load_environment(names["studio"])

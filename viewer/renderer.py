@@ -107,7 +107,8 @@ class Renderer:
         self.accumulations: dict[str, Accumulation] = {}  # per pass
         self.accumulated: dict[str, int] = {}  # frames in the mean each pass showed last (accumulating passes)
         self.environment: EnvironmentMaps | None = None  # the viewer sets it; None: hemisphere lighting
-        self.background = compile_program(ctx, vertex="background.vert", fragment="background.frag")
+        self.background = compile_program(ctx, vertex="fullscreen.vert", fragment="background.frag",
+                                          defines={"FULLSCREEN_Z": 1.0})
         self.background_vao = ctx.vertex_array(self.background, [])
 
     # ----------------------------------------------------------------------------------------- resources
