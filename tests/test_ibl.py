@@ -241,3 +241,17 @@ def test_environments_are_cached_and_the_panel_shows_them(lit, tmp_path):
     assert np.array_equal(h.frame(panel=False), studio) and not np.array_equal(studio, sunset)
     assert h.viewer.environments.maps["studio"] is maps and set(h.viewer.environments.maps) == {"studio", "sunset"}
     assert not h.viewer.log.errors
+
+
+def test_view_with_a_broken_env_fails_before_opening_anything(tmp_path, monkeypatch):
+    import viewer.commands
+    from viewer.errors import ViewerError
+
+    broken = tmp_path / "sky.exr"
+    broken.write_bytes(b"\x76\x2f\x31\x01" + b"\0" * 64)  # EXR magic, then nothing valid
+    monkeypatch.setattr(viewer.commands, "run_window", lambda *a, **k: pytest.fail("opened a window"))
+    with pytest.raises(ViewerError, match="sky.exr") as e:
+        viewer.commands.view_command(None, None, None, env=broken, fallback_dir=tmp_path / "out")
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
+    with pytest.raises(ViewerError, match="OpenEXR"):
+        viewer.commands.view_command(None, None, None, env=tmp_path / "sky.png")
