@@ -28,6 +28,7 @@ def environment_section(v: Viewer) -> None:
         imgui.same_line()
         if imgui.button("load") and _path_field["text"].strip():
             s.environment = _path_field["text"].strip()  # a file that fails is logged; the current one stays
+            v.environments.failed.discard(s.environment)  # asked again: try again (the file may be fixed)
         _, s.env_rotation = imgui.slider_float("rotation", s.env_rotation, -180.0, 180.0, "%.0f deg")
         _, s.env_intensity = imgui.slider_float("intensity", s.env_intensity, 0.05, 8.0, "%.2f",
                                                 imgui.SliderFlags_.logarithmic)
