@@ -8,11 +8,12 @@ needs it, into a cache of fixed size.
 - Layout: mips below `tail` (the first mip that fits one tile) are cut into `tile` x `tile` texel tiles, one page
   each, mip after mip; the tail (that mip and every coarser one) is decoded on load into ordinary RGBA8 chains and
   stays resident, so a pixel always has something to show.
-- Cache: an RGBA8 texture array, `groups` layers a slot (channels 4g .. 4g+3), each slot (tile + 2 border)^2
-  texels: the border holds the neighbouring tiles' texels, so hardware bilinear filtering inside a slot is
-  seamless. As many slots as `cache_mib` buys (at most one per page).
+- Cache: an RGBA8 texture array with 2 levels, `groups` layers a slot (channels 4g .. 4g+3), each slot
+  (tile + 2 border)^2 texels, its tile and the neighbouring tiles' texels around it (seamless filtering), and at
+  level 1 the same region of the next mip: one hardware trilinear read filters a pixel between its two mips.
+  As many slots as `cache_mib` buys (at most one per page).
 - Page table: an int SSBO, the slot of each page or -1. Requests: a bit per page (SSBO, atomicOr) set by every
-  pixel for the tiles of the mips it reads.
+  pixel for the tile of the finer of its two mips.
 - update(): the requested pages not resident, coarsest mip first (they are the fallback of finer ones), at most
   `decodes_per_frame` of them, go to free slots, else to the least recently requested slots not requested this
   frame; one compute dispatch (shaders/feedback_decode.comp, the one decoder) fills them.
@@ -20,6 +21,7 @@ needs it, into a cache of fixed size.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass, field
 
@@ -30,16 +32,35 @@ from models.spec import mip_size
 
 from .errors import ViewerError
 from .glsl import compile_compute
+from .materials_gl import _GL, GL_RGBA, GL_UNSIGNED_BYTE
 from .neural_gl import NeuralGL, decode_to_textures, texture_bytes
 
 TILE = 128  # payload texels per tile side
-BORDER = 1  # texels of the neighbours around a slot: bilinear filtering reads one
+BORDER = 2  # texels of the neighbours around a slot: bilinear filtering reads one, at level 1 too (2 / 2)
 DEFAULT_CACHE_MIB = 8.0
 MAX_CACHE_MIB = 4096.0
 DECODES_PER_FRAME = 16  # tiles a frame at most: bounds the frame's decode time
 CACHE_UNIT = 8  # texture unit of the cache array (the tail chains use 0 ..)
 PAGES_BINDING, NEEDED_BINDING, JOBS_BINDING = 3, 4, 5  # SSBOs (the decoder's weights: 6, decode on load: 7)
 GROUP = 8  # local_size of feedback_decode.comp
+GL_PACK_ALIGNMENT = 0x0D05
+
+
+def slot_size(tile: int, channels: int) -> int:
+    """Bytes of one cache slot: both levels of every layer (RGBA8)."""
+    side = tile + 2 * BORDER
+    return (side * side + (side // 2) ** 2) * 4 * -(-channels // 4)
+
+
+def read_array_level(tex: moderngl.TextureArray, level: int, size: int) -> bytes:
+    """Level `level` of an RGBA8 texture array, all layers (moderngl reads level 0 only)."""
+    gl = _GL.lib()
+    gl.glGetTextureImage.argtypes = [ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_void_p]
+    out = ctypes.create_string_buffer(size)
+    gl.glPixelStorei(GL_PACK_ALIGNMENT, 1)
+    gl.glGetTextureImage(tex.glo, level, GL_RGBA, GL_UNSIGNED_BYTE, size, out)
+    return out.raw
 
 
 def check_cache_mib(mib: float) -> float:
@@ -146,7 +167,7 @@ class TileCache:
         self.layout = TileLayout(ngl.width, ngl.height, ngl.mips, tile)
         self.groups = -(-ngl.channels // 4)
         self.side = tile + 2 * BORDER
-        slot_bytes = self.side * self.side * 4 * self.groups
+        slot_bytes = slot_size(tile, ngl.channels)
         slots = int(cache_mib * 2**20 // slot_bytes)
         if slots < 1:
             raise ViewerError(f"--cache-mib {cache_mib:g}: holds no tile; one takes {slot_bytes / 2**20:.3f} MiB")
@@ -159,7 +180,8 @@ class TileCache:
         self.last_pages = np.zeros(0, np.int64)  # the pages the last update found requested
         self.tail = decode_to_textures(ctx, ngl, self.layout.tail)
         self.cache = ctx.texture_array((self.side, self.side, self.slots.count * self.groups), 4)
-        self.cache.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.cache.build_mipmaps(0, 1)  # allocates level 1; the decoder writes both
+        self.cache.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         self.cache.repeat_x = self.cache.repeat_y = False
         self.page_table = ctx.buffer(reserve=4 * max(1, self.layout.pages))  # a material within one tile: none
         self.page_table.write(self.slots.page_slot.tobytes())
@@ -198,7 +220,7 @@ class TileCache:
     @property
     def parts(self) -> dict[str, int]:
         """Bytes on the GPU by part (gpu_bytes is their sum)."""
-        return {"cache": self.side * self.side * 4 * self.slots.count * self.groups,
+        return {"cache": slot_size(self.layout.tile, self.ngl.channels) * self.slots.count,
                 "tail": sum(texture_bytes(t, self.ngl.mips - self.layout.tail) for t in self.tail),
                 "page_table": self.page_table.size, "requests": self.needed.size, "jobs": self.jobs.size}
 
@@ -227,15 +249,21 @@ class TileCache:
         rows = [(*self.layout.tile_of(page), slot) for page, slot in jobs]
         self.jobs.write(np.array(rows, np.int32).tobytes())
         self.jobs.bind_to_storage_buffer(JOBS_BINDING)
-        self.cache.bind_to_image(0, read=False, write=True)
         self.ngl.bind(self.program)
         self.program["fb_size"] = (self.ngl.width, self.ngl.height)
-        self.program.run(-(-self.side // GROUP), -(-self.side // GROUP), len(rows))
+        for level in (0, 1):
+            self.cache.bind_to_image(0, read=False, write=True, level=level)
+            self.program["fb_level"] = level
+            groups = -(-(self.side >> level) // GROUP)
+            self.program.run(groups, groups, len(rows))
         self.ctx.memory_barrier()
 
-    def resident(self) -> dict[tuple[int, int, int], np.ndarray]:
-        """Every resident tile, (mip, tile x, tile y) -> its slot's texels (side, side, 4 * groups) in [0, 1]."""
-        data = np.frombuffer(self.cache.read(), np.uint8).reshape(-1, self.groups, self.side, self.side, 4)
+    def resident(self, level: int = 0) -> dict[tuple[int, int, int], np.ndarray]:
+        """Every resident tile, (mip, tile x, tile y) -> its slot's texels at `level`, (side, side, 4 * groups) at
+        level 0 (half the side at level 1), in [0, 1]."""
+        side = self.side >> level
+        raw = read_array_level(self.cache, level, side * side * 4 * self.slots.count * self.groups)
+        data = np.frombuffer(raw, np.uint8).reshape(-1, self.groups, side, side, 4)
         return {self.layout.tile_of(int(page)): np.concatenate(list(data[slot]), -1).astype(np.float32) / 255
                 for slot, page in enumerate(self.slots.slot_page) if page >= 0}
 
