@@ -33,7 +33,8 @@ from . import ngtc_file
 from .atomic import write_atomic
 from .cluster import _token_auth_like_ray_start
 from .library import Settings, compress, discover, load
-from .library_run import RayOptions, compress_library
+from .library_run import WRITE_EVERY, RayOptions, compress_library
+from .library_store import write_files, write_library
 
 DATA = Path(__file__).resolve().parents[1] / ".cache" / "data"
 SETS = ("rocks", "tiles", "eval/qt3d-walnut", "eval/qt3d-ceramic-diamond")
@@ -69,7 +70,31 @@ def overhead(sources: list[str], settings: Settings, work: Path) -> dict[str, An
     result = {"serial": serial(sources, settings)}
     result["ray"] = on_ray(sources, settings, RayOptions(), work / "ray")
     result["ratio"] = round(result["ray"]["seconds"] / result["serial"]["seconds"], 3)
+    result["driver"] = driver_cost(work / "ray", 1000)
     return result
+
+
+def driver_cost(out: Path, materials: int, rounds: int = 20) -> dict[str, Any]:
+    """What the driver does per finished material in a library of `materials`: its files, written each time,
+    and library.json (that long), written at most every WRITE_EVERY seconds. Their ceiling on materials a
+    second, however many nodes there are."""
+    doc = json.loads((out / "library.json").read_text())
+    entry = next(e for e in doc["materials"] if e["status"] == "ok")
+    files = {entry["file"]: (out / entry["file"]).read_bytes(),
+             **{rel: (out / rel).read_bytes() for rel in entry["thumbnails"].values()}}
+    doc["materials"] = [dict(entry, name=f"m{i}") for i in range(materials)]
+    files_s = _timed(lambda: write_files(out, files), rounds)
+    json_s = _timed(lambda: write_library(out, doc), rounds)
+    busy = 1 - json_s / WRITE_EVERY  # of each second, what library.json leaves for the files
+    return {"library_materials": materials, "files_seconds": round(files_s, 4), "library_json_seconds":
+            round(json_s, 4), "write_every_seconds": WRITE_EVERY, "materials_per_second": round(busy / files_s, 1)}
+
+
+def _timed(fn, rounds: int) -> float:
+    start = time.perf_counter()
+    for _ in range(rounds):
+        fn()
+    return (time.perf_counter() - start) / rounds
 
 
 # ------------------------------------------------------------------------------------------ nodes
