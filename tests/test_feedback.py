@@ -136,6 +136,8 @@ def test_feedback_converges_to_decode_on_load(host, small_tiles):
     assert cache.last.decoded == 0 and cache.last.hits == cache.last.requested > 0
     # The same 8-bit texels, filtered by the same hardware trilinear read (a slot's level 1 is the next mip)
     assert np.array_equal(decoded, shown)
+    render(host, panel=True, mode_a="neural-feedback")  # the panel shows the cache's last frame
+    assert "/16 slots (16 tiles)" in cache.summary() and "100% resident, 0 decoded" in cache.summary()
 
 
 def test_flat_quad_at_one_to_one_requests_the_tiles_on_screen(scene):

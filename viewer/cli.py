@@ -417,9 +417,9 @@ def render(
     target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The image to write (.png).")],
     mode: Annotated[str, typer.Option(help="reference | astc-<block> (4x4 .. 12x12) | neural | neural-trilinear | "
-                                           "neural-stochastic | neural-astc-<block> (decoded, then transcoded to "
-                                           "ASTC); append @<preset> (neural@bpp0.5) to a neural mode for another "
-                                           ".ngtc of the material from `ngtc eval`.")] = "reference",
+                                           "neural-stochastic | neural-feedback | neural-astc-<block> (decoded, "
+                                           "then transcoded to ASTC); append @<preset> (neural@bpp0.5) to a neural "
+                                           "mode for another .ngtc of the material from `ngtc eval`.")] = "reference",
     mip: Annotated[int, typer.Option(help="Forced mip level; -1: automatic (from derivatives).")] = -1,
     view: Annotated[str, typer.Option(help="shaded, basecolor, normal, roughness, metallic, ao, height, opacity, "
                                            "emissive, specular or 'mip level'.")] = "shaded",

@@ -224,6 +224,12 @@ class TileCache:
                 "tail": sum(texture_bytes(t, self.ngl.mips - self.layout.tail) for t in self.tail),
                 "page_table": self.page_table.size, "requests": self.needed.size, "jobs": self.jobs.size}
 
+    def summary(self) -> str:
+        """One line for the panel: slots in use, and the last frame's requests, hits and decodes."""
+        used, last = int((self.slots.slot_page >= 0).sum()), self.last
+        return (f"tile cache {used}/{self.slots.count} slots ({self.layout.pages} tiles); last frame "
+                f"{last.requested} requested, {last.hit_rate:.0%} resident, {last.decoded} decoded")
+
     def requested(self) -> np.ndarray:
         """The pages the pixels drawn since the last update read (and the bits cleared)."""
         self.ctx.memory_barrier()

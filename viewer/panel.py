@@ -203,6 +203,10 @@ class Panel:
         _, s.lod_bias = imgui.slider_float("LOD bias", s.lod_bias, -4.0, 8.0, "%.2f")
         for name, frames in v.renderer.accumulated.items():  # stochastic filtering: the mean of still frames
             imgui.text_disabled(f"mode {name}: {frames} frames accumulated (any change starts again)")
+        for mode in v.shown_modes():  # decode on feedback: what the tile cache did last frame
+            cache = getattr(v.scene.sets.get(mode), "feedback", None)
+            if cache is not None:
+                imgui.text_disabled(f"{mode}: {cache.summary()}")
 
     def _facts(self, v: Viewer) -> None:
         flags = (imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit
