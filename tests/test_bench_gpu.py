@@ -75,7 +75,8 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     assert list(doc["viewer"]) == list(modes)
     for mode, r in doc["viewer"].items():
         assert r["frames"] == 2 and 0 < r["ms_median"] <= r["ms_p95"], mode
-        assert r["fps"] == pytest.approx(1e3 / r["ms_median"], rel=1e-3), mode
+        # fps is rounded to 2 decimals: at llvmpipe's ~0.6 fps that alone is up to 0.8%
+        assert r["fps"] == pytest.approx(1e3 / r["ms_median"], rel=1e-3, abs=0.0051), mode
 
 
 def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
