@@ -71,6 +71,12 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
     assert t["extra_loss_db"][0] == pytest.approx(t["psnr_plain_decode"][0] - t["psnr_transcoded"][0], abs=2e-3)
     assert doc["decode_on_load"]["texels"] == sum(max(64 >> m, 1) * max(48 >> m, 1) for m in range(7))
     assert doc["decode_on_load"]["seconds"] > 0
+    # decode on feedback: cold frames, a full orbit, its bytes by part (this 64x48 crop fits one tile: no pages)
+    f = doc["feedback"]
+    assert f["cold"]["frames"] >= 1 and f["orbit"]["frames"] == 36 and f["pages"] == 0
+    assert f["gpu_bytes"] == sum(f["gpu_bytes_parts"].values()) == modes["neural-feedback"]["gpu_bytes"]
+    assert f["x_astc"] == pytest.approx(modes["neural-feedback"]["ms_median"] / modes["astc-12x12"]["ms_median"],
+                                        abs=1e-3)
     # --viewer: the viewer's whole frame (panel included) in every mode, by the wall clock
     assert list(doc["viewer"]) == list(modes)
     for mode, r in doc["viewer"].items():
