@@ -8,7 +8,8 @@
   must still end ok, once, with a valid .ngtc, and nothing partial left.
 
 Each prints its numbers and writes JSON (default bench/library_<which>.json) with the load average before and
-after: quote them only from a machine that was otherwise idle (load below 1).
+after and, per timed run, the CPU time other processes took meanwhile (`cpu.others_share`, models/cpu_watch.py):
+quote them only from a machine that was otherwise idle (load below 1 before, others' share near 0).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from . import ngtc_file
 from .atomic import write_atomic
 from .cluster import _token_auth_like_ray_start
+from .cpu_watch import CpuWatch
 from .library import Settings, compress, discover, load
 from .library_run import WRITE_EVERY, RayOptions, compress_library
 from .library_store import write_files, write_library
@@ -48,20 +50,23 @@ def load_average() -> list[float]:
 def serial(sources: list[str], settings: Settings) -> dict[str, Any]:
     """Every material loaded and compressed back to back in this process, with torch's own threads."""
     per, start = {}, time.perf_counter()
-    for source in sources:
-        t0 = time.perf_counter()
-        compress(load(source, settings), settings)
-        per[Path(source).name] = round(time.perf_counter() - t0, 2)
-    return {"seconds": round(time.perf_counter() - start, 2), "per_material": per, "threads": torch.get_num_threads()}
+    with CpuWatch() as cpu:
+        for source in sources:
+            t0 = time.perf_counter()
+            compress(load(source, settings), settings)
+            per[Path(source).name] = round(time.perf_counter() - t0, 2)
+    return {"seconds": round(time.perf_counter() - start, 2), "per_material": per, "threads": torch.get_num_threads(),
+            "cpu": cpu.result()}
 
 
 def on_ray(sources: list[str], settings: Settings, ray: RayOptions, out: Path) -> dict[str, Any]:
     """The same materials as a library (Ray's start and stop included); per material: seconds in its task."""
     start = time.perf_counter()
-    doc = compress_library(sources, out, settings, ray, "bench")
+    with CpuWatch() as cpu:
+        doc = compress_library(sources, out, settings, ray, "bench")
     seconds = time.perf_counter() - start
     entries = doc["materials"]
-    return {"seconds": round(seconds, 2), "cluster": doc["cluster"], "status": doc["summary"],
+    return {"seconds": round(seconds, 2), "cluster": doc["cluster"], "status": doc["summary"], "cpu": cpu.result(),
             "per_material": {e["name"]: e.get("compress_seconds") for e in entries},
             "fit_seconds": {e["name"]: e.get("fit_seconds") for e in entries}}
 
