@@ -13,16 +13,15 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ray
+from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
 # Ray keeps results in shared memory; they are a few MB at most here (an .ngtc and thumbnails), so the object
 # store is kept small instead of Ray's default 30% of RAM.
 OBJECT_STORE_BYTES = 256 << 20
 RETRIES = 2  # a task whose worker dies runs again this many times
-TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray get-auth-token --generate` puts this user's token
 
 
 class ClusterError(ValueError):
@@ -94,12 +93,10 @@ def check_address(address: str | None, timeout: float = 10.0) -> None:
 
 def _token_auth_like_ray_start() -> None:
     """Ray 2.60's `ray start` turns token authentication on when this user has a token (~/.ray/auth_token, or
-    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE is unset, but a driver joining it does not: do the
-    same here, so that `--address` reaches a cluster started on this machine or with the token copied here."""
-    if "RAY_AUTH_MODE" in os.environ:
-        return
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or TOKEN_FILE.is_file():
-        os.environ["RAY_AUTH_MODE"] = "token"
+    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE is unset, but a driver joining with ray.init does
+    not: the same call here (Ray's own, private in 2.60, hence the pinned version), so that `--address` reaches
+    a cluster started on this machine or with the token copied here."""
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def describe(address: str | None, owned: bool) -> Cluster:
