@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .compression_model import CompressionModel
@@ -94,8 +95,6 @@ def load_shared(preset: Preset, folder: Path = WEIGHTS_DIR) -> CompressionModel:
     if not path.is_file():
         raise WarmStartError(f"no warm start for preset {preset.name} ({path} is missing); use --method grids")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         stored = DecoderShape(**json.loads(meta["shape"]))
