@@ -53,7 +53,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from . import astc
+from . import astc, warm_start
 from . import metrics as M
 from .atomic import writable_folder, write_atomic
 from .layout import MapInfo, layout_to_builtins, map_slice
@@ -150,6 +150,11 @@ def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
         packings += astc.PACKINGS if pk == "both" else [pk]
     if method not in METHODS:
         raise EvalError(f"--method: unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method == "warm":
+        try:
+            warm_start.require(list(preset_names))
+        except warm_start.WarmStartError as e:
+            raise EvalError(str(e)) from None
     if steps is None and seconds is None:
         if quick:
             steps = QUICK["steps"]
@@ -356,7 +361,6 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     """What an .ngtc depends on: the material (fingerprint, layout), every FitConfig field (preset, method,
     budget, seed, batch, learning rates...; the device as its kind), the warm start's weights and the file
     format."""
-    from . import warm_start
     from .fit import pick_device
     from .spec import FORMAT_VERSION
 

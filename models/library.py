@@ -36,6 +36,7 @@ from .presets import DEFAULT_PRESET, get_preset
 from .spec import FORMAT_VERSION
 from .warm_start import WarmStartError
 from .warm_start import fingerprint as warm_start_fingerprint
+from .warm_start import require as require_warm_start
 
 GLTF = (".glb", ".gltf")
 THUMBS = "thumbs"  # folder of the reference | neural thumbnails, beside the .ngtc files
@@ -155,6 +156,8 @@ class Settings:
             raise ValueError("give one of --bpp, --preset and --psnr")
         if self.preset is not None:
             get_preset(self.preset)
+        if self.method == "warm" and self.bpp is None and self.psnr is None:  # before any progress bar
+            require_warm_start([self.preset or DEFAULT_PRESET])
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"--steps must be at least 1, got {self.steps}")
         if self.steps is None and not (self.seconds or 0) > 0:

@@ -68,6 +68,15 @@ def available(preset_name: str, folder: Path = WEIGHTS_DIR) -> bool:
     return weights_path(preset_name, folder).is_file()
 
 
+def require(preset_names: list[str], folder: Path = WEIGHTS_DIR) -> None:
+    """Fail before any fit starts when a preset named has no shipped warm start."""
+    missing = [n for n in preset_names if not available(n, folder)]
+    if missing:
+        have = sorted(p.stem for p in folder.glob("*.safetensors"))
+        raise WarmStartError(f"no warm start for preset {', '.join(missing)} (weights ship for "
+                             f"{', '.join(have) or 'none'}, in {folder}); use --method grids")
+
+
 def fingerprint(preset_name: str, folder: Path = WEIGHTS_DIR) -> str | None:
     """SHA-256 of the preset's weights file (None without one): what a cached fit depends on."""
     path = weights_path(preset_name, folder)

@@ -71,3 +71,19 @@ def test_a_rate_out_of_reach_is_one_line(tmp_path):
     r = ngtc("compress", str(crop), "-o", str(tmp_path / "t.ngtc"), "--steps", "2", "--bpp", "8")
     assert_clean_error(r, "8.0 bits per texel is out of reach at 40x24", "the nearest file has")
     assert not (tmp_path / "t.ngtc").exists()
+
+
+def test_a_warm_start_missing_for_the_preset_fails_before_any_fit(tmp_path):
+    """Only some presets ship warm-start weights: asking another for one is refused before the fit (and its
+    progress bar) starts, by compress and eval alike, naming the preset and the ones that have weights."""
+    shipped = sorted(p.stem for p in (ROOT / "assets/warmstart").glob("*.safetensors"))
+    assert shipped, "the warm start ships weights for some preset"
+    out = tmp_path / "t.ngtc"
+    r = ngtc("compress", str(ROOT / "assets/tiles"), "-o", str(out), "--preset", "bpp16", "--method", "warm",
+             "--steps", "5")
+    assert_clean_error(r, "bpp16", shipped[0], "--method grids")
+    assert "step" not in r.stdout and not out.exists()
+    r = ngtc("eval", str(ROOT / "assets/tiles"), "--quick", "--method", "warm", "--presets", f"{shipped[0]},bpp16",
+             "--out", str(tmp_path / "report"))
+    assert_clean_error(r, "bpp16")
+    assert not (tmp_path / "report").exists()
