@@ -191,6 +191,12 @@ def gltf_materials(path: str | Path) -> list[tuple[int, str]]:
         raise MaterialError(f"{path}: malformed glTF ({type(exc).__name__}: {_one_line(exc)})") from exc
 
 
+def gltf_document(path: str | Path) -> dict:
+    """The JSON of a .glb/.gltf file, read with the limits above (the viewer's scenes: materials' factors and
+    alpha modes, which primitive uses which material)."""
+    return _GltfDoc(Path(path), MAX_PIXELS).doc
+
+
 def gltf_material_ref(path: str | Path, index: int) -> str:
     """The path `load_material` reads as material `index` of a glTF file."""
     return f"{path}#materials[{index}]"

@@ -29,6 +29,14 @@ uniform float u_exposure;
 uniform int u_tonemap;         // 0 ACES, 1 Reinhard, 2 none
 uniform float u_normal_strength;
 uniform int u_ibl;              // 1: the environment (ibl.glsl) instead of the hemisphere
+#ifdef SCENE_MATERIAL
+// A glTF scene's material (viewer/scene_draw.py): its factors multiply the maps; alpha 0 opaque, 1 mask, 2 blend.
+uniform vec4 u_base_factor;     // linear RGBA
+uniform vec3 u_mr_factor;       // metallic, roughness, occlusion strength
+uniform vec3 u_emissive_factor;
+uniform int u_alpha_mode;
+uniform float u_alpha_cutoff;
+#endif
 
 #include "tonemap.glsl"
 
@@ -108,6 +116,13 @@ void main() {
     vec3 emissive = vec3(mat_channel(s, SLOT_EMISSIVE_R), mat_channel(s, SLOT_EMISSIVE_G),
                          mat_channel(s, SLOT_EMISSIVE_B));
     float specular = mat_channel(s, SLOT_SPECULAR);
+#ifdef SCENE_MATERIAL
+    metallic *= u_mr_factor.x;
+    roughness *= u_mr_factor.y;
+    ao = mix(1.0, ao, u_mr_factor.z);
+    emissive *= u_emissive_factor;
+    opacity *= u_base_factor.a;
+#endif
 
     if (u_view != 0) {
         vec3 c;
@@ -124,9 +139,15 @@ void main() {
         frag_color = vec4(c, 1.0);
         return;
     }
+#ifdef SCENE_MATERIAL
+    if (u_alpha_mode == 1 && opacity < u_alpha_cutoff) {
+        discard;
+    }
+#else
     if (opacity < 0.5) {
         discard;
     }
+#endif
 
     vec3 ng = normalize(v_normal);
     if (!gl_FrontFacing) {
@@ -139,6 +160,9 @@ void main() {
     vec3 n = normalize(mat3(t, b, ng) * n_ts);
 
     vec3 albedo = srgb_to_linear(base);
+#ifdef SCENE_MATERIAL
+    albedo *= u_base_factor.rgb;
+#endif
     vec3 v = normalize(u_eye - v_world);
     float ndv = clamp(abs(dot(n, v)), 1e-4, 1.0);
     float a = max(roughness * roughness, 0.002);  // perceptual roughness squared
@@ -167,5 +191,10 @@ void main() {
         ambient = (diffuse_color * hemisphere(n) + spec_env * (f0 * ab.x + ab.y)) * ao;
     }
 
-    frag_color = vec4(to_display((direct + ambient + emissive) * u_exposure), 1.0);
+#ifdef SCENE_MATERIAL
+    float alpha = u_alpha_mode == 2 ? clamp(opacity, 0.0, 1.0) : 1.0;
+#else
+    float alpha = 1.0;
+#endif
+    frag_color = vec4(to_display((direct + ambient + emissive) * u_exposure), alpha);
 }

@@ -35,25 +35,32 @@ def broken_set(dest: Path) -> Path:
     return dest
 
 
-def multi_material_glb(path: Path, sets: dict[str, Path], size: tuple[int, int] = CROP) -> Path:
-    """A GLB with one textured quad per set, each its own material (base color, normal, metallicRoughness)."""
+def multi_material_glb(path: Path, sets: dict[str, Path], size: tuple[int, int] = CROP,
+                       transforms: dict[str, np.ndarray] | None = None,
+                       origins: dict[str, tuple[int, int]] | None = None) -> Path:
+    """A GLB with one textured quad per set, each its own material (base color, normal, metallicRoughness).
+    Without `transforms` quad i spans x in [i, i + 1]; with them every quad spans [0, 1]^2 and its node's 4x4
+    transform places it. `origins`: where each set is cropped (default (256, 256))."""
     import trimesh
 
-    def crop(file: Path) -> Image.Image:
+    def crop(file: Path, name: str) -> Image.Image:
+        x, y = (origins or {}).get(name, (256, 256))
         with Image.open(file) as im:
-            return im.crop((256, 256, 256 + size[0], 256 + size[1])).convert("RGB")
+            return im.crop((x, y, x + size[0], y + size[1])).convert("RGB")
 
     scene = trimesh.Scene()
     for i, (name, folder) in enumerate(sets.items()):
-        rough = np.asarray(crop(folder / "roughness.png"))[..., 0]
+        rough = np.asarray(crop(folder / "roughness.png", name))[..., 0]
         mr = np.stack([np.zeros_like(rough), rough, np.full_like(rough, 30)], axis=-1)
         material = trimesh.visual.material.PBRMaterial(
-            name=name, baseColorTexture=crop(folder / "basecolor.png"), normalTexture=crop(folder / "normal.png"),
+            name=name, baseColorTexture=crop(folder / "basecolor.png", name),
+            normalTexture=crop(folder / "normal.png", name),
             metallicRoughnessTexture=Image.fromarray(mr))
-        corners = [[i, 0, 0], [i + 1, 0, 0], [i + 1, 1, 0], [i, 1, 0]]
+        x0 = 0 if transforms else i
+        corners = [[x0, 0, 0], [x0 + 1, 0, 0], [x0 + 1, 1, 0], [x0, 1, 0]]
         quad = trimesh.Trimesh(vertices=corners, faces=[[0, 1, 2], [0, 2, 3]], process=False)
         quad.visual = trimesh.visual.TextureVisuals(uv=[[0, 0], [1, 0], [1, 1], [0, 1]], material=material)
-        scene.add_geometry(quad, geom_name=name)
+        scene.add_geometry(quad, geom_name=name, transform=(transforms or {}).get(name))
     path.write_bytes(scene.export(file_type="glb"))
     return path
 

@@ -70,13 +70,33 @@ class Viewer:
         self.size = (1, 1)
         self._last_frame = time.perf_counter()
         self.frame_ms = 0.0
+        self.gltf = None  # a whole glTF scene (viewer.scene_view.GltfView), when one is open
+
+    def open_scene(self, path: Path, wait: bool = False, environment: str | None = None, **compress) -> None:
+        """Open a whole glTF scene (every mesh, each primitive with its material); `compress`: the budget of missing
+        .ngtc files (compress_seconds, compress_steps). A file that cannot be shown raises a ViewerError."""
+        from .scene_view import GltfView
+
+        if environment is not None:
+            self.state.environment = environment
+        self.gltf = GltfView(self, Path(path), **compress)
+        self.gltf.attach()
+        if wait:
+            self.wait()
 
     # ------------------------------------------------------------------------------------- scene
 
     def open(self, material: Path | None, ngtc: Path | None = None, mesh: Path | None = None,
-             wait: bool = False, environment: str | None = None) -> None:
+             wait: bool = False, environment: str | None = None, scene: bool | None = None) -> None:
         """Start loading a scene (lit by `environment`, a bundled name or .exr/.hdr, if given); `wait` blocks until
-        everything (and its uploads) is done."""
+        everything (and its uploads) is done. A glTF `material` opens as a whole scene when `scene`, or by default
+        when it has several materials or mesh nodes and no `mesh` or `ngtc` is given (`gltf_scene.is_scene`)."""
+        from .gltf_scene import is_scene
+
+        if material is not None and scene is not False and (scene or (mesh is None and ngtc is None
+                                                                       and is_scene(material))):
+            self.open_scene(material, wait, environment)
+            return
         if environment is not None:
             self.state.environment = environment
         self.scene.load_mesh(mesh or DEFAULT_MESH)
@@ -92,6 +112,8 @@ class Viewer:
     def wait(self, timeout: float = 600.0) -> None:
         """Finish every background job (and what the modes shown need), uploading their results."""
         self.scene.wait(self.shown_modes(), timeout)
+        if self.gltf is not None:
+            self.gltf.wait(self.shown_modes(), timeout)
 
     def shown_modes(self) -> set[str]:
         s = self.state
@@ -114,7 +136,7 @@ class Viewer:
         if self.state.flat:
             self.flat_camera.frame(np.zeros(3), 1.0)
         elif self.scene.mesh is not None:
-            self._frame_mesh(self.scene.mesh)
+            self._frame_mesh(self.gltf.data.mesh if self.gltf is not None else self.scene.mesh)
 
     def start_capture(self, frames: int | None = None, modes: list[str] | None = None, warmup: int = 2) -> None:
         """Time every loaded mode (or `modes`) over the next frames; see `viewer.captures`."""
@@ -122,6 +144,8 @@ class Viewer:
         self.captures.start(modes, self.state, frames, warmup)
 
     def release(self) -> None:
+        if self.gltf is not None:
+            self.gltf.release()
         self.scene.release()
         self.renderer.release()
         self.environments.release()
@@ -136,6 +160,8 @@ class Viewer:
         self.size = size
         self.scene.poll()
         self.scene.ensure(self.shown_modes())
+        if self.gltf is not None:
+            self.gltf.poll(self.shown_modes())
         if self.captures.running is not None:
             self.captures.running.show(self.state)
         self.panel.begin(self, size, self.frame_ms / 1e3)

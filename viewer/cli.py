@@ -390,6 +390,9 @@ def eval_(
 
 ENV_OPTION = typer.Option(help="The HDR environment lighting the object: any equirectangular .exr or .hdr "
                                 "(default: the bundled neutral studio).")
+SCENE_OPTION = typer.Option("--scene/--no-scene", help="A .glb/.gltf as a whole scene: every mesh at its node, each "
+                            "primitive with its own material (default: when it has several materials or meshes and "
+                            "no --mesh; --no-scene: its most textured material on the mesh).")
 
 
 @app.command()
@@ -401,12 +404,13 @@ def view(
     ngtc: Annotated[Path | None, typer.Option(help="The .ngtc to compare, if not beside the material.")] = None,
     size: Annotated[str, typer.Option(help="Window size WxH.")] = "1280x720",
     env: Annotated[Path | None, ENV_OPTION] = None,
+    scene: Annotated[bool | None, SCENE_OPTION] = None,
 ) -> None:
     """Open the viewer: reference, ASTC and neural side by side across mips (F1 in the window lists the keys).
     Without a display: headless renders and a timing capture in ./ngtc-view/ instead."""
     from viewer.commands import view_command
 
-    view_command(target, mesh, ngtc, size, env=env)
+    view_command(target, mesh, ngtc, size, env=env, scene=scene)
 
 
 CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB (default 8).")
@@ -433,13 +437,14 @@ def render(
     lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
     cache_mib: Annotated[float | None, CACHE_OPTION] = None,
     env: Annotated[Path | None, ENV_OPTION] = None,
+    scene: Annotated[bool | None, SCENE_OPTION] = None,
 ) -> None:
     """Render one image headless (EGL, no window), e.g. for reports and tests."""
     from viewer.commands import render_command
 
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
                           size=size, split=split, diff=diff, flat=flat,
-                          lod_bias=lod_bias, cache_mib=cache_mib, env=env)
+                          lod_bias=lod_bias, cache_mib=cache_mib, env=env, scene=scene)
     console.print(f"wrote {escape(str(path))}")
 
 

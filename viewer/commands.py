@@ -30,29 +30,31 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def view_command(target: Path | None, mesh: Path | None, ngtc: Path | None, size: str = "1280x720",
-                 fallback_dir: Path = Path("ngtc-view"), env: Path | None = None) -> None:
-    """`ngtc view`: the window; without a display, headless renders and a capture in `fallback_dir`."""
+                 fallback_dir: Path = Path("ngtc-view"), env: Path | None = None, scene: bool | None = None) -> None:
+    """`ngtc view`: the window; without a display, headless renders and a capture in `fallback_dir`. `scene`: a
+    glTF as a whole scene (None: when it has several materials or meshes)."""
     material, ngtc = resolve_inputs(target, ngtc)
     environment = check_environment(env)
     dims = parse_size(size)
     if mesh is not None and not Path(mesh).is_file():
         raise ViewerError(f"{mesh}: no such mesh file")
-    if run_window(material, ngtc, mesh, dims, environment=environment) is not None:
+    if run_window(material, ngtc, mesh, dims, environment=environment, scene=scene) is not None:
         return
     print(f"ngtc view: no display to open a window on (DISPLAY={os.environ.get('DISPLAY') or 'unset'}); "
           f"writing headless renders and a timing capture to {fallback_dir}/ instead", file=sys.stderr)
-    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims, environment=environment):
+    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims, environment=environment, scene=scene):
         print(f"wrote {path}", file=sys.stderr)
 
 
 def headless_captures(material: Path | None, ngtc: Path | None, mesh: Path | None, out_dir: Path,
-                      size: tuple[int, int], frames: int = 3, environment: str | None = None) -> list[Path]:
+                      size: tuple[int, int], frames: int = 3, environment: str | None = None,
+                      scene: bool | None = None) -> list[Path]:
     """What `ngtc view` writes without a display: each loaded mode (with the panel), A | B split, a capture."""
     host = Headless(size, output_dir=out_dir)
     written = []
     try:
         viewer = host.viewer
-        viewer.open(material, ngtc, mesh, environment=environment)
+        viewer.open(material, ngtc, mesh, environment=environment, scene=scene)
         host.wait()
         if viewer.log.errors:
             raise ViewerError(viewer.log.errors[0])
@@ -83,8 +85,8 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
                    mesh: Path | None = None, ngtc: Path | None = None, panel: bool = False, size: str = "1280x720",
                    split: str | None = None, diff: str | None = None, flat: bool = False,
                    cache_mib: float | None = None,
-                   lod_bias: float = 0.0, env: Path | None = None) -> Path:
-    """`ngtc render`: one picture, headless (EGL)."""
+                   lod_bias: float = 0.0, env: Path | None = None, scene: bool | None = None) -> Path:
+    """`ngtc render`: one picture, headless (EGL); `scene` as in `view_command`."""
     material, ngtc = resolve_inputs(target, ngtc)
     dims = parse_size(size)
     if view not in VIEWS:
@@ -108,18 +110,18 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
     if split or diff:
         state.update(mode_b=check_mode(split or diff), compare="split" if split else "difference")
     return render_headless(material, ngtc, output, mesh=mesh, size=dims, state=state, panel=panel,
-                           cache_mib=cache_mib)
+                           cache_mib=cache_mib, scene=scene)
 
 
 def render_headless(material: Path | None, ngtc: Path | None, output: Path, *, mesh: Path | None = None,
                     size: tuple[int, int] = (1280, 720), state: dict | None = None, panel: bool = True,
-                    frames: int = 2, cache_mib: float | None = None) -> Path:
+                    frames: int = 2, cache_mib: float | None = None, scene: bool | None = None) -> Path:
     """Render one picture offscreen and save it; errors (loading included) raise ViewerError."""
     host = Headless(size)
     try:
         viewer = host.viewer
         viewer.scene.cache_mib = cache_mib
-        viewer.open(material, ngtc, mesh)
+        viewer.open(material, ngtc, mesh, scene=scene)
         for k, v in (state or {}).items():
             setattr(viewer.state, k, v)
         host.wait()

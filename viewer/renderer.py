@@ -107,6 +107,7 @@ class Renderer:
         self.accumulations: dict[str, Accumulation] = {}  # per pass
         self.accumulated: dict[str, int] = {}  # frames in the mean each pass showed last (accumulating passes)
         self.environment: EnvironmentMaps | None = None  # the viewer sets it; None: hemisphere lighting
+        self.scene_draw = None  # a glTF scene (viewer.scene_draw.SceneDraw): drawn instead of the mesh, not flat
         self.background = compile_program(ctx, vertex="fullscreen.vert", fragment="background.frag",
                                           defines={"FULLSCREEN_Z": 1.0})
         self.background_vao = ctx.vertex_array(self.background, [])
@@ -187,10 +188,13 @@ class Renderer:
             passes.append(("B", state.mode_b, None))
         shown = list(targets.color)
         self.accumulated = {}
+        scene = self.scene_draw if self.mesh is not None and not self.mesh.flat else None
         for i, ((name, mode, scissor), fbo) in enumerate(zip(passes, targets.fbos, strict=False)):
             tset = sets.get(mode)
             with self.queries[name]:
-                if tset is not None and accumulates(mode):
+                if scene is not None:  # every primitive with its material's set in `mode`
+                    tset = scene.draw(self, fbo, (w, h), scissor, state, mode, camera)
+                elif tset is not None and accumulates(mode):
                     shown[i] = self.mean_pass(name, i, scissor, state, tset, camera)
                 else:
                     self.scene_pass(fbo, (w, h), scissor, state, tset, camera)
@@ -319,6 +323,25 @@ class Renderer:
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.disable(moderngl.CULL_FACE)
         tset.bind(prog)
+        view_proj = self.shading_uniforms(prog, size, state, tset, camera, frame)
+        if prepass:
+            _write(self.depth_only, "u_view_proj", view_proj)
+            _write(self.depth_only, "u_model", np.eye(4, dtype=np.float32))
+            _color_writes(fbo, False)
+            self._vao(self.depth_only).render(moderngl.TRIANGLES)
+            _color_writes(fbo, True)
+            fbo.depth_mask = False
+            self.ctx.depth_func = "<="
+        with shaded if shaded is not None else contextlib.nullcontext():
+            self._vao(prog).render(moderngl.TRIANGLES)
+        fbo.depth_mask = True
+        self.ctx.depth_func = "<"
+        fbo.scissor = None
+        self.ctx.disable(moderngl.DEPTH_TEST)
+
+    def shading_uniforms(self, prog: moderngl.Program, size: tuple[int, int], state: ViewState, tset: TextureSet,
+                         camera, frame: int) -> np.ndarray:
+        """Everything but the material's own uniforms (camera, lighting, tone mapping); returns view x projection."""
         view_proj = self._view_proj(size, camera, tset)
         _write(prog, "u_view_proj", view_proj)
         _write(prog, "u_model", np.eye(4, dtype=np.float32))
@@ -340,20 +363,7 @@ class Renderer:
         _set(prog, "mat_force_mip", min(state.force_mip, tset.mips - 1))
         _set(prog, "mat_lod_bias", state.lod_bias)
         _set(prog, "mat_frame", frame)
-        if prepass:
-            _write(self.depth_only, "u_view_proj", view_proj)
-            _write(self.depth_only, "u_model", np.eye(4, dtype=np.float32))
-            _color_writes(fbo, False)
-            self._vao(self.depth_only).render(moderngl.TRIANGLES)
-            _color_writes(fbo, True)
-            fbo.depth_mask = False
-            self.ctx.depth_func = "<="
-        with shaded if shaded is not None else contextlib.nullcontext():
-            self._vao(prog).render(moderngl.TRIANGLES)
-        fbo.depth_mask = True
-        self.ctx.depth_func = "<"
-        fbo.scissor = None
-        self.ctx.disable(moderngl.DEPTH_TEST)
+        return view_proj
 
 
 def _color_writes(fbo: moderngl.Framebuffer, on: bool) -> None:
