@@ -20,6 +20,7 @@ import numpy as np
 from .camera import FlatCamera, OrbitCamera
 from .captures import INVALID_QUERY_MS, Captures
 from .ibl import Environments
+from .library_index import is_library
 from .log import Log
 from .mesh import MeshData
 from .modes import loaded_on_demand
@@ -61,6 +62,7 @@ class Viewer:
         self.state = ViewState()
         self.environments = Environments(ctx, self.log)
         self.environment_shown = self.state.environment  # the last one that loaded: kept when another fails
+        self.library = None  # viewer.gallery.Library: `ngtc view LIBRARY_DIR` (the gallery, the picker)
         self.orbit = OrbitCamera()
         self.flat_camera = FlatCamera()
         self.history = {name: deque(maxlen=HISTORY) for name in (*PASSES, "panel", "frame")}
@@ -99,6 +101,14 @@ class Viewer:
             return
         if environment is not None:
             self.state.environment = environment
+        if is_library(material):  # a folder of materials: the gallery, and its first material in the normal view
+            from .gallery import Library
+
+            self.library = Library(self.ctx, material)
+            first = self.library.first()
+            material, ngtc = (first.source, first.ngtc) if first else (None, None)
+            if any(e.ngtc for e in self.library.entries):
+                self.state.mode_a = "neural"  # the gallery of what compresses worst: no need for every source
         self.scene.load_mesh(mesh or DEFAULT_MESH)
         if material is not None:
             self.scene.load_material(material)
@@ -114,6 +124,8 @@ class Viewer:
         self.scene.wait(self.shown_modes(), timeout)
         if self.gltf is not None:
             self.gltf.wait(self.shown_modes(), timeout)
+        if self.library is not None:
+            self.library.wait(self.state.mode_a, timeout)
 
     def shown_modes(self) -> set[str]:
         s = self.state
@@ -147,6 +159,8 @@ class Viewer:
         if self.gltf is not None:
             self.gltf.release()
         self.scene.release()
+        if self.library is not None:
+            self.library.release()
         self.renderer.release()
         self.environments.release()
         self.panel.release()
@@ -169,7 +183,12 @@ class Viewer:
         show_panel = self.panel.visible if panel is None else panel
         self.renderer.offset_px = self.panel.width * self.panel.scale if show_panel else 0.0
         self.renderer.environment = self._environment()
-        self.timings = self.renderer.render(target, size, self.state, self.scene.sets, self.camera)
+        if self.library is not None:
+            self.library.update(self)  # its loads, the G key, a click on the gallery
+        if self.library is not None and self.library.gallery:
+            self.timings = self.library.render(self, target, size)
+        else:
+            self.timings = self.renderer.render(target, size, self.state, self.scene.sets, self.camera)
         self.panel.draw(self, show_panel)
         with self.panel_query:
             self.panel.render(target)

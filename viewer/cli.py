@@ -399,7 +399,9 @@ SCENE_OPTION = typer.Option("--scene/--no-scene", help="A .glb/.gltf as a whole 
 def view(
     target: Annotated[Path | None, typer.Argument(help="A material folder, .glb/.gltf or .ngtc (default: the "
                                                        "bundled tiles); a same-named .ngtc / material beside it "
-                                                       "is used too.")] = None,
+                                                       "is used too. A library folder (material folders and glTF "
+                                                       "files below it, or `ngtc compress` output): the gallery and "
+                                                       "a material picker.")] = None,
     mesh: Annotated[Path | None, typer.Option(help="OBJ, glTF/GLB or PLY with UVs (default: preview sphere).")] = None,
     ngtc: Annotated[Path | None, typer.Option(help="The .ngtc to compare, if not beside the material.")] = None,
     size: Annotated[str, typer.Option(help="Window size WxH.")] = "1280x720",
@@ -418,12 +420,15 @@ CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB 
 
 @app.command()
 def render(
-    target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc.")],
+    target: Annotated[Path, typer.Argument(help="A material folder, .glb/.gltf or .ngtc; or a library folder "
+                                                "(the gallery).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The image to write (.png).")],
-    mode: Annotated[str, typer.Option(help="reference | astc-<block> (4x4 .. 12x12) | neural | neural-trilinear | "
-                                           "neural-stochastic | neural-feedback | neural-astc-<block> (decoded, "
-                                           "then transcoded to ASTC); append @<preset> (neural@bpp0.5) to a neural "
-                                           "mode for another .ngtc of the material from `ngtc eval`.")] = "reference",
+    mode: Annotated[str | None, typer.Option(help="reference | astc-<block> (4x4 .. 12x12) | neural | "
+                                                  "neural-trilinear | neural-stochastic | neural-feedback | "
+                                                  "neural-astc-<block> (decoded, then transcoded to ASTC); append "
+                                                  "@<preset> (neural@bpp0.5) to a neural mode for another .ngtc of "
+                                                  "the material from `ngtc eval` (default: reference; a library's "
+                                                  "gallery: neural).")] = None,
     mip: Annotated[int, typer.Option(help="Forced mip level; -1: automatic (from derivatives).")] = -1,
     view: Annotated[str, typer.Option(help="shaded, basecolor, normal, roughness, metallic, ao, height, opacity, "
                                            "emissive, specular or 'mip level'.")] = "shaded",
@@ -437,11 +442,27 @@ def render(
     lod_bias: Annotated[float, typer.Option(help="LOD bias added to the mip level.")] = 0.0,
     cache_mib: Annotated[float | None, CACHE_OPTION] = None,
     env: Annotated[Path | None, ENV_OPTION] = None,
+    gallery: Annotated[bool, typer.Option("--gallery", help="TARGET is a library (a folder of materials, or the "
+                                                            "output of `ngtc compress` of several): every material "
+                                                            "on a grid of spheres in --mode.")] = False,
+    sort: Annotated[str, typer.Option(help="The gallery's order: worst (PSNR, worst first), best, name, "
+                                           "library.")] = "worst",
     scene: Annotated[bool | None, SCENE_OPTION] = None,
 ) -> None:
     """Render one image headless (EGL, no window), e.g. for reports and tests."""
     from viewer.commands import render_command
+    from viewer.library_index import is_library
 
+    if gallery or is_library(target):
+        from viewer.gallery_render import render_gallery
+
+        path, left_out = render_gallery(target, output, mode=mode or "neural", view=view, size=size, sort=sort,
+                                        panel=panel, env=env)
+        for line in left_out:  # materials that cannot be shown: one line each, the others are in the picture
+            print(f"ngtc: warning: not shown: {one_line(Exception(line))}", file=sys.stderr)
+        console.print(f"wrote {escape(str(path))}")
+        return
+    mode = mode or "reference"
     path = render_command(target, output, mode=mode, mip=mip, view=view, mesh=mesh, ngtc=ngtc, panel=panel,
                           size=size, split=split, diff=diff, flat=flat,
                           lod_bias=lod_bias, cache_mib=cache_mib, env=env, scene=scene)

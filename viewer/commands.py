@@ -11,6 +11,7 @@ from .environment import check_environment
 from .errors import ViewerError, one_line
 from .feedback import check_cache_mib
 from .headless import Headless
+from .library_index import is_library, read_library
 from .modes import check_mode
 from .renderer import VIEWS
 from .scene import resolve_inputs
@@ -34,6 +35,8 @@ def view_command(target: Path | None, mesh: Path | None, ngtc: Path | None, size
     """`ngtc view`: the window; without a display, headless renders and a capture in `fallback_dir`. `scene`: a
     glTF as a whole scene (None: when it has several materials or meshes)."""
     material, ngtc = resolve_inputs(target, ngtc)
+    if is_library(material):
+        read_library(material)  # a folder with no material: one line, before any window or file
     environment = check_environment(env)
     dims = parse_size(size)
     if mesh is not None and not Path(mesh).is_file():

@@ -24,9 +24,7 @@ SHORTCUTS = (
     ("0", "automatic mip, no bias"), ("F", "flat view (1:1 texels) / mesh"), ("R", "reframe the camera"),
     ("V", "vsync on / off"), ("P", "screenshot"), ("K", "capture timings of every loaded mode"),
     ("Esc", "quit"), ("mouse", "left drag: orbit (flat view: pan), right/middle drag: pan, wheel: zoom"),
-    ("click", "glTF scene: select the material of the mesh under the cursor"),
 )
-CLICK_SLOP_PX = 4  # a left press and release moving less than this is a click (picking), not an orbit
 SPLIT_STEP = 0.02
 LOD_BIAS_STEP, LOD_BIAS_MAX = 0.25, 8.0
 
@@ -48,10 +46,6 @@ def handle_mouse(viewer: Viewer) -> None:
         camera.pan(delta.x, delta.y, int(io.display_size.y))
     if io.mouse_wheel:
         camera.zoom(io.mouse_wheel)
-    if (viewer.gltf is not None and not viewer.state.flat and imgui.is_mouse_released(0)
-            and io.mouse_drag_max_distance_sqr[0] < CLICK_SLOP_PX**2):
-        scale = io.display_framebuffer_scale  # window points to framebuffer pixels
-        viewer.gltf.pick(io.mouse_pos.x * scale.x, io.mouse_pos.y * scale.y)
 
 
 def handle_keys(viewer: Viewer, shift: bool) -> None:

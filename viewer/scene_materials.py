@@ -147,9 +147,9 @@ class SceneMaterials:
         self.compressing = index
         scene.start(f"compress {material.name}", work, done, modes=NEURAL_MODES,
                     progress=lambda: progress["fraction"])
-        self.log.note(f"{material.name}: no .ngtc beside the scene; compressing ({self.budget_text()})")
+        self.log.note(f"{material.name}: no .ngtc beside the scene; compressing ({self._budget_text()})")
 
-    def budget_text(self) -> str:
+    def _budget_text(self) -> str:
         if self.compress_steps:
             return f"{self.compress_steps} steps"
         return f"{self.compress_seconds:g} s, the viewer's short budget; `ngtc compress SCENE -o DIR/` for quality"
