@@ -12,6 +12,7 @@ Three methods, compared in `models.bench`:
 
 from __future__ import annotations
 
+import ctypes
 import math
 import time
 from collections.abc import Callable
@@ -135,6 +136,21 @@ class MipSampler:
         return texels, torch.cat(uvs), torch.cat(local), torch.cat(mips), torch.cat(targets)
 
 
+def reuse_large_allocations(limit: int = 1 << 28) -> bool:
+    """Let glibc's malloc keep blocks up to `limit` bytes in the heap instead of mmap/munmap-ing them.
+
+    A step's grid gradients are new grid-sized tensors (67 MB at 2048x2048, bpp16); above glibc's 32 MB
+    mmap ceiling each one was mapped and zero-faulted in afresh every step, which took fwd+bwd there from
+    ~34 to ~58-74 ms (measured, docs/benchmarks.md). False where this is not glibc (nothing to tune).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, limit)) and bool(libc.mallopt(m_trim_threshold, limit))
+
+
 def cosine(fraction: float, floor: float = 0.02) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
 
@@ -189,6 +205,8 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
+    if device.type == "cpu":
+        reuse_large_allocations()
     gen = torch.Generator().manual_seed(cfg.seed)
     sampler = MipSampler(mips, device, gen, cfg.mip_falloff)
     h, w, c = mips[0].shape
