@@ -23,6 +23,7 @@ SHORTCUTS = (
     ("] / [", "force a coarser / finer mip (below 0: automatic)"), ("= / -", "LOD bias +/- 0.25"),
     ("0", "automatic mip, no bias"), ("F", "flat view (1:1 texels) / mesh"), ("R", "reframe the camera"),
     ("V", "vsync on / off"), ("P", "screenshot"), ("K", "capture timings of every loaded mode"),
+    ("G", "library: the gallery / the chosen material (click a sphere to choose it)"),
     ("Esc", "quit"), ("mouse", "left drag: orbit (flat view: pan), right/middle drag: pan, wheel: zoom"),
 )
 SPLIT_STEP = 0.02

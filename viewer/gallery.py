@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .app import Viewer
 
 MAX_LOADING = 2  # cells loading at once: a big library neither swamps the CPU nor fills memory in one go
-CELL_CACHE_MIB = 1.0  # neural-feedback's tile cache per cell (the viewer's default is 8 MiB)
+CELL_CACHE_MIB = None  # neural-feedback's tile cache per cell: the viewer's default budget
 SORTS = {"worst": "PSNR, worst first", "best": "PSNR, best first", "name": "name", "library": "library order"}
 CLICK_PX = 4.0  # a press and release closer than this is a click (a longer drag orbits the spheres)
 

@@ -113,9 +113,11 @@ class GalleryRenderer(Renderer):
                 what = "loading..." if cell.loading else "not in this mode" if cell.needs(mode) is None else "waiting"
             else:
                 what = "lossless" if psnr is not None and math.isinf(psnr) else f"{psnr:.2f} dB" if psnr else ""
-            left, top = (x + GAP_PX) / scale, (self.height - y - LABEL_PX + 3) / scale
+            room = max(w - 2 * GAP_PX, 8) / scale
             name, cut = cell.entry.name, ""
-            while len(name) > 1 and imgui.calc_text_size(f"{name}{cut}  {what}").x > max(w - 2 * GAP_PX, 8) / scale:
+            while len(name) > 1 and imgui.calc_text_size(f"{name}{cut}  {what}").x > room:
                 name, cut = name[:-1], ".."  # too long: the name is cut, the PSNR stays
             text = f"{name}{cut}  {what}"
+            left = (x + w / 2) / scale - imgui.calc_text_size(text).x / 2  # centred under the sphere
+            top = (self.height - y - LABEL_PX + 3) / scale
             draw.add_text(imgui.ImVec2(left, top), imgui.get_color_u32(imgui.ImVec4(0.9, 0.9, 0.9, 1.0)), text)

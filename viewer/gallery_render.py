@@ -46,12 +46,17 @@ def render_gallery(target: Path, output: Path, *, mode: str = "neural", view: st
         if environment is not None:
             state.environment = environment
         library.sort, library.filter = sort, search
+        if panel and library.first() is not None:  # as `ngtc view` opens it: the first material in the normal view
+            library.choose(viewer, library.first())
+            library.gallery = True
         host.wait()
         if not library.order(mode):
             reason = library.log.errors[0] if library.log.errors else "none matches the search"
             raise ViewerError(f"{target}: no material of the library can be shown in mode {mode} ({reason})")
         image = None
         for _ in range(max(1, frames)):
+            for history in viewer.history.values():  # the panel's timings: these frames, not the loading
+                history.clear()
             image = host.frame(panel)
         return write_image(output, image), list(library.log.errors)
     finally:
