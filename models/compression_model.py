@@ -43,7 +43,7 @@ class CompressionModel(nn.Module):
         self.grid_sampler = GridSampler(shape.g0_sampling)
         self.texture_synthesizer = TextureSynthesizer(shape.g0_features, shape.g1_channels, in_channels,
                                                       shape.hidden_dim, shape.num_residual_blocks,
-                                                      shape.positional_encoding_levels)
+                                                      shape.positional_encoding_levels, shape.activation)
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
 
     # -- the encoder side -------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     num_residual_blocks: Annotated[int, Meta(ge=0, le=MAX_BLOCKS)]
     positional_encoding_levels: Annotated[int, Meta(ge=0, le=MAX_PE_LEVELS)]
     g0_sampling: G0Sampling = "bilinear"  # files written before "corners" existed lack the key
-    activation: Literal["relu"] = "relu"
+    activation: Literal["relu", "silu"] = "relu"  # files written before "silu" existed lack the key
 
     def __post_init__(self) -> None:
         for name in ("g0_channels", "g1_channels"):

@@ -28,6 +28,7 @@ MAX_CHANNELS = 32  # synthesizer outputs (decode-on-load writes one image per 4:
 MAX_MAPS = 16  # layout entries
 MAX_GRID_CHANNELS = 64  # per grid, even (two 4-bit codes a byte)
 MAX_CELL = 64  # mip-0 texels per grid cell side; a power of two
+ACTIVATIONS = ("relu", "silu")  # the synthesizer's nonlinearity; GLSL: NGTC_SILU 0 or 1
 MAX_HIDDEN = 128  # synthesizer width: per-texel arrays live in GPU registers
 MAX_BLOCKS = 16  # residual blocks
 MAX_PE_LEVELS = 16  # uv * 2^L must keep fractional bits in float32

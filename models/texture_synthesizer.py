@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .spec import pe_dim
+from .spec import ACTIVATIONS, pe_dim
 
 
 class PositionalEncoding(nn.Module):
@@ -33,31 +33,38 @@ class PositionalEncoding(nn.Module):
         return torch.cat([torch.sin(u), torch.cos(u), torch.sin(v), torch.cos(v)], dim=-1)
 
 
-class ResidualBlock(nn.Module):
-    """h + relu(W h + b): one hidden-width layer with a skip connection (cheap to evaluate per texel)."""
+ACTIVATION = {"relu": torch.relu, "silu": nn.functional.silu}
+assert set(ACTIVATION) == set(ACTIVATIONS)
 
-    def __init__(self, width: int):
+
+class ResidualBlock(nn.Module):
+    """h + act(W h + b): one hidden-width layer with a skip connection (cheap to evaluate per texel)."""
+
+    def __init__(self, width: int, activation: str = "relu"):
         super().__init__()
         self.linear = nn.Linear(width, width)
+        self.act = ACTIVATION[activation]
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + torch.relu(self.linear(h))
+        return h + self.act(self.linear(h))
 
 
 class TextureSynthesizer(nn.Module):
     """MLP from [G0 features, G1 features, PE(uv), mip] to every channel of the texel.
 
     g0_features / g1_features are the widths the GridSampler delivers (4 per channel for G0 corners).
+    The activation is ReLU (the paper's) or SiLU, which fits more detail in the same steps (docs/benchmarks.md).
     Outputs are the channels as stored (in [0, 1]); the decoder clamps them.
     """
 
     def __init__(self, g0_features: int, g1_features: int, out_channels: int, hidden_dim: int = 32,
-                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10):
+                 num_residual_blocks: int = 4, positional_encoding_levels: int = 10, activation: str = "relu"):
         super().__init__()
         self.encoding = PositionalEncoding(positional_encoding_levels)
         in_dim = g0_features + g1_features + self.encoding.out_dim + 1
         self.input = nn.Linear(in_dim, hidden_dim)
-        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(num_residual_blocks))
+        self.act = ACTIVATION[activation]
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, activation) for _ in range(num_residual_blocks))
         self.output = nn.Linear(hidden_dim, out_channels)
 
     @property
@@ -66,7 +73,7 @@ class TextureSynthesizer(nn.Module):
 
     def forward(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
         x = torch.cat([features, self.encoding(uv), mip.reshape(-1, 1).to(features.dtype)], dim=-1)
-        h = torch.relu(self.input(x))
+        h = self.act(self.input(x))
         for block in self.blocks:
             h = block(h)
         return self.output(h)

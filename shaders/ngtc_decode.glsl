@@ -11,7 +11,7 @@
 // Needs GLSL 4.30 (SSBO, explicit bindings). All shape constants are #defines generated from the file's
 // metadata by viewer/neural_gl.py (NeuralGL.defines), quantization constants from models.spec:
 //   NGTC_CHANNELS, NGTC_G0_CHANNELS, NGTC_G1_CHANNELS, NGTC_G0_TEXELS, NGTC_G1_TEXELS, NGTC_G0_CODES,
-//   NGTC_G1_CODES, NGTC_HIDDEN, NGTC_BLOCKS, NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_BITS,
+//   NGTC_G1_CODES, NGTC_SILU, NGTC_HIDDEN, NGTC_BLOCKS, NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_BITS,
 //   NGTC_QUANT_LEVELS, NGTC_QUANT_MIN, NGTC_QUANT_STEP, NGTC_OFF_INPUT_W, NGTC_OFF_INPUT_B, NGTC_OFF_BLOCKS,
 //   NGTC_BLOCK_STRIDE, NGTC_OFF_OUTPUT_W, NGTC_OFF_OUTPUT_B, NGTC_G0_UNIT, NGTC_G1_UNIT,
 //   NGTC_WEIGHTS_BINDING; optional: NGTC_WEIGHTS_UBO with NGTC_WEIGHTS_VEC4, NGTC_NO_UNROLL, NGTC_GRID_OFFSET
@@ -129,6 +129,14 @@ void ngtc_encode(vec2 uv, inout float x[NGTC_IN_DIM]) {
     }
 }
 
+float ngtc_act(float a) {  // the synthesizer's activation: torch.relu, or nn.functional.silu (a * sigmoid(a))
+#if NGTC_SILU
+    return a / (1.0 + exp(-a));
+#else
+    return max(a, 0.0);
+#endif
+}
+
 void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     float x[NGTC_IN_DIM];
     ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0, uv, x);
@@ -142,9 +150,9 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
         for (int k = 0; k < NGTC_N(NGTC_IN_DIM); ++k) {
             acc += NGTC_W(NGTC_OFF_INPUT_W + j * NGTC_IN_DIM + k) * x[k];
         }
-        h[j] = max(acc + NGTC_W(NGTC_OFF_INPUT_B + j), 0.0);
+        h[j] = ngtc_act(acc + NGTC_W(NGTC_OFF_INPUT_B + j));
     }
-    for (int b = 0; b < NGTC_N(NGTC_BLOCKS); ++b) {  // ResidualBlock: h + relu(W h + b)
+    for (int b = 0; b < NGTC_N(NGTC_BLOCKS); ++b) {  // ResidualBlock: h + act(W h + b)
         int w = NGTC_OFF_BLOCKS + b * NGTC_BLOCK_STRIDE;
         float r[NGTC_HIDDEN];
         for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
@@ -152,7 +160,7 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
             for (int k = 0; k < NGTC_N(NGTC_HIDDEN); ++k) {
                 acc += NGTC_W(w + j * NGTC_HIDDEN + k) * h[k];
             }
-            r[j] = max(acc + NGTC_W(w + NGTC_HIDDEN * NGTC_HIDDEN + j), 0.0);
+            r[j] = ngtc_act(acc + NGTC_W(w + NGTC_HIDDEN * NGTC_HIDDEN + j));
         }
         for (int j = 0; j < NGTC_N(NGTC_HIDDEN); ++j) {
             h[j] += r[j];

@@ -92,9 +92,10 @@ def reference_decode(ct, x: int, y: int, mip: int) -> np.ndarray:
     x_in = np.concatenate([*(c * wt for c, wt in zip(c0, w0, strict=True)), sum(c * wt for c, wt in zip(c1, w1,
                           strict=True)), np.sin(phase[0]), np.cos(phase[0]), np.sin(phase[1]), np.cos(phase[1]), [mip]])
     wts = {k: v.astype(np.float64) for k, v in ct.weights.items()}
-    hid = np.maximum(wts["input.weight"] @ x_in + wts["input.bias"], 0)
+    act = {"relu": lambda a: np.maximum(a, 0), "silu": lambda a: a / (1 + np.exp(-a))}[ct.shape.activation]
+    hid = act(wts["input.weight"] @ x_in + wts["input.bias"])
     for b in range(ct.shape.num_residual_blocks):
-        hid = hid + np.maximum(wts[f"blocks.{b}.linear.weight"] @ hid + wts[f"blocks.{b}.linear.bias"], 0)
+        hid = hid + act(wts[f"blocks.{b}.linear.weight"] @ hid + wts[f"blocks.{b}.linear.bias"])
     return np.clip(wts["output.weight"] @ hid + wts["output.bias"], 0, 1)
 
 

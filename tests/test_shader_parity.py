@@ -43,9 +43,10 @@ from viewer.neural_gl import (  # noqa: E402
 ROOT = Path(__file__).parents[1]
 TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
 # bpp2.4: RGBA8UI + RGBA16UI grids, "rgba32" (the former bpp8): RGBA32UI + RGBA16UI, "multi": several RGBA8UI texels per
-# cell (20 and 40 channels) on a non-square, non-power-of-two crop.
-PRESETS = {**PRESETS, "multi": preset("multi", 20, 4, 40, 16), "rgba32": preset("rgba32", 28, 4, 16, 8)}
-CASES = [("bpp2.4", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80)]
+# cell (20 and 40 channels) on a non-square, non-power-of-two crop; "silu": the SiLU synthesizer on fine cells.
+PRESETS = {**PRESETS, "multi": preset("multi", 20, 4, 40, 16), "rgba32": preset("rgba32", 28, 4, 16, 8),
+           "silu": preset("silu", 12, 2, 16, 4, activation="silu")}
+CASES = [("bpp2.4", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80)]
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import numpy as np
 from models import ngtc_file
 from models.ngtc_file import CompressedTexture
 from models.spec import (
+    ACTIVATIONS,
     MAX_BLOCKS,
     MAX_CHANNELS,
     MAX_GRID_CHANNELS,
@@ -144,7 +145,7 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     for what, value, limit in limits:
         if value > limit:
             raise NgtcGLError(f"{name}: {what} {value} exceeds the GLSL decoder's limit of {limit}")
-    if s.activation != "relu":
+    if s.activation not in ACTIVATIONS:
         raise NgtcGLError(f"{name}: activation {s.activation!r} is not supported by the GLSL decoder")
     if ctx is None:
         return
@@ -224,6 +225,7 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
         "NGTC_HIDDEN": hidden, "NGTC_BLOCKS": blocks,
         "NGTC_PE_LEVELS": s.positional_encoding_levels,
         "NGTC_G0_CORNERS": int(s.g0_sampling == "corners"),
+        "NGTC_SILU": int(s.activation == "silu"),
         "NGTC_IN_DIM": s.in_dim,
         "NGTC_QUANT_BITS": QUANT_BITS,
         "NGTC_OFF_INPUT_W": off["input.weight"], "NGTC_OFF_INPUT_B": off["input.bias"],

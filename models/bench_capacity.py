@@ -1,0 +1,105 @@
+"""Capacity sweep: one preset's fit against variants of its synthesizer and training, at a fixed step count.
+
+Step counts, not seconds, so that a shared machine changes the time a run takes but not its result; the CPU
+seconds of the fitting thread (one torch thread) say what each variant costs. PSNR over all channels of
+mips 0-2, decoded by the trained model (float32 weights, 4-bit grids as stored; "float" keeps them float).
+
+    python -m models.bench_capacity .cache/data/rocks --preset bpp16 --steps 3780 \\
+        --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
+
+A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...; `+` joins
+several), `float` (grids trained and read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast
+of the synthesizer in training: faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+
+import msgspec
+import torch
+
+from . import compression_model
+from .atomic import write_atomic
+from .decoder_shape import decoder_shape
+from .fit import FitConfig, fit
+from .grid_sampler import texel_index_uv
+from .material import load_material
+from .presets import Preset, get_preset
+
+
+def variant_preset(base: Preset, variant: str) -> Preset:
+    fields = msgspec.to_builtins(base.shape)
+    for part in variant.split("+"):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            fields[key] = value if key in ("activation", "g0_sampling") else int(value)
+    return Preset(f"{base.name}:{variant}", decoder_shape(**fields))
+
+
+@contextlib.contextmanager
+def training_mode(variant: str):
+    """Patches for the `float` and `bf16` variants, undone afterwards."""
+    parts = variant.split("+")
+    quantize, synth_forward = compression_model.quantize, compression_model.TextureSynthesizer.forward
+    if "float" in parts:
+        compression_model.quantize = lambda x, mode: x
+    if "bf16" in parts:
+        def forward(self, features, uv, mip):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.training):
+                return synth_forward(self, features, uv, mip).float()
+        compression_model.TextureSynthesizer.forward = forward
+    try:
+        yield "none" if "float" in parts else "ste"
+    finally:
+        compression_model.quantize, compression_model.TextureSynthesizer.forward = quantize, synth_forward
+
+
+@torch.no_grad()
+def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
+    h, w, c = mip.shape
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    uv = texel_index_uv(xs.reshape(-1), ys.reshape(-1), w, h)
+    out = torch.cat([model(u, torch.full((len(u),), float(level)), quant_mode=quant_mode)
+                     for u in uv.split(65536)])
+    return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
+
+
+def run(material_path: str, preset: str, steps: int, variant: str) -> dict:
+    material = load_material(material_path)
+    mips, layout = material.mip_chain(), material.layout()
+    chosen = get_preset(preset) if variant == "base" else variant_preset(get_preset(preset), variant)
+    with training_mode(variant) as quant_mode:
+        start, cpu = time.perf_counter(), time.thread_time()
+        model = fit(mips, FitConfig(chosen, steps=steps, seconds=None), None, layout)
+        wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
+        psnr = [round(psnr_at(model, torch.from_numpy(mips[m]), m, quant_mode), 2) for m in range(3)]
+    return {"material": material.name, "preset": preset, "variant": variant, "steps": steps,
+            "shape": msgspec.to_builtins(chosen.shape),
+            "psnr_mips_0_2": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("material", help="a material folder or .glb")
+    p.add_argument("--preset", default="bpp12")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--variants", default="base", help="comma-separated (see above)")
+    p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
+    args = p.parse_args()
+    torch.set_num_threads(1)  # the CPU seconds of one thread are the cost measure
+    results = []
+    for variant in args.variants.split(","):
+        results.append(run(args.material, args.preset, args.steps, variant))
+        print(json.dumps(results[-1]), flush=True)
+    if args.out:
+        write_atomic(args.out, (json.dumps(results, indent=1) + "\n").encode())
+
+
+if __name__ == "__main__":
+    main()
