@@ -4,6 +4,7 @@ The scene opens as `ngtc view` opens it (each material's `.ngtc` from an `ngtc c
 or compressed first with `--compress-seconds`); frames of the modes are interleaved, each timed between glFinish
 calls (llvmpipe's timer queries end before it rasterizes), median and p95, after 2 warm-up rounds. Also recorded:
 draw calls per pass (primitives + the depth pre-pass), the scene's GPU bytes in each mode, where each .ngtc came from.
+`--shot FILE`: the last frame of each mode side by side (in --modes order), cropped to where the scene is.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .captures import read_pixels, write_image
 from .headless import Headless
 from .scene_materials import COMPRESS_SECONDS
 
@@ -24,8 +26,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENE = ROOT / ".cache" / "data" / "BoomBoxWithAxes.mtlx.glb"
 
 
+def side_by_side(images: list[np.ndarray], background: tuple[float, float, float], margin: int = 16) -> np.ndarray:
+    """The images cropped to the union of their non-background pixels (plus a margin), left to right."""
+    bg = np.round(np.asarray(background) * 255)
+    mask = np.any([np.abs(im.astype(np.float64) - bg).max(axis=-1) > 3 for im in images], axis=0)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    h, w = mask.shape
+    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)
+    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)
+    gap = np.full((y1 - y0, 2, 3), 255, np.uint8)
+    parts = [p for im in images for p in (im[y0:y1, x0:x1], gap)][:-1]
+    return np.concatenate(parts, axis=1)
+
+
 def bench_scene(path: Path, size: tuple[int, int], modes: list[str], frames: int,
-                compress_seconds: float = COMPRESS_SECONDS) -> dict:
+                compress_seconds: float = COMPRESS_SECONDS, shot: Path | None = None) -> dict:
     host = Headless(size)
     try:
         viewer = host.viewer
@@ -40,6 +55,7 @@ def bench_scene(path: Path, size: tuple[int, int], modes: list[str], frames: int
         g = viewer.gltf
         times: dict[str, list[float]] = {m: [] for m in modes}
         draws: dict[str, int] = {}
+        images: dict[str, np.ndarray] = {}
         for i in range(frames + 2):
             for mode in modes:
                 viewer.state.mode_a = mode
@@ -50,6 +66,10 @@ def bench_scene(path: Path, size: tuple[int, int], modes: list[str], frames: int
                 if i >= 2:  # warm-up: programs compiled, environment prefiltered
                     times[mode].append((time.perf_counter() - t0) * 1e3)
                 draws[mode] = g.draw.draws
+                if shot is not None and i == frames + 1:
+                    images[mode] = read_pixels(host.fbo, size)
+        if shot is not None:
+            write_image(shot, side_by_side([images[m] for m in modes], viewer.state.background))
         base = float(np.median(times[modes[0]]))
         result = {mode: {"median_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)),
                          "ratio": float(np.median(t)) / base, "draws_per_pass": draws[mode],
@@ -77,11 +97,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compress-seconds", type=float, default=COMPRESS_SECONDS,
                     help="budget of a missing .ngtc (compressed before timing)")
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "bench" / "scene_llvmpipe_720p.json")
+    ap.add_argument("--shot", type=Path, help="a PNG of the modes' last frames side by side")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     doc = {"machine": platform.node(), "load_average_before": list(os.getloadavg()), "size": [w, h],
-           "frames": args.frames, **bench_scene(args.scene, (w, h), modes, args.frames, args.compress_seconds)}
+           "frames": args.frames, **bench_scene(args.scene, (w, h), modes, args.frames, args.compress_seconds,
+                                                  args.shot)}
     doc["load_average_after"] = list(os.getloadavg())
     from .headless import headless_context
 
@@ -96,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
               f"({r['materials_in_mode']} materials)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}" + (f" and {args.shot}" if args.shot else ""))
 
 
 if __name__ == "__main__":

@@ -135,7 +135,8 @@ class SceneMaterials:
         progress = {"fraction": 0.0}
 
         def work() -> Path:
-            data, _ = compress_material(material, cfg, lambda p: progress.update(fraction=p.fraction))
+            # PSNR measured at mip 0 only: decoding every mip on the CPU would take longer than the short fit
+            data, _ = compress_material(material, cfg, lambda p: progress.update(fraction=p.fraction), mips_measured=1)
             out.parent.mkdir(parents=True, exist_ok=True)
             ngtc_file.write_atomic(out, data)
             return out
@@ -147,9 +148,9 @@ class SceneMaterials:
         self.compressing = index
         scene.start(f"compress {material.name}", work, done, modes=NEURAL_MODES,
                     progress=lambda: progress["fraction"])
-        self.log.note(f"{material.name}: no .ngtc beside the scene; compressing ({self._budget_text()})")
+        self.log.note(f"{material.name}: no .ngtc beside the scene; compressing ({self.budget_text()})")
 
-    def _budget_text(self) -> str:
+    def budget_text(self) -> str:
         if self.compress_steps:
             return f"{self.compress_steps} steps"
         return f"{self.compress_seconds:g} s, the viewer's short budget; `ngtc compress SCENE -o DIR/` for quality"
