@@ -298,8 +298,8 @@ def presets() -> None:
     for p in PRESETS.values():
         s = p.shape
         t.add_row(p.name, f"{s.g0_channels} x {s.g0_cell}", f"{s.g1_channels} x {s.g1_cell}",
-                  f"{s.hidden_dim} wide, {s.num_residual_blocks} blocks", f"{s.grid_bits_per_texel:.3f}",
-                  f"{p.nominal_bpp():.2f}")
+                  f"{s.hidden_dim} wide, {s.num_residual_blocks} blocks, {s.activation}",
+                  f"{s.grid_bits_per_texel:.3f}", f"{p.nominal_bpp():.2f}")
     stdout_console().print(t)
 
 
