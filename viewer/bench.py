@@ -35,7 +35,7 @@ import numpy as np
 
 from models.atomic import write_atomic
 
-from .bench_feedback import FEEDBACK_MODE, cold_and_orbit, feedback_summary
+from .bench_feedback import FEEDBACK_MODE, cold_and_orbit, feedback_summary, pipelined, steady_image
 from .errors import ViewerError
 from .feedback import check_cache_mib
 from .headless import Headless
@@ -126,9 +126,19 @@ class ModeResult:
         }
 
 
-def bench_modes(astc_blocks: list[str]) -> list[str]:
-    return ["reference", *(f"{ASTC_PREFIX}{b}" for b in astc_blocks), *NEURAL_MODES,
-            *(f"{TRANSCODE_PREFIX}{b}" for b in astc_blocks)]
+def bench_modes(astc_blocks: list[str], only: list[str] | None = None) -> list[str]:
+    """The modes timed, in order: all of them, or those in `only` (and the ASTC mode of each transcoded one, its
+    yardstick); an unknown name is a one-line ViewerError."""
+    every = ["reference", *(f"{ASTC_PREFIX}{b}" for b in astc_blocks), *NEURAL_MODES,
+             *(f"{TRANSCODE_PREFIX}{b}" for b in astc_blocks)]
+    if only is None:
+        return every
+    unknown = [m for m in only if m not in every]
+    if unknown or not only:
+        raise ViewerError(f"--modes {','.join(only)}: choose from {', '.join(every)} (ASTC and transcoded modes at "
+                          f"the --astc block sizes)")
+    wanted = {*only, *(f"{ASTC_PREFIX}{transcode_block(m)}" for m in only if transcode_block(m))}
+    return [m for m in every if m in wanted]
 
 
 def time_frames(host: Headless, draw: Callable[[GLQuery | None], None], result: ModeResult, frames: int,
@@ -232,13 +242,14 @@ def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: P
 
 def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int],
               astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None,
-              viewer_frames: bool = False, cache_mib: float | None = None) -> dict:
-    """Every mode's scene pass timed (and, with `viewer_frames`, the viewer's whole frame); the JSON document."""
+              viewer_frames: bool = False, cache_mib: float | None = None, only: list[str] | None = None) -> dict:
+    """Every mode's scene pass timed (or those of `only`; with `viewer_frames`, the viewer's whole frame too); the
+    JSON document."""
+    modes = bench_modes(astc_blocks, only)
     host = Headless(size)
     fbo = color = depth = None
     try:
-        modes = bench_modes(astc_blocks)
-        load_scene(host, material, ngtc, mesh, modes, cache_mib)
+        load_scene(host, material, ngtc, mesh, [*modes, "neural"], cache_mib)  # neural: bytes, decode on load
         viewer, scene = host.viewer, host.viewer.scene
         viewer.renderer.set_mesh(scene.mesh)
         color, depth = host.ctx.texture(size, 4), host.ctx.depth_renderbuffer(size)
@@ -248,6 +259,10 @@ def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size:
         for m in modes:
             if m == FEEDBACK_MODE:  # cold cache and orbit first; timed below once warm
                 feedback = cold_and_orbit(host, scene.sets[m], fbo, size, clock)
+                feedback["steady_image"] = steady_image(host, scene.sets[m], scene.sets["neural"], fbo, size)
+                astc_sets = [scene.sets[a] for a in modes if astc_block(a)]
+                feedback["pipelined"] = pipelined(host, scene.sets[m], astc_sets[-1] if astc_sets else None, fbo,
+                                                  size)
             results[m] = time_mode(host, scene.sets[m], fbo, size, frames, warmup, max_seconds,
                                    progress and (lambda m=m: progress(m)))
         whole = {m: time_viewer_mode(host, m, frames, warmup, max_seconds, progress and (lambda m=m: progress(m)))
@@ -344,7 +359,7 @@ def write_json(doc: dict, path: Path) -> None:
 
 def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dims: tuple[int, int], astc: str,
                   frames: int, warmup: int, max_seconds: float, out: Path, console,
-                  viewer_frames: bool = False, cache_mib: float | None = None) -> dict:
+                  viewer_frames: bool = False, cache_mib: float | None = None, only: list[str] | None = None) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
@@ -357,11 +372,11 @@ def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dim
         check_cache_mib(cache_mib)
     blocks = [check_block(b.strip()) for b in astc.split(",") if b.strip()]
     with Progress(console=console, transient=True) as bar:
-        total = frames * len(bench_modes(blocks)) * (2 if viewer_frames else 1)
+        total = frames * len(bench_modes(blocks, only)) * (2 if viewer_frames else 1)
         task = bar.add_task(f"bench at {dims[0]}x{dims[1]}: loading", total=total)
         doc = run_bench(material, ngtc, mesh, dims, blocks, frames, warmup, max_seconds,
                         lambda m: bar.update(task, advance=1, description=f"bench at {dims[0]}x{dims[1]}: {m}"),
-                        viewer_frames, cache_mib)
+                        viewer_frames, cache_mib, only)
     write_json(doc, out)
     clock = "timer queries" if doc["clock"] == "query" else "wall clock + glFinish (software rasterizer)"
     table = Table(title=f"ngtc bench: {doc['renderer']}, {dims[0]}x{dims[1]}, up to {frames} frames per mode, "

@@ -390,6 +390,8 @@ def eval_(
 
 ENV_OPTION = typer.Option(help="The HDR environment lighting the object: any equirectangular .exr or .hdr "
                                 "(default: the bundled neutral studio).")
+CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB (default: 8, or less so that the "
+                                 "mode holds at most a quarter of decoded on load's bytes).")
 SCENE_OPTION = typer.Option("--scene/--no-scene", help="A .glb/.gltf as a whole scene: every mesh at its node, each "
                             "primitive with its own material (default: when it has several materials or meshes and "
                             "no --mesh; --no-scene: its most textured material on the mesh).")
@@ -406,16 +408,14 @@ def view(
     ngtc: Annotated[Path | None, typer.Option(help="The .ngtc to compare, if not beside the material.")] = None,
     size: Annotated[str, typer.Option(help="Window size WxH.")] = "1280x720",
     env: Annotated[Path | None, ENV_OPTION] = None,
+    cache_mib: Annotated[float | None, CACHE_OPTION] = None,
     scene: Annotated[bool | None, SCENE_OPTION] = None,
 ) -> None:
     """Open the viewer: reference, ASTC and neural side by side across mips (F1 in the window lists the keys).
     Without a display: headless renders and a timing capture in ./ngtc-view/ instead."""
     from viewer.commands import view_command
 
-    view_command(target, mesh, ngtc, size, env=env, scene=scene)
-
-
-CACHE_OPTION = typer.Option(help="neural-feedback: the tile cache budget in MiB (default 8).")
+    view_command(target, mesh, ngtc, size, env=env, cache_mib=cache_mib, scene=scene)
 
 
 @app.command()
@@ -488,6 +488,8 @@ def bench(
     viewer: Annotated[bool, typer.Option("--viewer", help="Also time `ngtc view`'s whole frame (scene, panel) in "
                                                           "every mode: frames per second at this size.")] = False,
     cache_mib: Annotated[float | None, CACHE_OPTION] = None,
+    modes: Annotated[str | None, typer.Option(help="Only these modes, comma-separated (e.g. "
+                                                   "astc-12x12,neural,neural-feedback; default: every one).")] = None,
 ) -> None:
     """GPU frame times (timer queries, median and p95) of the sphere filling the frame in every mode:
     reference RGBA8, ASTC, neural on sample (trilinear, stochastic), neural decoded on load and transcoded on load
@@ -497,8 +499,9 @@ def bench(
     from viewer.commands import parse_size
 
     dims = parse_size(size) if size else (3840, 2160) if four_k else (1920, 1080)
+    only = [m.strip() for m in modes.split(",") if m.strip()] if modes is not None else None
     result = bench_command(target, ngtc, mesh, dims, astc, frames, warmup, max_seconds, out, console, viewer,
-                           cache_mib)
+                           cache_mib, only)
     stdout_console().print(result["table"])
     if result["viewer_table"] is not None:
         stdout_console().print(result["viewer_table"])

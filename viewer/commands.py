@@ -31,7 +31,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def view_command(target: Path | None, mesh: Path | None, ngtc: Path | None, size: str = "1280x720",
-                 fallback_dir: Path = Path("ngtc-view"), env: Path | None = None, scene: bool | None = None) -> None:
+                 fallback_dir: Path = Path("ngtc-view"), env: Path | None = None,
+                 cache_mib: float | None = None, scene: bool | None = None) -> None:
     """`ngtc view`: the window; without a display, headless renders and a capture in `fallback_dir`. `scene`: a
     glTF as a whole scene (None: when it has several materials or meshes)."""
     material, ngtc = resolve_inputs(target, ngtc)
@@ -41,22 +42,26 @@ def view_command(target: Path | None, mesh: Path | None, ngtc: Path | None, size
     dims = parse_size(size)
     if mesh is not None and not Path(mesh).is_file():
         raise ViewerError(f"{mesh}: no such mesh file")
-    if run_window(material, ngtc, mesh, dims, environment=environment, scene=scene) is not None:
+    if cache_mib is not None:
+        check_cache_mib(cache_mib)
+    if run_window(material, ngtc, mesh, dims, environment=environment, cache_mib=cache_mib, scene=scene) is not None:
         return
     print(f"ngtc view: no display to open a window on (DISPLAY={os.environ.get('DISPLAY') or 'unset'}); "
           f"writing headless renders and a timing capture to {fallback_dir}/ instead", file=sys.stderr)
-    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims, environment=environment, scene=scene):
+    for path in headless_captures(material, ngtc, mesh, fallback_dir, dims, environment=environment,
+                                  cache_mib=cache_mib, scene=scene):
         print(f"wrote {path}", file=sys.stderr)
 
 
 def headless_captures(material: Path | None, ngtc: Path | None, mesh: Path | None, out_dir: Path,
                       size: tuple[int, int], frames: int = 3, environment: str | None = None,
-                      scene: bool | None = None) -> list[Path]:
+                      cache_mib: float | None = None, scene: bool | None = None) -> list[Path]:
     """What `ngtc view` writes without a display: each loaded mode (with the panel), A | B split, a capture."""
     host = Headless(size, output_dir=out_dir)
     written = []
     try:
         viewer = host.viewer
+        viewer.scene.cache_mib = cache_mib
         viewer.open(material, ngtc, mesh, environment=environment, scene=scene)
         host.wait()
         if viewer.log.errors:
@@ -116,6 +121,9 @@ def render_command(target: Path, output: Path, *, mode: str = "reference", mip: 
                            cache_mib=cache_mib, scene=scene)
 
 
+SETTLE_FRAMES = 64  # ngtc render of neural-feedback: at most this many more frames until its cache is settled
+
+
 def render_headless(material: Path | None, ngtc: Path | None, output: Path, *, mesh: Path | None = None,
                     size: tuple[int, int] = (1280, 720), state: dict | None = None, panel: bool = True,
                     frames: int = 2, cache_mib: float | None = None, scene: bool | None = None) -> Path:
@@ -136,6 +144,12 @@ def render_headless(material: Path | None, ngtc: Path | None, output: Path, *, m
                                   f"an .ngtc for neural modes)")
         image = None
         for _ in range(max(1, frames)):
+            image = host.frame(panel)
+        caches = [c for c in (getattr(viewer.scene.sets[m], "feedback", None) for m in viewer.shown_modes())
+                  if c is not None]
+        for _ in range(SETTLE_FRAMES):  # decode on feedback: until the tiles the view asks for are in the cache
+            if all(c.settled for c in caches):
+                break
             image = host.frame(panel)
         return write_image(output, image)
     finally:

@@ -362,14 +362,14 @@ def _name(m: Any) -> str:
 def neural_sets(ctx: moderngl.Context, source, cache_mib: float | None = None) -> list[TextureSet]:
     """A `.ngtc` (path or CompressedTexture) as four sets sharing one upload: decoded on load (RGBA8 chains
     filled by the GLSL decoder), decoded per pixel with trilinear or stochastic mip selection, and decoded on
-    feedback into a tile cache of `cache_mib` (default `viewer.feedback.DEFAULT_CACHE_MIB`)."""
-    from viewer.feedback import DEFAULT_CACHE_MIB, TileCache
+    feedback into a tile cache of `cache_mib` (None: `viewer.feedback.default_cache_mib`, from the material)."""
+    from viewer.feedback import TileCache
     from viewer.neural_gl import decode_to_textures, upload_ngtc
 
     ngl = upload_ngtc(ctx, source)
     try:
         textures = decode_to_textures(ctx, ngl)
-        cache = TileCache(ctx, ngl, DEFAULT_CACHE_MIB if cache_mib is None else cache_mib)
+        cache = TileCache(ctx, ngl, cache_mib)
     except Exception:
         ngl.release()
         raise

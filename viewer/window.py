@@ -54,7 +54,8 @@ def open_window(size: tuple[int, int], title: str = "NGTC viewer"):
 
 def run_window(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int] = (1280, 720),
                max_frames: int | None = None, on_frame: Callable[..., None] | None = None,
-               environment: str | None = None, scene: bool | None = None) -> Viewer | None:
+               environment: str | None = None, cache_mib: float | None = None,
+               scene: bool | None = None) -> Viewer | None:
     """The interactive viewer; returns None when there is no display (nothing opened).
 
     `on_frame(viewer, framebuffer, size, index)` runs after each frame is drawn, before the swap (tests)."""
@@ -65,6 +66,7 @@ def run_window(material: Path | None, ngtc: Path | None, mesh: Path | None, size
         return None
     window, ctx = opened
     viewer = Viewer(ctx, Panel(window))
+    viewer.scene.cache_mib = cache_mib  # neural-feedback's tile cache budget (None: from the material)
     try:
         viewer.open(material, ngtc, mesh, environment=environment, scene=scene)
         frames, vsync = 0, None
