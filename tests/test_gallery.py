@@ -153,6 +153,13 @@ def test_click_opens_a_material_and_the_panel_lists_them(gallery_host, compresse
     assert np.abs(with_panel[5:140, 5:90] - without[5:140, 5:90]).mean() > 10
 
 
+def test_library_index_agrees_with_the_library_modules():
+    import models.library
+    from viewer import library_index
+
+    assert library_index.LIBRARY_JSON == store.LIBRARY_JSON and library_index.GLTF == models.library.GLTF
+
+
 def test_empty_folder_is_one_line(tmp_path, monkeypatch, capsys):
     from viewer import cli
 

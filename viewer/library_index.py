@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.library import GLTF, discover, one_line
-from models.library_store import LIBRARY_FORMAT, LIBRARY_JSON
 from models.material import has_maps
 
-from .errors import ViewerError
+from .errors import ViewerError, one_line
+
+# As models.library's and models.library_store's, which are imported only to read a library: they import torch,
+# which `ngtc view` of one material does not need (tests/test_gallery.py checks they agree).
+GLTF = (".glb", ".gltf")
+LIBRARY_JSON = "library.json"
 
 
 @dataclass
@@ -64,6 +67,8 @@ def read_library(path: Path | str) -> list[Entry]:
 
 
 def _from_library_json(out: Path) -> list[Entry]:
+    from models.library_store import LIBRARY_FORMAT
+
     try:
         doc = json.loads((out / LIBRARY_JSON).read_text())
     except (OSError, ValueError) as e:
@@ -101,6 +106,8 @@ def _source(source: object, out: Path) -> str | None:
 
 
 def _from_root(root: Path) -> list[Entry]:
+    from models.library import discover
+
     entries, used = [], set()
     for item in discover([root]):
         if item.error and Path(item.source) == root:
