@@ -16,6 +16,7 @@ from pathlib import Path
 from .commands import parse_size
 from .gallery import Library
 from .headless import Headless
+from .scene import DEFAULT_MESH
 
 
 def timed(host: Headless) -> float:
@@ -30,7 +31,8 @@ def bench_gallery(path: Path, mode: str, size: tuple[int, int], frames: int) -> 
         viewer = host.viewer
         viewer.state.mode_a = mode
         viewer.library = library = Library(viewer.ctx, path)
-        library.choose(viewer, library.first())  # the normal view: the first material on the sphere
+        viewer.scene.load_mesh(DEFAULT_MESH)  # the normal view: the first material on the sphere
+        library.choose(viewer, library.first())
         library.gallery = True
         host.wait()
         times: dict[str, list[float]] = {"gallery": [], "sphere": []}
