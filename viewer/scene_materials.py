@@ -68,6 +68,7 @@ class SceneMaterials:
         self.compressing: int | None = None  # the material being compressed (one at a time)
         self.compress_failed: set[int] = set()
         self.compress_always = False  # the window: compress missing .ngtc files whatever the mode shown
+        self.searched: dict[str, Path | None] = {}  # material fingerprint -> its .ngtc beside the scene or cached
         for index, facts in sorted(data.materials.items()):
             if facts.textured:
                 scene = Scene(ctx, log, lambda mesh: None)
@@ -106,8 +107,12 @@ class SceneMaterials:
             return
         if any(m in scene.failed for m in NEURAL_MODES):
             return
-        found = library_ngtc(self.data.path, scene.fingerprint) or self._cached(scene)
-        if found is not None and found.is_file():
+        if scene.fingerprint not in self.searched:  # once per material, not every frame
+            cached = self._cached(scene)
+            self.searched[scene.fingerprint] = library_ngtc(self.data.path, scene.fingerprint) or (
+                cached if cached.is_file() else None)
+        found = self.searched[scene.fingerprint]
+        if found is not None:
             scene.load_ngtc(found)
         elif compress and self.compressing is None and index not in self.compress_failed and self._may_compress():
             self._compress(index, scene)
