@@ -145,6 +145,22 @@ def test_clicking_a_mesh_selects_its_material(host):
     assert v.gltf.pick(SIZE[0] // 2, 3) is None and v.scene.material.name == "stone"  # background: unchanged
 
 
+def test_a_click_in_the_viewer_selects_and_the_panel_shows_the_scene(host):
+    from imgui_bundle import imgui
+
+    v = host.viewer
+    host.frame(panel=False)
+    io = imgui.get_io()
+    io.add_mouse_pos_event(*pixel_of(host, centre("pebbles")))
+    io.add_mouse_button_event(0, True)
+    host.frame(panel=False)
+    io.add_mouse_button_event(0, False)
+    host.frame(panel=False)
+    assert v.scene.material.name == "pebbles"
+    with_panel = host.frame(panel=True)  # the glTF scene section: materials, bytes per mode
+    assert with_panel.shape == (SIZE[1], SIZE[0], 3)
+
+
 def test_neural_from_a_library_folder_or_compressed_in_the_background(data_dir, tmp_path, small_ngtc, monkeypatch):
     from models.astc import material_fingerprint
     from models.material import load_material

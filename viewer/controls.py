@@ -25,7 +25,9 @@ SHORTCUTS = (
     ("V", "vsync on / off"), ("P", "screenshot"), ("K", "capture timings of every loaded mode"),
     ("G", "library: the gallery / the chosen material (click a sphere to choose it)"),
     ("Esc", "quit"), ("mouse", "left drag: orbit (flat view: pan), right/middle drag: pan, wheel: zoom"),
+    ("click", "glTF scene: select the material of the mesh under the cursor"),
 )
+CLICK_SLOP_PX = 4  # a left press and release moving less than this is a click (picking), not an orbit
 SPLIT_STEP = 0.02
 LOD_BIAS_STEP, LOD_BIAS_MAX = 0.25, 8.0
 
@@ -47,6 +49,10 @@ def handle_mouse(viewer: Viewer) -> None:
         camera.pan(delta.x, delta.y, int(io.display_size.y))
     if io.mouse_wheel:
         camera.zoom(io.mouse_wheel)
+    if (viewer.gltf is not None and not viewer.state.flat and imgui.is_mouse_released(0)
+            and io.mouse_drag_max_distance_sqr[0] < CLICK_SLOP_PX**2):
+        scale = io.display_framebuffer_scale  # window points to framebuffer pixels
+        viewer.gltf.pick(io.mouse_pos.x * scale.x, io.mouse_pos.y * scale.y)
 
 
 def handle_keys(viewer: Viewer, shift: bool) -> None:

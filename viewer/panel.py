@@ -21,6 +21,7 @@ from .controls import SHORTCUTS, handle_input
 from .library_picker import library_section
 from .modes import PRESET_SEP, mode_label
 from .panel_env import environment_section
+from .panel_scene import scene_section
 from .renderer import COLORMAPS, COMPARES, PASSES, TONEMAPS, VIEWS
 
 if TYPE_CHECKING:
@@ -111,6 +112,8 @@ class Panel:
             sections = (("Scene", self._scene, True), ("Compare", self._compare, True), ("Facts", self._facts, True),
                         ("GPU timings", self._timings, True), ("Environment", environment_section, True),
                         ("Lighting", self._lighting, False))
+            if v.gltf is not None:  # a whole glTF scene: its materials (the selected one is `v.scene`)
+                sections = (("glTF scene", scene_section, True), *sections)
             if v.library is not None:  # `ngtc view LIBRARY_DIR`: the picker and the gallery first
                 sections = (("Library", library_section, True), *sections)
             for title, section, is_open in sections:
