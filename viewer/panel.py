@@ -250,7 +250,7 @@ class Panel:
     def _timings(self, v: Viewer) -> None:
         t, history = v.timings, v.history
         fps = 1e3 / np.mean(history["frame"]) if history["frame"] else 0.0
-        imgui.text(" ".join(f"{k} {t[k]:.2f}" if t[k] < INVALID_QUERY_MS else f"{k} >4295"  # 32-bit ns overflow
+        imgui.text(" ".join(f"{k} {t[k]:.2f}" if t[k] < INVALID_QUERY_MS else f"{k} n/a"  # query had no result
                             for k in (*PASSES, "panel") if k in t) + " ms")
         imgui.text(f"frame {np.mean(history['frame'] or [0]):.1f} ms ({fps:.1f} FPS), {v.size[0]}x{v.size[1]}")
         if implot.begin_plot("##timings", imgui.ImVec2(-1, 130), implot.Flags_.no_title):
