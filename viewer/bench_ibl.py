@@ -61,12 +61,9 @@ def frame_times(size: tuple[int, int], frames: int, mode: str) -> dict[str, dict
             for name, state in VARIANTS.items():
                 for k, v in {"ibl": True, "env_background": False, **state}.items():
                     setattr(viewer.state, k, v)
-                host.ctx.finish()
-                start = time.perf_counter()
-                viewer.frame(host.fbo, size, False)
-                host.ctx.finish()
+                ms = host.timed_frame(False)
                 if i >= 2:  # warm-up: programs compiled, environment prefiltered
-                    times[name].append((time.perf_counter() - start) * 1e3)
+                    times[name].append(ms)
         base = float(np.median(times["hemisphere (before)"]))
         return {name: {"median_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)),
                        "ratio": float(np.median(t)) / base} for name, t in times.items()}

@@ -59,12 +59,9 @@ def bench_scene(path: Path, size: tuple[int, int], modes: list[str], frames: int
         for i in range(frames + 2):
             for mode in modes:
                 viewer.state.mode_a = mode
-                host.ctx.finish()
-                t0 = time.perf_counter()
-                viewer.frame(host.fbo, size, False)
-                host.ctx.finish()
+                ms = host.timed_frame(False)
                 if i >= 2:  # warm-up: programs compiled, environment prefiltered
-                    times[mode].append((time.perf_counter() - t0) * 1e3)
+                    times[mode].append(ms)
                 draws[mode] = g.draw.draws
                 if shot is not None and i == frames + 1:
                     images[mode] = read_pixels(host.fbo, size)

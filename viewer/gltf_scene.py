@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ViewerError, one_line
-from .mesh import MeshData, _unit, build_mesh, smooth_normals
+from .mesh import MeshData, build_mesh, placed, scene_meshes
 
 ALPHA_MODES = ("OPAQUE", "MASK", "BLEND")
 GLTF_SUFFIXES = (".glb", ".gltf")
@@ -128,11 +128,7 @@ def load_gltf_scene(path: str | Path) -> SceneData:
     material_of = dict(zip(names, per_geometry, strict=True))
     facts = {i: material_facts(doc, i) for i in set(per_geometry)}
     parts = []
-    for node in scene.graph.nodes_geometry:
-        transform, geom_name = scene.graph[node]
-        geom = scene.geometry[geom_name]
-        if not isinstance(geom, trimesh.Trimesh) or len(geom.faces) == 0:
-            continue
+    for node, geom_name, geom, transform in scene_meshes(scene):
         mat = facts[material_of[geom_name]]
         uv = getattr(geom.visual, "uv", None)
         if uv is None or len(uv) != len(geom.vertices):
@@ -140,7 +136,7 @@ def load_gltf_scene(path: str | Path) -> SceneData:
                 raise ViewerError(f"{path}: mesh {geom_name!r} has no texture coordinates (UVs) for its textured "
                                   f"material {mat.name!r}")
             uv = np.zeros((len(geom.vertices), 2))
-        parts.append((str(node), mat, geom, np.asarray(uv, np.float64)[:, :2], np.asarray(transform, np.float64)))
+        parts.append((node, mat, geom, np.asarray(uv, np.float64)[:, :2], transform))
     if not parts:
         raise ViewerError(f"{path}: no triangles in the glTF scene")
     parts.sort(key=lambda p: ALPHA_MODES.index(p[1].alpha_mode))  # stable: file order within a mode
@@ -151,25 +147,15 @@ def _assemble(path: Path, parts: list, facts: dict[int, MaterialFacts]) -> Scene
     positions, normals, uvs, faces, prims = [], [], [], [], []
     vertex0 = triangle0 = 0
     for node, mat, geom, uv, xf in parts:
-        verts = np.asarray(geom.vertices, np.float64)
-        tris = np.asarray(geom.faces, np.int64)
-        pos = verts @ xf[:3, :3].T + xf[:3, 3]
-        # Normals the file provides survive in trimesh's cache only (it recomputes them otherwise).
-        nrm = geom._cache.cache.get("vertex_normals") if "vertex_normals" in geom._cache.cache else None
-        if nrm is not None and len(nrm) == len(verts) and np.isfinite(nrm).all():
-            n = np.asarray(nrm, np.float64) @ np.linalg.inv(xf[:3, :3])  # inverse transpose, row vectors
-        else:
-            n = smooth_normals(pos, tris)
-        if np.linalg.det(xf[:3, :3]) < 0:
-            tris = tris[:, ::-1]  # a mirroring node: keep the winding (front faces) the file meant
+        pos, tris, n = placed(geom, xf)
         positions.append(pos)
-        normals.append(_unit(n))
+        normals.append(n)
         uvs.append(uv)
         faces.append(tris + vertex0)
         lo, hi = pos.min(axis=0), pos.max(axis=0)
         prims.append(Primitive(node, mat.index, triangle0, len(tris), ((lo + hi) / 2).astype(np.float32),
                                mat.alpha_mode))
-        vertex0 += len(verts)
+        vertex0 += len(pos)
         triangle0 += len(tris)
     mesh = build_mesh(path.stem, np.concatenate(positions), np.concatenate(faces), np.concatenate(uvs),
                       np.concatenate(normals))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import moderngl
@@ -46,6 +47,15 @@ class Headless:
         self.activate()
         self.viewer.frame(self.fbo, self.size, panel)
         return read_pixels(self.fbo, self.size)
+
+    def timed_frame(self, panel: bool | None = None) -> float:
+        """ms of one viewer frame, from a finished pipeline to a finished one (glFinish: software renderers'
+        timer queries end before they rasterize)."""
+        self.ctx.finish()
+        start = time.perf_counter()
+        self.viewer.frame(self.fbo, self.size, panel)
+        self.ctx.finish()
+        return (time.perf_counter() - start) * 1e3
 
     def release(self) -> None:
         self.activate()

@@ -9,8 +9,10 @@ the corner angle, Gram-Schmidt orthogonalised against the normal, handedness fro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,36 +63,52 @@ def load_mesh(path: str | Path) -> MeshData:
         scene = trimesh.load_scene(str(path), process=False)
     except Exception as e:  # noqa: BLE001 - trimesh raises anything from its many parsers
         raise MeshError(f"{path}: cannot read mesh ({type(e).__name__}: {' '.join(str(e).split())})") from None
-    parts = []
-    for node in scene.graph.nodes_geometry:
-        transform, geom_name = scene.graph[node]
-        geom = scene.geometry[geom_name]
-        if not isinstance(geom, trimesh.Trimesh) or len(geom.faces) == 0:
-            continue
+    positions, faces, uvs, normals, offset = [], [], [], [], 0
+    for _, geom_name, geom, xf in scene_meshes(scene):
         uv = getattr(geom.visual, "uv", None)
         if uv is None or len(uv) != len(geom.vertices):
             raise MeshError(f"{path}: mesh {geom_name!r} has no texture coordinates (UVs); "
                             "the viewer needs UV-mapped meshes")
-        # Normals the file provides survive in trimesh's cache only (it recomputes them otherwise).
-        normals = geom._cache.cache.get("vertex_normals") if "vertex_normals" in geom._cache.cache else None
-        parts.append((np.asarray(geom.vertices, np.float64), np.asarray(geom.faces, np.int64),
-                      np.asarray(uv, np.float64), normals, np.asarray(transform, np.float64)))
-    if not parts:
-        raise MeshError(f"{path}: no triangles in the file")
-    positions, faces, uvs, normals, offset = [], [], [], [], 0
-    for verts, tris, uv, nrm, xf in parts:
-        pos = verts @ xf[:3, :3].T + xf[:3, 3]
-        if nrm is not None and len(nrm) == len(verts) and np.isfinite(nrm).all():
-            n = np.asarray(nrm, np.float64) @ np.linalg.inv(xf[:3, :3])  # inverse transpose, row vectors
-        else:
-            n = smooth_normals(pos, tris)
+        pos, tris, n = placed(geom, xf)
         positions.append(pos)
         faces.append(tris + offset)
-        uvs.append(uv[:, :2])
-        normals.append(_unit(n))
-        offset += len(verts)
+        uvs.append(np.asarray(uv, np.float64)[:, :2])
+        normals.append(n)
+        offset += len(pos)
+    if not positions:
+        raise MeshError(f"{path}: no triangles in the file")
     return build_mesh(path.stem, np.concatenate(positions), np.concatenate(faces), np.concatenate(uvs),
                       np.concatenate(normals))
+
+
+def scene_meshes(scene) -> Iterator[tuple[str, str, Any, np.ndarray]]:
+    """(node, geometry name, trimesh.Trimesh, 4x4 world transform) for each node of a trimesh scene that
+    instances a triangle mesh with faces."""
+    import trimesh
+
+    for node in scene.graph.nodes_geometry:
+        transform, geom_name = scene.graph[node]
+        geom = scene.geometry[geom_name]
+        if isinstance(geom, trimesh.Trimesh) and len(geom.faces):
+            yield str(node), geom_name, geom, np.asarray(transform, np.float64)
+
+
+def placed(geom, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World positions, triangles and unit normals of a trimesh placed by the 4x4 transform `xf`: the file's
+    normals turned by the inverse transpose when it has them, else smooth ones; a mirroring transform keeps
+    the winding (front faces) the file meant."""
+    verts = np.asarray(geom.vertices, np.float64)
+    tris = np.asarray(geom.faces, np.int64)
+    pos = verts @ xf[:3, :3].T + xf[:3, 3]
+    # Normals the file provides survive in trimesh's cache only (it recomputes them otherwise).
+    nrm = geom._cache.cache.get("vertex_normals") if "vertex_normals" in geom._cache.cache else None
+    if nrm is not None and len(nrm) == len(verts) and np.isfinite(nrm).all():
+        n = np.asarray(nrm, np.float64) @ np.linalg.inv(xf[:3, :3])  # inverse transpose, row vectors
+    else:
+        n = smooth_normals(pos, tris)
+    if np.linalg.det(xf[:3, :3]) < 0:
+        tris = tris[:, ::-1]
+    return pos, tris, _unit(n)
 
 
 def build_mesh(name: str, positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray,
