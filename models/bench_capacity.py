@@ -7,15 +7,17 @@ mips 0-2, decoded by the trained model (float32 weights, 4-bit grids as stored; 
     python -m models.bench_capacity .cache/data/rocks --preset bpp16 --steps 3780 \\
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
 
-A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...; `+` joins
-several), `float` (grids trained and read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast
-of the synthesizer in training: faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
+A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...), a FitConfig
+one (`lr_grids=0.04`, `batch=4096`, `noise_share=0.3`; `+` joins several), `float` (grids trained and
+read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast of the synthesizer in training:
+faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -26,7 +28,7 @@ import torch
 
 from . import compression_model
 from .atomic import write_atomic
-from .decoder_shape import decoder_shape
+from .decoder_shape import DecoderShape, decoder_shape
 from .fit import FitConfig, fit
 from .grid_sampler import texel_index_uv
 from .material import load_material
@@ -35,11 +37,33 @@ from .presets import Preset, get_preset
 
 def variant_preset(base: Preset, variant: str) -> Preset:
     fields = msgspec.to_builtins(base.shape)
-    for part in variant.split("+"):
-        if "=" in part:
-            key, value = part.split("=", 1)
+    for key, value in _overrides(variant):
+        if key in fields:
             fields[key] = value if key in ("activation", "g0_sampling") else int(value)
     return Preset(f"{base.name}:{variant}", decoder_shape(**fields))
+
+
+def variant_config(preset: Preset, steps: int, variant: str) -> FitConfig:
+    """The fit's settings with the variant's FitConfig overrides (`lr_grids=0.04`, `batch=4096`)."""
+    cfg = FitConfig(preset, steps=steps, seconds=None)
+    for key, value in _overrides(variant):
+        if key in CONFIG_FIELDS:
+            default = getattr(cfg, key)
+            setattr(cfg, key, value if default is None else type(default)(value))
+    return cfg
+
+
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "steps", "seconds"}
+
+
+def _overrides(variant: str) -> list[tuple[str, str]]:
+    """`key=value` parts of a variant; a key that is neither a DecoderShape nor a FitConfig field is an error."""
+    pairs = [tuple(part.split("=", 1)) for part in variant.split("+") if "=" in part]
+    known = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS
+    for key, _ in pairs:
+        if key not in known:
+            raise SystemExit(f"bench_capacity: unknown variant field {key!r}; known: {', '.join(sorted(known))}")
+    return pairs
 
 
 @contextlib.contextmanager
@@ -76,7 +100,7 @@ def run(material_path: str, preset: str, steps: int, variant: str) -> dict:
     chosen = get_preset(preset) if variant == "base" else variant_preset(get_preset(preset), variant)
     with training_mode(variant) as quant_mode:
         start, cpu = time.perf_counter(), time.thread_time()
-        model = fit(mips, FitConfig(chosen, steps=steps, seconds=None), None, layout)
+        model = fit(mips, variant_config(chosen, steps, variant), None, layout)
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
         psnr = [round(psnr_at(model, torch.from_numpy(mips[m]), m, quant_mode), 2) for m in range(3)]
     return {"material": material.name, "preset": preset, "variant": variant, "steps": steps,

@@ -108,7 +108,7 @@ class MipSampler:
             idx = torch.randint(0, w * h, (n,), generator=self.gen, device="cpu").to(self.device)
             uvs.append(texel_index_uv(idx % w, idx // w, w, h))
             mips.append(torch.full((n,), float(m), device=self.device))
-            targets.append(self.levels[m][idx])
+            targets.append(self.levels[m].index_select(0, idx))
         return torch.cat(uvs), torch.cat(mips), torch.cat(targets)
 
     def sample_crop(self, batch: int, crop: int, max_mip: int) -> tuple[torch.Tensor, ...]:

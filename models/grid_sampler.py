@@ -55,7 +55,7 @@ def _taps(grid: torch.Tensor, pos: torch.Tensor, wrap: bool, transform: Transfor
         x0, x1 = x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1)
         y0, y1 = y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1)
     idx = torch.cat([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])
-    cells = grid.reshape(h * w, c)[idx]
+    cells = grid.reshape(h * w, c).index_select(0, idx)  # ~2x faster than [idx], forward and backward
     if transform is not None:
         cells = transform(cells)
     return cells.chunk(4), f[:, :1], f[:, 1:]

@@ -25,13 +25,15 @@ def quantize(x: torch.Tensor, mode: str) -> torch.Tensor:
     "noise": additive uniform noise of one quantization step (a differentiable proxy, early training);
     "ste": hard rounding with a straight-through gradient (late training, matches the stored codes);
     "none": the clamped float features.
+    Training's inputs are inside QUANT_RANGE already (free grids are clamped after every step, the
+    encoder's end in tanh), so "noise" and "ste" do not clamp in the autograd graph: that clamp and its
+    backward were ~8% of a fine-grid training step (docs/benchmarks.md). "ste" still rounds to the 16
+    stored levels whatever its input.
     """
-    lo, hi = QUANT_RANGE
-    x = x.clamp(lo, hi)
     if mode == "noise":
         return x + (torch.rand_like(x) - 0.5) * QUANT_STEP
     if mode == "ste":
-        return x + (from_codes(to_codes(x)) - x).detach()
+        return x + (from_codes(to_codes(x.detach())) - x.detach())
     if mode == "none":
-        return x
+        return x.clamp(*QUANT_RANGE)
     raise ValueError(f"unknown quantization mode {mode!r}")
