@@ -34,12 +34,29 @@ from .grid_sampler import texel_index_uv
 from .material import load_material
 from .presets import Preset, get_preset
 
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "steps", "seconds"}
+KNOWN_FIELDS = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS
+
+
+def _overrides(variant: str) -> list[tuple[str, str]]:
+    """`key=value` parts of a variant; a key that is neither a DecoderShape nor a FitConfig field is an error."""
+    pairs = [tuple(part.split("=", 1)) for part in variant.split("+") if "=" in part]
+    for key, _ in pairs:
+        if key not in KNOWN_FIELDS:
+            raise SystemExit(f"bench_capacity: unknown variant field {key!r}; known: {', '.join(sorted(KNOWN_FIELDS))}")
+    return pairs
+
+
+def _typed(default: object, value: str) -> object:
+    """`value` as the type of the field's default (a str where the default is None)."""
+    return value if default is None else type(default)(value)
+
 
 def variant_preset(base: Preset, variant: str) -> Preset:
     fields = msgspec.to_builtins(base.shape)
     for key, value in _overrides(variant):
         if key in fields:
-            fields[key] = value if key in ("activation", "g0_sampling") else int(value)
+            fields[key] = _typed(fields[key], value)
     return Preset(f"{base.name}:{variant}", decoder_shape(**fields))
 
 
@@ -48,22 +65,8 @@ def variant_config(preset: Preset, steps: int, variant: str) -> FitConfig:
     cfg = FitConfig(preset, steps=steps, seconds=None)
     for key, value in _overrides(variant):
         if key in CONFIG_FIELDS:
-            default = getattr(cfg, key)
-            setattr(cfg, key, value if default is None else type(default)(value))
+            setattr(cfg, key, _typed(getattr(cfg, key), value))
     return cfg
-
-
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "steps", "seconds"}
-
-
-def _overrides(variant: str) -> list[tuple[str, str]]:
-    """`key=value` parts of a variant; a key that is neither a DecoderShape nor a FitConfig field is an error."""
-    pairs = [tuple(part.split("=", 1)) for part in variant.split("+") if "=" in part]
-    known = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS
-    for key, _ in pairs:
-        if key not in known:
-            raise SystemExit(f"bench_capacity: unknown variant field {key!r}; known: {', '.join(sorted(known))}")
-    return pairs
 
 
 @contextlib.contextmanager
