@@ -8,8 +8,8 @@ mips 0-2, decoded by the trained model (float32 weights, 4-bit grids as stored; 
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
 
 A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...), a FitConfig
-one (`lr_grids=0.04`, `batch=4096`, `noise_share=0.3`; `+` joins several), `float` (grids trained and
-read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast of the synthesizer in training:
+one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`; `+` joins several), `float`
+(grids trained and read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast of the synthesizer in training:
 faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
 """
 
@@ -47,8 +47,15 @@ def _overrides(variant: str) -> list[tuple[str, str]]:
     return pairs
 
 
+BOOLS = {"1": True, "true": True, "0": False, "false": False}
+
+
 def _typed(default: object, value: str) -> object:
-    """`value` as the type of the field's default (a str where the default is None)."""
+    """`value` as the type of the field's default (a str where the default is None; bools as 0/1/true/false)."""
+    if isinstance(default, bool):
+        if value.lower() not in BOOLS:
+            raise SystemExit(f"bench_capacity: {value!r} is not a bool (0, 1, true, false)")
+        return BOOLS[value.lower()]
     return value if default is None else type(default)(value)
 
 
