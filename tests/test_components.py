@@ -11,6 +11,7 @@ import torch
 from models import ngtc_file
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
+from models.fit import MipSampler
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.material import load_material
 from models.ngtc_file import pack_nibbles, unpack_nibbles
@@ -136,6 +137,23 @@ def test_compress_decompress_keeps_the_quantized_model():
     with torch.no_grad():
         # The decoder equals the trained model with straight-through (stored) quantization, up to fp16 weights.
         assert torch.allclose(dec(uv, mip, quant_mode="none"), model(uv, mip, quant_mode="ste"), atol=2e-2)
+
+
+def test_mip_sampler_draws_every_texel_once_per_pass():
+    # Mip 0 holds its texel index, so the targets say which texels a batch drew.
+    mips = [np.arange(s * s, dtype=np.float32).reshape(s, s, 1) for s in (16, 8, 4, 2, 1)]
+    for epochs in (True, False):
+        sampler = MipSampler(mips, torch.device("cpu"), torch.Generator().manual_seed(0), 0.45, epochs=epochs)
+        n0 = sampler.counts(57)[0]
+        drawn = []
+        for _ in range(256 // n0):
+            uv, mip, target = sampler.sample(57)
+            at0 = mip == 0
+            x, y = (uv[at0] * 16 - 0.5).round().long().unbind(-1)
+            assert torch.equal(target[at0, 0].long(), y * 16 + x)  # uv and target name the same texel
+            drawn += target[at0, 0].long().tolist()
+        # Drawn per pass, each texel comes once; at random, 8 draws of 32 repeat some (p of none ~1e-48).
+        assert (len(set(drawn)) == len(drawn) == 256 // n0 * n0) == epochs
 
 
 def test_presets_span_half_to_sixteen_bits():
