@@ -31,10 +31,10 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MEASURED_PSNR = {
     ("astc", "6x6"): [46.977, 44.339, 38.851, 38.585, 36.366],
     ("astc", "12x12"): [36.851, 33.212, 30.655, 28.511, 29.186],
-    # Adam beta2 0.99, eps 1e-15 and texels drawn per pass since cdb0af5 (before: bpp2.4 24.46, bpp8 25.59 at
-    # mip 0); grid lr 0.04 since 81fd85b; bpp8 SiLU since 2026-12-02
-    ("neural", "bpp2.4"): [25.417, 26.383, 27.273, 27.363, 27.457],
-    ("neural", "bpp8"): [25.675, 26.897, 29.229, 28.197, 26.723],
+    # Adam beta2 0.99 (synthesizer 0.95), eps 1e-15 and texels drawn per pass since 2026-12-02 (before: bpp2.4
+    # 24.46, bpp8 25.59 at mip 0); grid lr 0.04 since 81fd85b; bpp8 SiLU since 2026-12-02
+    ("neural", "bpp2.4"): [25.753, 26.792, 27.748, 27.796, 27.489],
+    ("neural", "bpp8"): [25.903, 27.199, 29.313, 28.571, 27.329],
 }
 
 
@@ -132,10 +132,14 @@ def test_quick_report_json_fields(quick):
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
     # 60 steps on a 64 px crop: the bpp8 fit ends above bpp2.4 at mips 0-3 and below it at mip 4
-    # (MEASURED_PSNR), so the neural curve has two useful points at mips 0-3, all below ASTC's ("no overlap"),
-    # and one at mip 4 ("too few points"). Each verdict must also follow from the settings' own PSNRs: the
-    # points of a curve that improve on each other, then whether their PSNR ranges meet.
-    assert [bd["status"] for bd in m["bd"]] == ["no overlap"] * 4 + ["too few points"]
+    # (MEASURED_PSNR), so the neural curve has two useful points at mips 0-3, below ASTC's at mips 0-2 ("no
+    # overlap"); at mip 3 its top (28.57 dB) meets ASTC 12x12 (28.51) by 0.06 dB, so "barely overlap", or "no
+    # overlap" within another machine's rounding; one useful point at mip 4 ("too few points"). Each verdict
+    # must also follow from the settings' own PSNRs: the points of a curve that improve on each other, then
+    # whether their PSNR ranges meet.
+    statuses = [bd["status"] for bd in m["bd"]]
+    assert statuses[:3] == ["no overlap"] * 3 and statuses[4] == "too few points", statuses
+    assert statuses[3] in ("barely overlap", "no overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}
