@@ -101,7 +101,8 @@ class Budget:
 
 
 class MipSampler:
-    """Random texels across the whole reference mip chain, kept on the training device."""
+    """Random texels across the whole reference mip chain, kept on the training device. With `epochs`, each
+    mip's texels are drawn without replacement (a new permutation per pass)."""
 
     def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float,
                  epochs: bool = False):
@@ -189,6 +190,11 @@ def build_model(channels: int, preset: Preset, with_encoder: bool) -> Compressio
 Callback = Callable[[FitProgress], None]
 
 
+def synthesizer_group(model: CompressionModel, lr: float, cfg: FitConfig) -> dict:
+    """The optimizer's parameter group for the synthesizer, with its own beta2 (the grids keep `adam_beta2`)."""
+    return {"params": model.texture_synthesizer.parameters(), "lr": lr, "betas": (0.9, cfg.adam_beta2_synthesizer)}
+
+
 def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: Budget, span: tuple[float, float],
                cfg: FitConfig, loss_fn: Callable[[str], torch.Tensor], callback: Callback | None) -> None:
     """Optimise until the budget reaches span[1]; lr follows a cosine over the span, quantization
@@ -261,8 +267,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
 
         refine_from = cfg.encoder_share if cfg.method == "encoder+refine" else 1.0
         encoder = [p for m in (model.global_transformer, model.grid_constructor) for p in m.parameters()]
-        synth_enc = {"params": model.texture_synthesizer.parameters(), "lr": cfg.lr_synthesizer_encoder,
-                     "betas": (0.9, cfg.adam_beta2_synthesizer)}
+        synth_enc = synthesizer_group(model, cfg.lr_synthesizer_encoder, cfg)
         _run_phase("encoder", model, [{"params": encoder, "lr": cfg.lr_encoder}, synth_enc], budget,
                    (0.0, refine_from), cfg, encoder_loss, callback)
         with torch.no_grad():  # run the encoder once on the whole material
@@ -273,8 +278,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
 
     if refine_from < 1.0:
         lr_synthesizer = cfg.lr_synthesizer * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
-        synth = {"params": model.texture_synthesizer.parameters(), "lr": lr_synthesizer,
-                 "betas": (0.9, cfg.adam_beta2_synthesizer)}
+        synth = synthesizer_group(model, lr_synthesizer, cfg)
         lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids_refine
         _run_phase("grids" if cfg.method == "grids" else "refine", model,
                    [{"params": model.grids.parameters(), "lr": lr_grids}, synth], budget, (refine_from, 1.0),
