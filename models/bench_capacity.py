@@ -60,10 +60,14 @@ def _typed(default: object, value: str) -> object:
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
+    """The preset with the variant's DecoderShape overrides; unchanged (same name, so the warm start finds its
+    weights) when the variant only changes the fit's settings."""
     fields = msgspec.to_builtins(base.shape)
-    for key, value in _overrides(variant):
-        if key in fields:
-            fields[key] = _typed(fields[key], value)
+    shape_overrides = [(k, v) for k, v in _overrides(variant) if k in fields]
+    if not shape_overrides:
+        return base
+    for key, value in shape_overrides:
+        fields[key] = _typed(fields[key], value)
     return Preset(f"{base.name}:{variant}", decoder_shape(**fields))
 
 

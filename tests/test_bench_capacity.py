@@ -1,0 +1,33 @@
+"""The capacity sweep's variants: typed overrides of the preset's shape and of the fit's settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.bench_capacity import variant_config, variant_preset
+from models.presets import get_preset
+
+
+def test_shape_override_makes_a_new_preset():
+    base = get_preset("bpp2.4")
+    chosen = variant_preset(base, "hidden_dim=64+activation=silu")
+    assert (chosen.shape.hidden_dim, chosen.shape.activation) == (64, "silu")
+    assert chosen.shape.g0_channels == base.shape.g0_channels
+    assert chosen.name != base.name
+
+
+def test_fit_only_variant_keeps_the_preset_so_the_warm_start_finds_its_weights():
+    base = get_preset("bpp2.4")
+    assert variant_preset(base, "method=warm+lr_grids_refine=0.02") is base
+
+
+def test_fit_overrides_are_typed():
+    cfg = variant_config(get_preset("bpp2.4"), 100, "method=warm+lr_grids_refine=0.02+epoch_sampling=0+batch=4096")
+    assert (cfg.method, cfg.lr_grids_refine, cfg.epoch_sampling, cfg.batch) == ("warm", 0.02, False, 4096)
+    assert (cfg.steps, cfg.seconds) == (100, None)
+
+
+@pytest.mark.parametrize("variant", ["no_such_field=1", "epoch_sampling=maybe"])
+def test_bad_variants_are_refused(variant):
+    with pytest.raises(SystemExit):
+        variant_config(get_preset("bpp2.4"), 100, variant)
