@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import astc
+from models import astc, eval_summary
 from models import evaluate as ev
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,3 +306,29 @@ def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
     other_seed = ev.make_options(tmp_path, presets="bpp2.4", steps=4, batch=512, seed=1)
     assert not ev.run_neural(material, fp, "bpp2.4", other_seed, tmp_path / "a.ngtc").reused
     assert os.stat(tmp_path / "a.ngtc").st_mode & 0o777 == 0o644
+
+
+def test_summary_of_the_quick_report(quick, tmp_path):
+    out, _, _ = quick
+    (m,) = eval_summary.load_reports([out])
+    row = eval_summary.summarize(m)
+    neural = {s["setting"]: s for s in m["settings"] if s["codec"] == "neural"}
+    assert [p["preset"] for p in row["mip0"]] == ["bpp2.4", "bpp8"]  # by rate
+    assert row["mip0"][1]["psnr"] == round(neural["bpp8"]["psnr"][0], 2)
+    assert row["bd_rate_percent"] == [next(b["bd_rate_percent"] for b in m["bd"] if b["mip"] == k) for k in range(5)]
+    astc_6 = next(s for s in m["settings"] if s["setting"] == "6x6")
+    assert row["top_vs_astc_6x6"]["astc_6x6"] == round(astc_6["psnr"][0], 2)
+    rising = [k for k in range(5) if neural["bpp8"]["psnr"][k] > neural["bpp2.4"]["psnr"][k]]
+    assert sorted(set(range(5)) - set(rising)) == [p["mip"] for p in row["not_rising"]]
+    # a higher preset under the lower one at mip 0 is reported
+    neural["bpp8"]["psnr"][0] = neural["bpp2.4"]["psnr"][0] - 1
+    assert {"mip": 0, "preset": "bpp8", "below": "bpp2.4"}.items() <= eval_summary.summarize(m)["not_rising"][0].items()
+    # the CLI prints the table and writes the JSON
+    assert eval_summary.main([str(out), "--out", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())[0]["material"] == "tiles"
+
+
+def test_summary_refuses_what_is_not_a_report(tmp_path):
+    (tmp_path / "report.json").write_text("{}")
+    with pytest.raises(SystemExit, match="not an ngtc eval report"):
+        eval_summary.load_reports([tmp_path])
