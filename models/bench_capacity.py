@@ -2,7 +2,7 @@
 
 Step counts, not seconds, so that a shared machine changes the time a run takes but not its result; the CPU
 seconds of the fitting thread (one torch thread) say what each variant costs. PSNR over all channels of
-mips 0-2, decoded by the trained model (float32 weights, 4-bit grids as stored; "float" keeps them float).
+mips 0-2 (`--mips`), decoded by the trained model (float32 weights, 4-bit grids as stored; "float" keeps them float).
 
     python -m models.bench_capacity .cache/data/rocks --preset bpp16 --steps 3780 \\
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
@@ -51,12 +51,18 @@ BOOLS = {"1": True, "true": True, "0": False, "false": False}
 
 
 def _typed(default: object, value: str) -> object:
-    """`value` as the type of the field's default (a str where the default is None; bools as 0/1/true/false)."""
+    """`value` as the type of the field's default (bools as 0/1/true/false); where the default is None, a number
+    if it reads as one (`mip_falloff=0.55`), else a str (`device=cpu`)."""
     if isinstance(default, bool):
         if value.lower() not in BOOLS:
             raise SystemExit(f"bench_capacity: {value!r} is not a bool (0, 1, true, false)")
         return BOOLS[value.lower()]
-    return value if default is None else type(default)(value)
+    if default is None:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return type(default)(value)
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
@@ -108,18 +114,19 @@ def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
     return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
 
 
-def run(material_path: str, preset: str, steps: int, variant: str) -> dict:
+def run(material_path: str, preset: str, steps: int, variant: str, mips: int = 3) -> dict:
     material = load_material(material_path)
-    mips, layout = material.mip_chain(), material.layout()
+    chain, layout = material.mip_chain(), material.layout()
     chosen = get_preset(preset) if variant == "base" else variant_preset(get_preset(preset), variant)
     with training_mode(variant) as quant_mode:
         start, cpu = time.perf_counter(), time.thread_time()
-        model = fit(mips, variant_config(chosen, steps, variant), None, layout)
+        model = fit(chain, variant_config(chosen, steps, variant), None, layout)
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
-        psnr = [round(psnr_at(model, torch.from_numpy(mips[m]), m, quant_mode), 2) for m in range(3)]
+        psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, quant_mode), 2)
+                for m in range(min(mips, len(chain)))]
     return {"material": material.name, "preset": preset, "variant": variant, "steps": steps,
             "shape": msgspec.to_builtins(chosen.shape),
-            "psnr_mips_0_2": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
+            f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
 
 
 def main() -> None:
@@ -128,12 +135,13 @@ def main() -> None:
     p.add_argument("--preset", default="bpp12")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--variants", default="base", help="comma-separated (see above)")
+    p.add_argument("--mips", type=int, default=3, help="PSNR of mips 0 .. N-1 (default 3)")
     p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the CPU seconds of one thread are the cost measure
     results = []
     for variant in args.variants.split(","):
-        results.append(run(args.material, args.preset, args.steps, variant))
+        results.append(run(args.material, args.preset, args.steps, variant, args.mips))
         print(json.dumps(results[-1]), flush=True)
     if args.out:
         write_atomic(args.out, (json.dumps(results, indent=1) + "\n").encode())

@@ -30,6 +30,9 @@ manifest). Give --steps for bit-exact reruns: a --seconds budget (default 300 s 
 many steps as the machine manages; report.md states the budget and each preset's steps and seconds.
 `--quick` (tests): a 64 px crop, 2 presets at 60 steps, 2 block sizes, ASTC medium compact only; options
 given explicitly still win (`--quick --seconds 5` trains 5 s a preset).
+
+The figures are drawn by `models.eval_figures`, report.md by `models.eval_report`; `models.eval_common` holds
+what they share (a `Setting`, the codecs' names, the mip ranges).
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ import json
 import math
 import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -55,9 +57,26 @@ import numpy as np
 
 from . import astc, warm_start
 from . import metrics as M
-from .atomic import writable_folder, write_atomic
-from .layout import MapInfo, layout_to_builtins, map_slice
-from .material import Material, MaterialError, load_material, reconstruct_normal_z
+from .atomic import writable_folder
+from .eval_common import (
+    ASTC,
+    BARELY_DB,
+    FLIP_MIPS,
+    NEURAL,
+    REPORT_MIPS,
+    EvalError,
+    Setting,
+    curve_label,
+    curve_of,
+    jsonable,
+    one_line,
+    slug,
+    write_file,
+)
+from .eval_figures import compare_figure, rd_figure
+from .eval_report import render_markdown, summary_table
+from .layout import MapInfo, layout_to_builtins
+from .material import Material, MaterialError, load_material
 from .presets import PRESETS, get_preset
 
 REPORT_FORMAT = "ngtc-eval"
@@ -66,25 +85,11 @@ CACHE_FORMAT = "ngtc-eval-cache"
 CACHE_VERSION = 1
 DEFAULT_PRESETS = tuple(PRESETS)
 DEFAULT_BLOCKS = astc.BLOCK_SIZES
-REPORT_MIPS = 5  # SSIM, BD-rate and the RD plot cover mips 0-4
-FLIP_MIPS = 3  # FLIP of the base color at mips 0-2
-BARELY_DB = 1.0  # a shared PSNR interval narrower than this makes a BD-rate unreliable
-COMPARE_CROP = 256  # compare images show the centre of a mip, at most this many texels a side
 DEFAULT_QUALITIES = ("medium", "thorough")  # astcenc presets: one ASTC curve each
 DEFAULT_PACKINGS = astc.PACKINGS  # compact and fewest: one ASTC curve each
 DEFAULT_SECONDS = 300.0
 QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp8"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048,
          "qualities": ("medium",), "packings": ("compact",)}
-NEURAL, ASTC = "neural", "astc"
-COLORS = {NEURAL: "#d62728", ASTC: "#1f77b4"}
-# ASTC curves: a colour per (quality, packing) in the order they are drawn; line style by packing, marker by quality
-CURVE_COLORS = ("#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
-PACKING_STYLES = {"compact": "-", "fewest": "--"}
-QUALITY_MARKERS = {"fastest": "v", "fast": "^", "medium": "s", "thorough": "D", "verythorough": "P", "exhaustive": "*"}
-
-
-class EvalError(ValueError):
-    """A bad option, an unusable report folder, a failing encoder: one line for the user."""
 
 
 @dataclasses.dataclass
@@ -189,25 +194,6 @@ def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
 # ------------------------------------------------------------------------------------------ files
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise EvalError(f"{path}: cannot write ({_one_line(exc)})") from None
-
-
-def _save_figure(fig, path: Path) -> None:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    _atomic_write(path, buf.getvalue())
-
-
 def prepare_out(out: Path) -> None:
     """Create the report folder, check it can be written, and remove a stale report.md / report.json so
     that an interrupted or failed run never leaves an old report looking like this run's."""
@@ -216,11 +202,7 @@ def prepare_out(out: Path) -> None:
         try:
             (out / name).unlink(missing_ok=True)
         except OSError as exc:
-            raise EvalError(f"{out / name}: cannot remove the stale report ({_one_line(exc)})") from None
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "material"
+            raise EvalError(f"{out / name}: cannot remove the stale report ({one_line(exc)})") from None
 
 
 def _versions() -> dict[str, str]:
@@ -328,20 +310,6 @@ def bd_summary(neural: list[tuple[float, float]], astc_pts: list[tuple[float, fl
 # ------------------------------------------------------------------------------------------ codecs
 
 
-@dataclasses.dataclass
-class Setting:
-    codec: str
-    name: str  # preset name or block size
-    label: str
-    bits_per_texel: float
-    stored_bytes: int
-    files: list[str]
-    reused: bool
-    details: dict[str, Any]
-    decode: Callable[[int], np.ndarray] = dataclasses.field(repr=False)
-    quality: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
 def _layout_key(material: Material) -> list:
     return [[m.name, m.channels, m.offset, m.bit_depth, m.constant] for m in material.maps]
 
@@ -368,7 +336,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     cfg["device"] = pick_device(opts.device).type
     if opts.method == "warm":  # the shared weights too: retraining them changes every fit
         cfg["warm_start"] = warm_start.fingerprint(preset)
-    return _jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,
+    return jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,
                       "material": material.name, "size": [material.width, material.height],
                       "fingerprint": fingerprint, "layout": _layout_key(material), "fit": cfg})
 
@@ -401,7 +369,7 @@ def run_neural(material: Material, fingerprint: str, preset: str, opts: EvalOpti
         path.with_name(path.name + ".json").unlink(missing_ok=True)
         ngtc_file.write_atomic(path, data)
         sidecar = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        _atomic_write(path.with_name(path.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
+        write_file(path.with_name(path.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
     ct = ngtc_file.from_bytes(data, str(path))
     nt = NeuralTexture(ct, opts.device)
     info = ct.info
@@ -410,11 +378,6 @@ def run_neural(material: Material, fingerprint: str, preset: str, opts: EvalOpti
                "nominal_bpp": round(get_preset(preset).nominal_bpp(material.width, material.height), 3)}
     return Setting(NEURAL, preset, f"neural {preset}", len(data) * 8 / (material.width * material.height), len(data),
                    [str(path)], reused, details, nt.decode_mip)
-
-
-def curve_label(quality: str, packing: str) -> str:
-    """The name of one ASTC curve (all block sizes at one astcenc preset and packing): "ASTC medium compact"."""
-    return f"ASTC {quality} {packing}"
 
 
 def astc_curves(opts: EvalOptions) -> list[tuple[str, str]]:
@@ -428,7 +391,7 @@ def run_astc(material: Material, fingerprint: str, block: str, quality: str, pac
     try:
         res = astc.encode_material(material, block, quality, folder, fingerprint, packing=packing)
     except ValueError as exc:  # AstcError included
-        raise EvalError(f"{what} failed: {_one_line(exc)}") from None
+        raise EvalError(f"{what} failed: {one_line(exc)}") from None
     man = res.manifest
     specs = astc.manifest_plan(man, material.maps, folder / astc.MANIFEST_NAME)
 
@@ -447,170 +410,10 @@ def run_astc(material: Material, fingerprint: str, block: str, quality: str, pac
                    files, res.reused, details, decode)
 
 
-def curve_of(s: Setting) -> str:
-    return s.details["curve"] if s.codec == ASTC else NEURAL
-
-
-# ------------------------------------------------------------------------------------------ figures
-
-
-def _fmt_bpp(x: float, _pos=None) -> str:
-    return f"{x:g}" if x >= 0.1 else f"{x:.2g}"
-
-
-def curve_style(index: int, quality: str, packing: str) -> dict[str, Any]:
-    """Colour (by curve), line style (by packing) and marker (by quality) of the `index`-th ASTC curve."""
-    return {"color": CURVE_COLORS[index % len(CURVE_COLORS)], "ls": PACKING_STYLES.get(packing, ":"),
-            "marker": QUALITY_MARKERS.get(quality, "s")}
-
-
-def rd_figure(name: str, settings: list[Setting], curves: list[dict], mips: int, path: Path) -> None:
-    """PSNR vs bits per texel, one panel per mip 0-4: the neural presets and one curve per ASTC quality x packing
-    (labelled "ASTC medium compact"...); the PSNR interval shared with the anchor curve (the first) shaded; the
-    last panel lists the BD-rate of neural against every curve."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    fig = Figure(figsize=(15, 9.2), dpi=100)
-    axes = fig.subplots(2, 3).ravel()
-    shown = min(mips, REPORT_MIPS)
-    first_quality = curves[0]["quality"] if curves else None
-    lines_spec = [(NEURAL, {"color": COLORS[NEURAL], "ls": "-", "marker": "o"}, True)]
-    for i, c in enumerate(curves):  # block sizes written next to the points of the first quality's curves only
-        lines_spec.append((c["curve"], curve_style(i, c["quality"], c["packing"]), c["quality"] == first_quality))
-    for k, ax in enumerate(axes[:shown]):
-        for curve, style, annotate in lines_spec:
-            pts = sorted((s.bits_per_texel, s.quality["psnr"][k], s.name) for s in settings if curve_of(s) == curve)
-            pts = [p for p in pts if math.isfinite(p[1])]
-            if not pts:
-                continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.6 if curve == NEURAL else 1.3, ms=5, **style)
-            if annotate:
-                for r, p, label in pts:
-                    ax.annotate(label, (r, p), textcoords="offset points", xytext=(4, 5 if curve == NEURAL else -11),
-                                fontsize=7, color=style["color"])
-        bd = curves[0]["bd"][k] if curves else None
-        if bd and bd["psnr_interval"] and bd["psnr_overlap_db"] > 0:
-            ax.axhspan(*bd["psnr_interval"], color="0.85", alpha=0.6, lw=0)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(_fmt_bpp))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.grid(True, which="major", alpha=0.35)
-        ax.grid(True, which="minor", alpha=0.12)
-        if bd:
-            verdict = "" if bd["status"] == "ok" else f" ({bd['status']})"
-            anchor = f"\nvs {curves[0]['curve']}" if len(curves) > 1 else ""
-            ax.set_title(f"mip {k}: {_bd_short(bd)}{verdict}{anchor}", fontsize=10)
-        ax.set_xlabel("bits per texel (all maps, full mip chain)", fontsize=9)
-        ax.set_ylabel(f"PSNR mip {k}, all channels (dB)", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.margins(x=0.12, y=0.1)
-    for ax in axes[shown:]:
-        ax.axis("off")
-    handles = [Line2D([], [], label="neural (.ngtc), presets", **lines_spec[0][1])]
-    handles += [Line2D([], [], label=f"{curve}, block sizes", **style) for curve, style, _ in lines_spec[1:]]
-    handles.append(Patch(color="0.85", alpha=0.6, label="PSNR interval shared with "
-                         + (curves[0]["curve"] if curves else "ASTC") + " (BD-rate domain)"))
-    if shown < len(axes):
-        axes[-1].legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
-        text = ["BD-rate of neural against each ASTC curve", "(PSNR over all channels; < 0: neural needs fewer bits)",
-                "", f"{'':16s}" + "".join(f"{f'mip {k}':>10s}" for k in range(shown))]
-        for c in curves:
-            cells = []
-            for bd in c["bd"][:shown]:
-                rate = bd["bd_rate_percent"]
-                ok = rate is not None and math.isfinite(rate)
-                cells.append(f"{rate:+.1f}%{'?' if bd['status'] != 'ok' else ''}" if ok else "n/a")
-            text.append(f"{c['curve'].removeprefix('ASTC ')[:16]:16s}" + "".join(f"{x:>10s}" for x in cells))
-        text += ["", "?: the curves barely overlap (unreliable)"]
-        axes[-1].text(0.0, 0.0, "\n".join(text), va="bottom", ha="left", family="monospace", fontsize=8,
-                      transform=axes[-1].transAxes)
-    else:
-        axes[0].legend(handles=handles, fontsize=7, loc="best")
-    fig.suptitle(f"{name}: rate-distortion, neural codec vs ASTC (decoded from the stored files)", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    _save_figure(fig, path)
-
-
-def _bd_short(bd: dict) -> str:
-    rate, dpsnr = bd["bd_rate_percent"], bd["bd_psnr_db"]
-    rate_s = f"BD-rate {rate:+.1f}%" if rate is not None and math.isfinite(rate) else "BD-rate n/a"
-    psnr_s = f"BD-PSNR {dpsnr:+.2f} dB" if dpsnr is not None and math.isfinite(dpsnr) else "BD-PSNR n/a"
-    return f"{rate_s}, {psnr_s}"
-
-
-def _display(data: np.ndarray, name: str) -> np.ndarray:
-    """A map's channels as something to look at: normals with Z, 1 channel gray, 2 channels + zero blue."""
-    c = data.shape[-1]
-    if name == "normal" and c == 2:
-        return np.concatenate([data, reconstruct_normal_z(data)[..., None]], axis=-1)
-    if c == 1:
-        return np.repeat(data, 3, axis=-1)
-    if c == 2:
-        return np.concatenate([data, np.zeros_like(data[..., :1])], axis=-1)
-    return data[..., :3]
-
-
 def nearest_setting(settings: list[Setting], codec: str, bpp: float) -> Setting | None:
     """The setting of a codec whose measured rate is nearest `bpp` (in log rate)."""
     cands = [s for s in settings if s.codec == codec]
     return min(cands, key=lambda s: abs(math.log(s.bits_per_texel / bpp)), default=None)
-
-
-def _panel_title(s: Setting, name: str, k: int) -> str:
-    value = s.quality["psnr_maps"][name][k]
-    return f"{s.label}\n{s.bits_per_texel:.3f} bpp; {name} PSNR {value:.2f} dB (whole mip {k})"
-
-
-def compare_figure(material: Material, ref: np.ndarray, info: MapInfo, k: int, a: Setting, n: Setting,
-                   da: np.ndarray, dn: np.ndarray, path: Path) -> dict[str, Any]:
-    """reference | ASTC | neural | |ASTC - ref| | |neural - ref| of one map at mip k (a centre crop at most
-    COMPARE_CROP texels a side, shown with nearest-neighbour magnification); returns what it shows."""
-    from matplotlib.figure import Figure
-
-    s = map_slice(info)
-    h, w = ref.shape[:2]
-    ch, cw = min(h, COMPARE_CROP), min(w, COMPARE_CROP)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    win = (slice(y0, y0 + ch), slice(x0, x0 + cw), s)
-    r, ia, ineu = ref[win], da[win], dn[win]
-    err_a, err_n = np.abs(ia - r).max(axis=-1), np.abs(ineu - r).max(axis=-1)
-    p99 = max(float(np.percentile(err_a, 99.5)), float(np.percentile(err_n, 99.5)), 1e-6)
-    gain = int(min(64, max(1, 2 ** math.floor(math.log2(0.9 / p99)))))
-    scale = max(1, round(384 / max(ch, cw)))
-    pw, ph = cw * scale, ch * scale
-    font = max(9.0, min(13.0, pw / 40))  # points at 100 dpi: readable next to 384-512 px panels
-    pad, title_h, head_h, gap = 12, round(3.3 * font) + 8, round(2.6 * font) + 8, 10
-    panels = [
-        ("reference", _display(r, info.name), None),
-        (_panel_title(a, info.name, k), _display(ia, info.name), None),
-        (_panel_title(n, info.name, k), _display(ineu, info.name), None),
-        (f"|ASTC - reference| x{gain}\n(max over channels)", None, err_a),
-        (f"|neural - reference| x{gain}\n(max over channels)", None, err_n),
-    ]
-    width = len(panels) * pw + (len(panels) - 1) * gap + 2 * pad
-    height = head_h + title_h + ph + pad
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    full = f"{w}x{h}" if (cw, ch) == (w, h) else f"centre {cw}x{ch} of {w}x{h}"
-    fig.text(pad / width, 1 - 8 / height, f"{material.name}: {info.name} ({info.color_space}, "
-             f"{info.channels} ch{', Z reconstructed' if info.name == 'normal' else ''}), mip {k}, {full}, "
-             f"shown x{scale}", va="top", ha="left", fontsize=font + 2, weight="bold")
-    for i, (title, img, err) in enumerate(panels):
-        left = pad + i * (pw + gap)
-        ax = fig.add_axes((left / width, pad / height, pw / width, ph / height))
-        if img is not None:
-            ax.imshow(np.clip(img, 0, 1), interpolation="nearest", vmin=0, vmax=1)
-        else:
-            ax.imshow(np.clip(err * gain, 0, 1), cmap="magma", interpolation="nearest", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=font, loc="left")
-    _save_figure(fig, path)
-    return {"map": info.name, "mip": k, "file": path.name, ASTC: a.name, NEURAL: n.name, "diff_gain": gain,
-            "window": [x0, y0, cw, ch]}
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -699,7 +502,7 @@ def evaluate(paths: Sequence[str | Path], opts: EvalOptions, command: str | None
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": command or shlex.join(["python", "-m", "models.evaluate", *sys.argv[1:]]),
         # "quality": the anchor curve's astcenc preset, as when there was one; "qualities" x "packings": the curves
-        "settings": _jsonable({**{k: v for k, v in dataclasses.asdict(opts).items() if k != "out"},
+        "settings": jsonable({**{k: v for k, v in dataclasses.asdict(opts).items() if k != "out"},
                                "quality": opts.qualities[0] if opts.qualities else None}),
         "environment": {**_versions(), "platform": platform.platform(), "device": device},
         "materials": [],
@@ -713,9 +516,9 @@ def evaluate(paths: Sequence[str | Path], opts: EvalOptions, command: str | None
                 base = f"{base}_{names[base]}"
             report["materials"].append(_evaluate_material(material, source, window, base, opts, prog))
     report["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-    report = _jsonable(report)
-    _atomic_write(out / "report.json", (json.dumps(report, indent=1, allow_nan=False) + "\n").encode())
-    _atomic_write(out / "report.md", render_markdown(report).encode())
+    report = jsonable(report)
+    write_file(out / "report.json", (json.dumps(report, indent=1, allow_nan=False) + "\n").encode())
+    write_file(out / "report.md", render_markdown(report).encode())
     return report
 
 
@@ -806,200 +609,7 @@ def _done_line(material: str, s: Setting) -> str:
     return f"{material}: {s.label}: {s.bits_per_texel:.3f} bpp, PSNR mips 0-4 {psnrs} dB ({how})"
 
 
-def _jsonable(x: Any) -> Any:
-    """Non-finite floats to null (JSON has none), numpy scalars to Python, tuples and paths to lists / str."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
-# ------------------------------------------------------------------------------------------ markdown
-
-
-def _f(v, fmt: str = ".2f", none: str = "n/a") -> str:
-    return none if v is None else format(v, fmt)
-
-
-def _per_mip(values, fmt: str, count: int) -> str:
-    return " · ".join(_f(v, fmt) for v in (values or [])[:count])
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    env, st = report["environment"], report["settings"]
-    budget = f"{st['steps']} steps" if st["steps"] else f"{st['seconds']:g} s"
-    lines = [
-        "# Neural texture codec vs ASTC: rate-distortion report", "",
-        f"Generated {report['created']} in {report.get('wall_seconds', 0):.0f} s by", "",
-        f"```\n{report['command']}\n```", "",
-        f"- **Versions**: python {env['python']}, torch {env['torch']}, astc-encoder-py {env['astc-encoder-py']}, "
-        f"numpy {env['numpy']}, scikit-image {env['scikit-image']}, flip-evaluator {env['flip-evaluator']}, "
-        f"bjontegaard {env['bjontegaard']}, matplotlib {env['matplotlib']}",
-        f"- **Machine**: {env['platform']}; neural training/decoding device: {env['device']}",
-        f"- **Neural**: presets {', '.join(st['presets'])}; method {st['method']}; budget {budget} per preset; "
-        f"seed {st['seed']}; batch {st['batch'] or 'default'}"
-        + ("" if st["steps"] else " (a time budget: rerun with --steps for bit-exact results)"),
-        f"- **ASTC**: blocks {', '.join(st['blocks'])}; astcenc presets {', '.join(st['qualities'])}; packings "
-        f"{', '.join(st['packings'])} (compact: color, normal in astcenc's normal mode, scalars in `orm`; fewest: "
-        "as few RGBA textures as whole maps fit in, e.g. basecolor + roughness and normal XY + height); one curve "
-        f"per preset and packing, the BD anchor `bd` is the first ({curve_label(st['qualities'][0], st['packings'][0])}"
-        "); LDR profile, unorm8 input, every mip encoded from the reference chain",
-        f"- **Materials**: {', '.join(m['name'] for m in report['materials'])}"
-        + (f" (centred {st['crop']} px crop)" if st["crop"] else ""), "",
-        "**How to read it.** Rate: bits per texel of the whole set (all non-constant maps, full mip chain) over "
-        "the mip-0 texel count, from the stored bytes: the `.ngtc` file size for the neural codec, the ASTC block "
-        "bytes (128 bits per block, headers excluded) of every texture and mip for ASTC. Quality is measured on "
-        "the decoded files against the material's reference mip chain, channels as stored (base color "
-        "sRGB-encoded, normals as XY in [0, 1]): PSNR with peak 1.0; SSIM (data range 1, a map's channels as "
-        "the channel axis); FLIP (LDR) on the base color. BD-rate: the average rate difference of the neural "
-        "codec against ASTC (anchor) at equal PSNR over all channels, over the PSNR interval both curves share "
-        "(piecewise cubic interpolation in log rate; negative = the neural codec needs fewer bits). It is only "
-        f"defined on that shared interval; below {BARELY_DB:g} dB of overlap it is flagged unreliable and the "
-        "rates each codec needs at fixed PSNR values (interpolated on each curve in log rate) are the better "
-        "comparison. BD-PSNR: the average PSNR difference over the shared rate interval.", "",
-    ]
-    for m in report["materials"]:
-        lines += _material_md(m)
-    return "\n".join(lines) + "\n"
-
-
-def _material_md(m: dict[str, Any]) -> list[str]:
-    present = [x for x in m["maps"] if x.get("constant") is None]
-    const = [x["name"] for x in m["maps"] if x.get("constant") is not None]
-    crop = f", centred crop at ({m['crop'][0]}, {m['crop'][1]})" if m["crop"] else ""
-    lines = [
-        f"## {m['name']}", "",
-        f"`{m['source']}`: {m['size'][0]}x{m['size'][1]}{crop}, {m['mips']} mips, {m['channels']} channels "
-        f"({', '.join(x['name'] + ' ' + str(x['channels']) for x in present)})"
-        + (f"; constant, not encoded: {', '.join(const)}" if const else ""), "",
-        f"![rate-distortion of {m['name']}]({m['rd_plot']})", "",
-    ]
-    curves = m["astc_curves"]
-    if len(curves) > 1:
-        mips = [bd["mip"] for bd in curves[0]["bd"]]
-        lines += ["### BD-rate of neural against each ASTC curve (PSNR over all channels; BD-PSNR in brackets)", "",
-                  "| ASTC curve | textures | encode s | " + " | ".join(f"mip {k}" for k in mips) + " |",
-                  "| --- | ---: | ---: |" + " ---: |" * len(mips)]
-        for c in curves:
-            cells = []
-            for bd in c["bd"]:
-                cell = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
-                cell += f" ({_f(bd['bd_psnr_db'], '+.2f')} dB)" if bd["bd_psnr_db"] is not None else ""
-                cells.append(cell + (" (unreliable)" if bd["status"] == "barely overlap" else ""))
-            lines.append(f"| {c['curve']} | {c['textures']} | {_f(c['encode_seconds'], '.1f')} | "
-                         + " | ".join(cells) + " |")
-        lines.append("")
-    lines += ["### BD-rate of neural against ASTC: shared intervals per curve (PSNR over all channels)", "",
-              "| ASTC curve | mip | shared PSNR interval | BD-rate | BD-PSNR | shared rate interval | PSNR overlap |",
-              "| --- | ---: | --- | ---: | ---: | --- | --- |"]
-    for c in curves:
-        for bd in c["bd"]:
-            pi, ri = bd["psnr_interval"], bd["rate_interval"]
-            pis = f"{pi[0]:.2f}-{pi[1]:.2f} dB ({bd['psnr_overlap_db']:.2f} dB)" if pi else "none"
-            ris = f"{ri[0]:.3g}-{ri[1]:.3g} bpp" if ri and ri[1] > ri[0] else "none"
-            rate = _f(bd["bd_rate_percent"], "+.1f") + ("%" if bd["bd_rate_percent"] is not None else "")
-            if bd["status"] == "barely overlap" and bd["bd_rate_percent"] is not None:
-                rate += " (unreliable)"
-            dpsnr = _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else "")
-            lines.append(f"| {c['curve']} | {bd['mip']} | {pis} | {rate} | {dpsnr} | {ris} | {bd['status']} |")
-    lines.append("")
-    for c in curves:
-        for bd in c["bd"]:
-            if bd["status"] != "ok":
-                lines.append(f"- {c['curve']}, mip {bd['mip']}: {bd['note']}.")
-    lines += ["", "### Rate each codec needs at fixed PSNR (all channels; n/a: outside that curve's range)", "",
-              "| ASTC curve | mip | PSNR | neural bpp | ASTC bpp | neural / ASTC |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for c in curves:
-        for bd in c["bd"]:
-            for row in bd["rate_at_psnr"]:
-                lines.append(f"| {c['curve']} | {bd['mip']} | {row['psnr']:g} dB | {_f(row[NEURAL], '.3f')} | "
-                             f"{_f(row[ASTC], '.3f')} | {_f(row['ratio'], '.2f')} |")
-    lines += ["", "### Settings: rate and PSNR over all channels (dB)", "",
-              "| codec | setting | bits per texel | stored bytes | mip 0 | mip 1 | mip 2 | mip 3 | mip 4 | made in |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for s in m["settings"]:
-        ps = [*(_f(v) for v in s["psnr"][:REPORT_MIPS]), *([""] * REPORT_MIPS)][:REPORT_MIPS]
-        if s["codec"] == NEURAL:
-            made = f"{s['steps']} steps, {s['train_seconds']} s on {s['device']}"
-        else:
-            made = f"{s['encode_seconds']} s"
-        made += " (reused)" if s["reused"] else ""
-        lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.4f} | {s['stored_bytes']:,} | "
-                     f"{' | '.join(ps)} | {made} |")
-    names = [x["name"] for x in present]
-    for title, field, fmt, count in (
-        ("PSNR per map (dB), mips 0 · 1 · 2 · 3 · 4", "psnr_maps", ".2f", REPORT_MIPS),
-        ("SSIM per map, mips 0 · 1 · 2 · 3 · 4", "ssim_maps", ".4f", REPORT_MIPS),
-    ):
-        lines += ["", f"### {title}", "", "| codec | setting | bpp | " + " | ".join(names) + " |",
-                  "| --- | --- | ---: |" + " --- |" * len(names)]
-        for s in m["settings"]:
-            cells = [_per_mip(s[field].get(n), fmt, count) for n in names]
-            lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.3f} | " + " | ".join(cells)
-                         + " |")
-    if any(s.get("flip_basecolor") for s in m["settings"]):
-        lines += ["", "### FLIP of the base color (LDR, sRGB as stored; 0 = identical), mips 0 · 1 · 2", "",
-                  "| codec | setting | bpp | FLIP |", "| --- | --- | ---: | --- |"]
-        for s in m["settings"]:
-            lines.append(f"| {s['codec']} | {_setting_name(s)} | {s['bits_per_texel']:.3f} | "
-                         f"{_per_mip(s.get('flip_basecolor'), '.4f', FLIP_MIPS)} |")
-    if m["compare"]:
-        c0 = m["compare"][0]
-        lines += ["", f"### Side by side near {m['compare_bpp']:g} bpp: ASTC {c0[ASTC]} ({m['bd_anchor']}), "
-                  f"neural {c0[NEURAL]}", "",
-                  "Reference, ASTC, neural, and both absolute errors magnified (max over a map's channels).", ""]
-        for c in m["compare"]:
-            lines += [f"**{c['map']}, mip {c['mip']}**", "", f"![{c['map']} mip {c['mip']}]({c['file']})", ""]
-    folders = [f"`astc/{m['id']}/<block>_{c['quality']}" + ("" if c["packing"] == astc.LEGACY_PACKING
-                                                            else f"_{c['packing']}") + "/`" for c in curves]
-    lines += ["", "Files: `.ngtc` in `ngtc/`"
-              + (f", ASTC textures in {', '.join(folders)} (each with its `manifest.json`, which names the packing)"
-                 if folders else "") + ".", ""]
-    return lines
-
-
-def _setting_name(s: dict[str, Any]) -> str:
-    """A setting as the tables name it: the neural preset, or ASTC's block size, preset and packing."""
-    if s["codec"] != ASTC:
-        return s["setting"]
-    return " ".join(str(v) for v in (s["setting"], s.get("quality"), s.get("packing")) if v)
-
-
 # ------------------------------------------------------------------------------------------ entry point
-
-
-def summary_table(report: dict[str, Any]):
-    """BD of neural against the anchor ASTC curve (intervals, status), and the BD-rate against every other curve."""
-    from rich.table import Table
-
-    first = report["materials"][0] if report["materials"] else {}
-    anchor = first.get("bd_anchor") or "ASTC"
-    others = [c["curve"] for c in first.get("astc_curves", [])[1:]]
-    t = Table("material", "mip", "shared PSNR", "BD-rate", "BD-PSNR", "PSNR overlap",
-              *(f"BD-rate vs {c.removeprefix('ASTC ')}" for c in others),
-              title=f"neural against {anchor} (PSNR over all channels)"
-              + (", and against the other ASTC curves" if others else ""), title_justify="left")
-    pct = lambda v: _f(v, "+.1f") + ("%" if v is not None else "")  # noqa: E731
-    for m in report["materials"]:
-        curves = {c["curve"]: c["bd"] for c in m.get("astc_curves", [])}
-        for k, bd in enumerate(m["bd"]):
-            pi = bd["psnr_interval"]
-            extra = [pct(curves[c][k]["bd_rate_percent"])
-                     + (" (unreliable)" if curves[c][k]["status"] == "barely overlap" else "") if c in curves else ""
-                     for c in others]
-            t.add_row(m["name"], str(bd["mip"]), f"{pi[0]:.2f}-{pi[1]:.2f} dB" if pi else "none",
-                      pct(bd["bd_rate_percent"]),
-                      _f(bd["bd_psnr_db"], "+.2f") + (" dB" if bd["bd_psnr_db"] is not None else ""), bd["status"],
-                      *extra)
-    return t
 
 
 def run_cli(paths: Sequence[str | Path], command: str | None = None, **options: Any) -> dict[str, Any]:
@@ -1054,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not is_user_error(exc):
             raise
-        print(f"ngtc eval: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"ngtc eval: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ngtc eval: interrupted", file=sys.stderr)

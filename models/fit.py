@@ -47,7 +47,8 @@ class FitConfig:
     lr_encoder: float = 0.001
     lr_synthesizer_encoder: float = 0.003  # with the encoder: 0.01 stalled it at ~17 dB on rocks (measured)
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
-    mip_falloff: float = 0.45  # share of samples at mip m ~ falloff^m: mip 0 matters most, coarse mips still get many
+    # share of samples at mip m ~ falloff^m (mip 0 matters most, coarse mips still get many); None: the preset's
+    mip_falloff: float | None = None
     refine_lr_scale: float = 0.5  # the warm start's shared synthesizer is refined, not restarted: lower rate
     # Each mip's texels are drawn without replacement, a new permutation per pass, so every texel is read
     # equally often: at 2000 steps +1.0 dB (rocks bpp16), +0.5 dB (tiles bpp12) at mip 0 over random draws.
@@ -61,6 +62,11 @@ class FitConfig:
     # at 2000 steps mip 0 +0.2 dB (rocks bpp16), +0.8 dB (tiles bpp12) with the grids kept at 0.99
     adam_beta2_synthesizer: float = 0.95
     adam_eps: float = 1e-15
+
+    @property
+    def falloff(self) -> float:
+        """The mip falloff this fit samples with: its own when set, else the preset's."""
+        return self.preset.mip_falloff if self.mip_falloff is None else self.mip_falloff
 
 
 @dataclass
@@ -242,7 +248,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     if device.type == "cpu":
         reuse_large_allocations()
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = MipSampler(mips, device, gen, cfg.mip_falloff, cfg.epoch_sampling)
+    sampler = MipSampler(mips, device, gen, cfg.falloff, cfg.epoch_sampling)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
     budget = Budget(cfg.steps, cfg.seconds)

@@ -27,7 +27,8 @@ from .astc import material_fingerprint
 from .cluster import worker_name
 from .codec import compress_material, compress_to_psnr, rate_preset
 from .decoder import NeuralTexture
-from .evaluate import _display, slug  # _display: a map's channels to look at (normals with Z, scalars grey)
+from .eval_common import slug
+from .eval_figures import display_map
 from .fit import METHODS, FitConfig
 from .layout import map_slice
 from .material import Material, MaterialError, gltf_material_ref, gltf_materials, has_maps, load_material
@@ -262,7 +263,7 @@ def thumbnails(name: str, material: Material, ct: CompressedTexture, device: str
     k = min(thumb_mip(material.width, material.height), material.mip_count() - 1)
     ref = material.mip_chain()[k][..., map_slice(info)]
     neural = NeuralTexture(ct, device).decode_mip(k)[..., map_slice(info)]
-    return {thumb_path(name, kind): png_bytes(_display(texels, info.name))
+    return {thumb_path(name, kind): png_bytes(display_map(texels, info.name))
             for kind, texels in (("reference", ref), ("neural", neural))}
 
 

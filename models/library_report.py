@@ -10,7 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from . import evaluate as ev
+from .eval_common import NEURAL, REPORT_MIPS, jsonable, write_file
+from .eval_figures import CURVE_COLORS, fmt_bpp, save_figure
 from .library import thumb_path
 from .library_html import Row, write_page
 
@@ -29,8 +30,8 @@ def write_library_report(out: Path, reports: dict[str, dict[str, Any]], failed: 
     if reports:
         rd_library_figure(reports, doc["anchor"], out / "rd_library.png")
         bd_library_figure(doc, out / "bd_library.png")
-    ev._atomic_write(out / "report.json", (json.dumps(ev._jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
-    ev._atomic_write(out / "report.md", render_markdown(doc).encode())
+    write_file(out / "report.json", (json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
+    write_file(out / "report.md", render_markdown(doc).encode())
     write_page(out, "NGTC material library: neural codec vs ASTC",
                [f"{len(reports)} materials evaluated, {len(failed)} failed; BD-rate against {doc['anchor']}",
                 f"{meta['command']}", f"on {meta['cluster']}; {doc['created']}",
@@ -98,8 +99,8 @@ def _page_row(m: dict[str, Any]) -> Row:
 
 def shown_setting(report: dict[str, Any]) -> dict[str, Any]:
     """The neural setting a material's comparison images show (nearest --compare-bpp), or its first."""
-    neural = [s for s in report["settings"] if s["codec"] == ev.NEURAL]
-    name = report["compare"][0][ev.NEURAL] if report["compare"] else neural[0]["setting"]
+    neural = [s for s in report["settings"] if s["codec"] == NEURAL]
+    name = report["compare"][0][NEURAL] if report["compare"] else neural[0]["setting"]
     return next(s for s in neural if s["setting"] == name)
 
 
@@ -111,7 +112,7 @@ def _log_rate_axis(ax) -> None:
 
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(ev._fmt_bpp))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt_bpp))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="major", alpha=0.35)
 
@@ -124,16 +125,16 @@ def rd_library_figure(reports: dict[str, dict[str, Any]], anchor: str | None, pa
 
     fig = Figure(figsize=(15, 9.2), dpi=100)
     axes = fig.subplots(2, 3).ravel()
-    mips = min(ev.REPORT_MIPS, max(len(r["bd"]) for r in reports.values()))
+    mips = min(REPORT_MIPS, max(len(r["bd"]) for r in reports.values()))
     for i, r in enumerate(reports.values()):
         color = MATERIAL_COLORS[i % len(MATERIAL_COLORS)]
         for k, ax in enumerate(axes[:mips]):
-            for codec, ls, marker in ((ev.NEURAL, "-", "o"), (anchor, "--", "s")):
+            for codec, ls, marker in ((NEURAL, "-", "o"), (anchor, "--", "s")):
                 pts = sorted((s["bits_per_texel"], s["psnr"][k]) for s in r["settings"]
-                             if (s["codec"] == ev.NEURAL if codec == ev.NEURAL else s.get("curve") == codec)
+                             if (s["codec"] == NEURAL if codec == NEURAL else s.get("curve") == codec)
                              and k < len(s["psnr"]) and s["psnr"][k] is not None)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color, ms=3.5,
-                        lw=1.2, alpha=0.9 if codec == ev.NEURAL else 0.55)
+                        lw=1.2, alpha=0.9 if codec == NEURAL else 0.55)
     for k, ax in enumerate(axes[:mips]):
         _log_rate_axis(ax)
         ax.set_title(f"mip {k}", fontsize=10)
@@ -150,7 +151,7 @@ def rd_library_figure(reports: dict[str, dict[str, Any]], anchor: str | None, pa
     (axes[-1] if mips < len(axes) else axes[0]).legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
     fig.suptitle(f"Every material of the library: neural codec vs {anchor} ({len(reports)} materials)", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    ev._save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def bd_library_figure(doc: dict[str, Any], path: Path) -> None:
@@ -162,7 +163,7 @@ def bd_library_figure(doc: dict[str, Any], path: Path) -> None:
     curves = doc["bd_rate"]
     width = 0.8 / max(1, len(curves))
     for j, c in enumerate(curves):
-        color = ev.CURVE_COLORS[j % len(ev.CURVE_COLORS)]
+        color = CURVE_COLORS[j % len(CURVE_COLORS)]
         for d in c["mips"]:
             values = list(d["values"].values())
             x = d["mip"] - 0.4 + width * (j + 0.5)
@@ -180,7 +181,7 @@ def bd_library_figure(doc: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title("BD-rate over the library (materials whose curves overlap reliably)", fontsize=11)
     fig.tight_layout()
-    ev._save_figure(fig, path)
+    save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------------------ markdown
@@ -213,7 +214,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
                   "", "| material | mip 0 | mip 1 | mip 2 | mip 3 | mip 4 | shown preset | bpp | PSNR mip 0 | report |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
         for m in doc["materials"]:
-            rates = [*(_pct(v) for v in m["bd_rate"][:ev.REPORT_MIPS]), *([""] * ev.REPORT_MIPS)][:ev.REPORT_MIPS]
+            rates = [*(_pct(v) for v in m["bd_rate"][:REPORT_MIPS]), *([""] * REPORT_MIPS)][:REPORT_MIPS]
             s = m["shown"]
             lines.append(f"| {m['name']} | {' | '.join(rates)} | {s['preset']} | {s['bits_per_texel']:.3f} | "
                          f"{s['psnr'][0]:.2f} | [{m['report']}]({m['report']}) |")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import writable_folder, write_atomic
-from .evaluate import _jsonable  # non-finite floats (a lossless PSNR) to null: JSON has none
+from .eval_common import jsonable  # non-finite floats (a lossless PSNR) to null: JSON has none
 
 LIBRARY_JSON = "library.json"
 LIBRARY_FORMAT = "ngtc-library"
@@ -81,7 +81,7 @@ def write_library(out: Path, doc: dict[str, Any]) -> None:
     doc["updated"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     doc["summary"] = {status: sum(e["status"] == status for e in entries) for status in STATUSES}
     doc["summary"].update(materials=len(entries), skipped=sum(bool(e.get("skipped")) for e in entries))
-    write_atomic(out / LIBRARY_JSON, (json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
+    write_atomic(out / LIBRARY_JSON, (json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
 
 
 def new_doc(command: str, settings_key: dict[str, Any], cluster: str, entries: list[dict[str, Any]]) -> dict[str, Any]:

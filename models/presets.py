@@ -22,6 +22,9 @@ TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the pr
 class Preset:
     name: str
     shape: DecoderShape
+    # How training spreads its texels over the mips (share at mip m ~ mip_falloff^m): a training setting, not
+    # stored in the file, carried by the preset because the best share differs with the grids' size.
+    mip_falloff: float = 0.45
 
     def nominal_bpp(self, width: int = 1024, height: int = 1024, channels: int = TYPICAL_CHANNELS) -> float:
         """The rate a file of this preset has, about: grids plus the fixed cost of weights and metadata
@@ -32,27 +35,33 @@ class Preset:
 
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
-           activation: str = "relu") -> Preset:
+           activation: str = "relu", mip_falloff: float = 0.45) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu)."""
     return Preset(name, decoder_shape(g0_channels=g0_channels, g0_cell=g0_cell, g1_channels=g1_channels,
                                       g1_cell=g1_cell, hidden_dim=hidden_dim, num_residual_blocks=num_residual_blocks,
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
-                                      activation=activation))
+                                      activation=activation), mip_falloff)
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         preset("bpp0.5", 4, 8, 8, 16),  # 0.375 bpp of grids
-        preset("bpp1", 12, 8, 16, 16),  # 1.0
+        # bpp1 and bpp4 train with more of their texels at the coarse mips (falloff 0.55): their 12 G0 channels,
+        # read sparsely there, are more to learn to ignore, and at 0.45 their mips 3-4 fell under the preset
+        # below (bpp0.5, bpp2.4). At equal steps mips 3 / 4 +1.1-2.1 / +1.9-3.7 dB, mip 0 -0.1 (bpp1) and
+        # -0.3 dB (bpp4) on rocks and walnut (docs/benchmarks.md, "Texels per mip, per preset").
+        preset("bpp1", 12, 8, 16, 16, mip_falloff=0.55),  # 1.0
         preset("bpp2.4", 8, 4, 16, 16),  # 2.25
-        preset("bpp4", 12, 4, 16, 8),  # 4.0
+        preset("bpp4", 12, 4, 16, 8, mip_falloff=0.55),  # 4.0
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
         preset("bpp8", 4, 2, 16, 4, activation="silu"),  # 8.0
-        preset("bpp12", 8, 2, 16, 4, activation="silu"),  # 12.0
-        preset("bpp16", 12, 2, 16, 4, activation="silu"),  # 16.0
+        # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
+        # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
+        preset("bpp12", 8, 2, 16, 4, activation="silu", mip_falloff=0.4),  # 12.0
+        preset("bpp16", 12, 2, 16, 4, activation="silu", mip_falloff=0.4),  # 16.0
     )
 }
 DEFAULT_PRESET = "bpp2.4"

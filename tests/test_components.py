@@ -9,14 +9,16 @@ import pytest
 import torch
 
 from models import ngtc_file
+from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import MipSampler
+from models.fit import FitConfig, MipSampler
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.material import load_material
 from models.ngtc_file import pack_nibbles, unpack_nibbles
 from models.presets import PRESETS, nearest_preset, preset
 from models.quantization import from_codes, quantize, to_codes
+from models.rate import shape_for_rate
 from models.spec import QUANT_LEVELS, grid_stride, mip_count
 from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer
 
@@ -154,6 +156,20 @@ def test_mip_sampler_draws_every_texel_once_per_pass():
             drawn += target[at0, 0].long().tolist()
         # Drawn per pass, each texel comes once; at random, 8 draws of 32 repeat some (p of none ~1e-48).
         assert (len(set(drawn)) == len(drawn) == 256 // n0 * n0) == epochs
+
+
+def test_mip_falloff_comes_from_the_preset_unless_the_fit_sets_it():
+    mips = [np.zeros((s, s, 1), np.float32) for s in (64, 32, 16, 8)]
+    coarse = preset("coarse-heavy", 4, 8, 8, 16, mip_falloff=0.7)
+    cfg = FitConfig(coarse, steps=1, seconds=None)
+    assert cfg.falloff == 0.7
+    sampler = MipSampler(mips, torch.device("cpu"), torch.Generator(), cfg.falloff)
+    assert np.allclose(sampler.share[1:] / sampler.share[:-1], 0.7)  # geometric, as documented
+    assert FitConfig(coarse, steps=1, seconds=None, mip_falloff=0.3).falloff == 0.3
+    # a --bpp preset trains as the family its shape comes from
+    material = load_material("assets/tiles")
+    plan = shape_for_rate(0.6, 1024, 1024, material.layout())
+    assert rate_preset(0.6, material).mip_falloff == plan.preset.mip_falloff
 
 
 def test_presets_span_half_to_sixteen_bits():
