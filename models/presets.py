@@ -50,7 +50,7 @@ PRESETS: dict[str, Preset] = {
         # bpp1 to bpp4 train with more of their texels at the coarse mips (falloff 0.55): bpp1's and bpp4's 12 G0
         # channels, read sparsely there, are more to learn to ignore, and at 0.45 their mips 3-4 fell under the
         # preset below (bpp0.5, bpp2.4); bpp2.4 follows so as to stay above bpp1 there. At equal steps mips 3 / 4
-        # +0.4-2.1 / +1.9-3.7 dB, mip 0 -0.1 to -0.3 dB on rocks and walnut (docs/benchmarks.md, "Texels per
+        # +0.6-2.1 / +1.9-3.7 dB, mip 0 -0.1 to -0.35 dB on rocks and walnut (docs/benchmarks.md, "Texels per
         # mip, per preset").
         preset("bpp1", 12, 8, 16, 16, mip_falloff=0.55),  # 1.0
         preset("bpp2.4", 8, 4, 16, 16, mip_falloff=0.55),  # 2.25
