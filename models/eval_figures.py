@@ -27,8 +27,19 @@ def save_figure(fig, path: Path) -> None:
     write_file(path, buf.getvalue())
 
 
-def fmt_bpp(x: float, _pos=None) -> str:
+def _fmt_bpp(x: float, _pos=None) -> str:
     return f"{x:g}" if x >= 0.1 else f"{x:.2g}"
+
+
+def log_rate_axis(ax) -> None:
+    """Bits per texel on a log x axis, ticks at 1, 2, 5 x 10^k (every RD plot: a material's, the library's)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_fmt_bpp))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="major", alpha=0.35)
 
 
 def curve_style(index: int, quality: str, packing: str) -> dict[str, Any]:
@@ -44,8 +55,6 @@ def rd_figure(name: str, settings: list[Setting], curves: list[dict], mips: int,
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     fig = Figure(figsize=(15, 9.2), dpi=100)
     axes = fig.subplots(2, 3).ravel()
     shown = min(mips, REPORT_MIPS)
@@ -67,11 +76,7 @@ def rd_figure(name: str, settings: list[Setting], curves: list[dict], mips: int,
         bd = curves[0]["bd"][k] if curves else None
         if bd and bd["psnr_interval"] and bd["psnr_overlap_db"] > 0:
             ax.axhspan(*bd["psnr_interval"], color="0.85", alpha=0.6, lw=0)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(fmt_bpp))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.grid(True, which="major", alpha=0.35)
+        log_rate_axis(ax)
         ax.grid(True, which="minor", alpha=0.12)
         if bd:
             verdict = "" if bd["status"] == "ok" else f" ({bd['status']})"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .eval_common import NEURAL, REPORT_MIPS, jsonable, write_file
-from .eval_figures import CURVE_COLORS, fmt_bpp, save_figure
+from .eval_figures import CURVE_COLORS, log_rate_axis, save_figure
 from .library import thumb_path
 from .library_html import Row, write_page
 
@@ -107,16 +107,6 @@ def shown_setting(report: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ figures
 
 
-def _log_rate_axis(ax) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt_bpp))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.grid(True, which="major", alpha=0.35)
-
-
 def rd_library_figure(reports: dict[str, dict[str, Any]], anchor: str | None, path: Path) -> None:
     """PSNR against bits per texel, one panel per mip 0-4: every material's neural presets (solid) and its
     anchor ASTC curve (dashed), one colour per material."""
@@ -136,7 +126,7 @@ def rd_library_figure(reports: dict[str, dict[str, Any]], anchor: str | None, pa
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color, ms=3.5,
                         lw=1.2, alpha=0.9 if codec == NEURAL else 0.55)
     for k, ax in enumerate(axes[:mips]):
-        _log_rate_axis(ax)
+        log_rate_axis(ax)
         ax.set_title(f"mip {k}", fontsize=10)
         ax.set_xlabel("bits per texel (all maps, full mip chain)", fontsize=9)
         ax.set_ylabel("PSNR, all channels (dB)", fontsize=9)

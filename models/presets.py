@@ -16,6 +16,7 @@ from .decoder_shape import DecoderShape, decoder_shape
 # grid codes, 14,670 of fp16 weights).
 METADATA_BYTES = 4_000
 TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the presets were measured on
+DEFAULT_MIP_FALLOFF = 0.45  # training's share of texels at mip m ~ falloff^m, unless a preset says otherwise
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Preset:
     shape: DecoderShape
     # How training spreads its texels over the mips (share at mip m ~ mip_falloff^m): a training setting, not
     # stored in the file, carried by the preset because the best share differs with the grids' size.
-    mip_falloff: float = 0.45
+    mip_falloff: float = DEFAULT_MIP_FALLOFF
 
     def nominal_bpp(self, width: int = 1024, height: int = 1024, channels: int = TYPICAL_CHANNELS) -> float:
         """The rate a file of this preset has, about: grids plus the fixed cost of weights and metadata
@@ -35,7 +36,7 @@ class Preset:
 
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
-           activation: str = "relu", mip_falloff: float = 0.45) -> Preset:
+           activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu)."""
     return Preset(name, decoder_shape(g0_channels=g0_channels, g0_cell=g0_cell, g1_channels=g1_channels,
                                       g1_cell=g1_cell, hidden_dim=hidden_dim, num_residual_blocks=num_residual_blocks,
