@@ -66,15 +66,19 @@ def _typed(default: object, value: str) -> object:
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
-    """The preset with the variant's DecoderShape overrides; unchanged (same name, so the warm start finds its
-    weights) when the variant only changes the fit's settings."""
+    """The preset with the variant's DecoderShape overrides and the base's training settings (its mip falloff);
+    unchanged (same name, so the warm start finds its weights) when the variant only changes the fit's settings."""
     fields = msgspec.to_builtins(base.shape)
     shape_overrides = [(k, v) for k, v in _overrides(variant) if k in fields]
     if not shape_overrides:
         return base
     for key, value in shape_overrides:
         fields[key] = _typed(fields[key], value)
-    return Preset(f"{base.name}:{variant}", decoder_shape(**fields))
+    try:
+        shape = decoder_shape(**fields)
+    except ValueError as e:
+        raise SystemExit(f"bench_capacity: variant {variant!r}: {e}") from None
+    return Preset(f"{base.name}:{variant}", shape, base.mip_falloff)
 
 
 def variant_config(preset: Preset, steps: int, variant: str) -> FitConfig:
@@ -139,8 +143,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the CPU seconds of one thread are the cost measure
+    variants = args.variants.split(",")
+    for variant in variants:  # refuse a bad variant before the first fit, not after an hour of them
+        variant_config(variant_preset(get_preset(args.preset), variant), args.steps, variant)
     results = []
-    for variant in args.variants.split(","):
+    for variant in variants:
         results.append(run(args.material, args.preset, args.steps, variant, args.mips))
         print(json.dumps(results[-1]), flush=True)
     if args.out:

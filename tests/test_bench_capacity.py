@@ -14,6 +14,7 @@ def test_shape_override_makes_a_new_preset():
     assert (chosen.shape.hidden_dim, chosen.shape.activation) == (64, "silu")
     assert chosen.shape.g0_channels == base.shape.g0_channels
     assert chosen.name != base.name
+    assert chosen.mip_falloff == base.mip_falloff != 0.45  # trains like its base (bpp2.4 spreads to 0.55)
 
 
 def test_fit_only_variant_keeps_the_preset_so_the_warm_start_finds_its_weights():
@@ -31,3 +32,8 @@ def test_fit_overrides_are_typed():
 def test_bad_variants_are_refused(variant):
     with pytest.raises(SystemExit):
         variant_config(get_preset("bpp2.4"), 100, variant)
+
+
+def test_an_invalid_shape_is_refused_by_name():
+    with pytest.raises(SystemExit, match="g0_channels=3.*even"):
+        variant_preset(get_preset("bpp4"), "g0_channels=3+g0_cell=2")
