@@ -8,7 +8,8 @@ mips 0-2 (`--mips`), decoded by the trained model (float32 weights, 4-bit grids 
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
 
 A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...), a FitConfig
-one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`; `+` joins several), `float`
+one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`, `steps=4500` for a variant whose
+steps are cheaper, compared at equal CPU time; `+` joins several), `float`
 (grids trained and read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast of the synthesizer in training:
 faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
 """
@@ -34,7 +35,7 @@ from .grid_sampler import texel_index_uv
 from .material import load_material
 from .presets import Preset, get_preset
 
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "steps", "seconds"}
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "seconds"}
 KNOWN_FIELDS = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS
 
 
@@ -124,11 +125,12 @@ def run(material_path: str, preset: str, steps: int, variant: str, mips: int = 3
     chosen = get_preset(preset) if variant == "base" else variant_preset(get_preset(preset), variant)
     with training_mode(variant) as quant_mode:
         start, cpu = time.perf_counter(), time.thread_time()
-        model = fit(chain, variant_config(chosen, steps, variant), None, layout)
+        cfg = variant_config(chosen, steps, variant)  # a variant may set its own steps (equal-time rows)
+        model = fit(chain, cfg, None, layout)
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
         psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, quant_mode), 2)
                 for m in range(min(mips, len(chain)))]
-    return {"material": material.name, "preset": preset, "variant": variant, "steps": steps,
+    return {"material": material.name, "preset": preset, "variant": variant, "steps": cfg.steps,
             "shape": msgspec.to_builtins(chosen.shape),
             f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
 

@@ -48,14 +48,17 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         preset("bpp0.5", 4, 8, 8, 16),  # 0.375 bpp of grids
-        # bpp1 to bpp4 train with more of their texels at the coarse mips (falloff 0.55): bpp1's and bpp4's 12 G0
-        # channels, read sparsely there, are more to learn to ignore, and at 0.45 their mips 3-4 fell under the
-        # preset below (bpp0.5, bpp2.4); bpp2.4 follows so as to stay above bpp1 there. At equal steps mips 3 / 4
-        # +0.6-2.1 / +1.9-3.7 dB, mip 0 -0.1 to -0.35 dB on rocks and walnut (docs/benchmarks.md, "Texels per
-        # mip, per preset").
+        # bpp1 to bpp4 train with more of their texels at the coarse mips (falloff 0.55): bpp1's 12 G0 channels,
+        # read sparsely there, are more to learn to ignore, and at 0.45 its mips 3-4 fell under bpp0.5; bpp2.4
+        # follows so as to stay above bpp1 there. At equal steps mips 3 / 4 +0.6-2.1 / +1.9-3.7 dB, mip 0 -0.1 to
+        # -0.35 dB on rocks and walnut (docs/benchmarks.md, "Texels per mip, per preset").
         preset("bpp1", 12, 8, 16, 16, mip_falloff=0.55),  # 1.0
         preset("bpp2.4", 8, 4, 16, 16, mip_falloff=0.55),  # 2.25
-        preset("bpp4", 12, 4, 16, 8, mip_falloff=0.55),  # 4.0
+        # bpp4 as the top presets are built (finer cells, few channels, SiLU), not as 12 G0 channels at cell 4: a
+        # smaller synthesizer input (57 values, not 105) makes a step ~1.45x cheaper, and at equal CPU time mip 0
+        # gains +0.4 (rocks) to +2.0 dB (aluminium), every mip gains on four of five sets (rocks: mips 1-2 -0.9)
+        # (docs/benchmarks.md, "bpp4 with fine cells").
+        preset("bpp4", 2, 2, 8, 4, activation="silu", mip_falloff=0.55),  # 4.0
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.

@@ -28,6 +28,11 @@ def test_fit_overrides_are_typed():
     assert (cfg.steps, cfg.seconds) == (100, None)
 
 
+def test_a_variant_sets_its_own_step_count_for_equal_time_rows():
+    cfg = variant_config(get_preset("bpp4"), 3200, "g0_cell=2+steps=4500")
+    assert cfg.steps == 4500 and isinstance(cfg.steps, int)
+
+
 @pytest.mark.parametrize("variant", ["no_such_field=1", "epoch_sampling=maybe"])
 def test_bad_variants_are_refused(variant):
     with pytest.raises(SystemExit):
