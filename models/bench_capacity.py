@@ -32,7 +32,7 @@ from .atomic import write_atomic
 from .decoder_shape import DecoderShape, decoder_shape
 from .fit import FitConfig, fit
 from .grid_sampler import texel_index_uv
-from .material import load_material
+from .material import Material, load_material
 from .presets import Preset, get_preset
 
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "seconds"}
@@ -119,19 +119,17 @@ def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
     return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
 
 
-def run(material_path: str, preset: str, steps: int, variant: str, mips: int = 3) -> dict:
-    material = load_material(material_path)
+def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int = 3) -> dict:
+    """Fit one variant of `preset` (its shape and settings in `cfg`) and measure it."""
     chain, layout = material.mip_chain(), material.layout()
-    chosen = get_preset(preset) if variant == "base" else variant_preset(get_preset(preset), variant)
     with training_mode(variant) as quant_mode:
         start, cpu = time.perf_counter(), time.thread_time()
-        cfg = variant_config(chosen, steps, variant)  # a variant may set its own steps (equal-time rows)
         model = fit(chain, cfg, None, layout)
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
         psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, quant_mode), 2)
                 for m in range(min(mips, len(chain)))]
-    return {"material": material.name, "preset": preset, "variant": variant, "steps": cfg.steps,
-            "shape": msgspec.to_builtins(chosen.shape),
+    return {"material": material.name, "preset": preset, "variant": variant,
+            "steps": cfg.steps, "shape": msgspec.to_builtins(cfg.preset.shape),
             f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
 
 
@@ -145,12 +143,13 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the CPU seconds of one thread are the cost measure
-    variants = args.variants.split(",")
-    for variant in variants:  # refuse a bad variant before the first fit, not after an hour of them
-        variant_config(variant_preset(get_preset(args.preset), variant), args.steps, variant)
+    base = get_preset(args.preset)
+    # every variant's settings first: a bad one is refused before the first fit, not after an hour of them
+    configs = {v: variant_config(variant_preset(base, v), args.steps, v) for v in args.variants.split(",")}
+    material = load_material(args.material)
     results = []
-    for variant in variants:
-        results.append(run(args.material, args.preset, args.steps, variant, args.mips))
+    for variant, cfg in configs.items():
+        results.append(run(material, args.preset, variant, cfg, args.mips))
         print(json.dumps(results[-1]), flush=True)
     if args.out:
         write_atomic(args.out, (json.dumps(results, indent=1) + "\n").encode())

@@ -65,9 +65,9 @@ PRESETS: dict[str, Preset] = {
         preset("bpp8", 4, 2, 16, 4, activation="silu"),  # 8.0
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
-        # bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at equal steps mip 0
-        # +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md, "bpp4 with fine
-        # cells"); their coarse mips are far above ASTC's, their mip 0 is not.
+        # For the same reason bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at
+        # equal steps mip 0 +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md,
+        # "bpp4 with fine cells").
         preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4),  # 12.0
         preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4),  # 16.0
     )
