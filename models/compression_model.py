@@ -20,6 +20,7 @@ from .grid_constructor import GridConstructor
 from .grid_sampler import GridSampler
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture
+from .pyramid_atlas import Pyramid
 from .quantization import from_codes, quantize, to_codes
 from .spec import QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
@@ -40,11 +41,13 @@ class CompressionModel(nn.Module):
             self.global_transformer = GlobalTransformer(in_channels, encoder_channels, use_attention)
             self.grid_constructor = GridConstructor(self.global_transformer.out_channels, self.grid_channels,
                                                     self.grid_cells, self.global_transformer.stride)
-        self.grid_sampler = GridSampler(shape.g0_sampling)
+        self.grid_sampler = GridSampler(shape.g0_sampling, self.grid_cells)
         self.texture_synthesizer = TextureSynthesizer(shape.g0_features, shape.g1_channels, in_channels,
                                                       shape.hidden_dim, shape.num_residual_blocks,
                                                       shape.positional_encoding_levels, shape.activation)
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
+        # a decoder's grid pyramids, built once from the stored codes (decompress); training builds them per step
+        self.pyramids_from_codes: tuple[Pyramid, Pyramid] | None = None
 
     # -- the encoder side -------------------------------------------------------------------------
     def construct_grids(self, texels: torch.Tensor, quant_mode: str = "ste") -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,12 +90,27 @@ class CompressionModel(nn.Module):
         With `texels` (a crop, (C, h, w)) the grids come from the encoder and are read at `grid_uv`,
         the coordinates inside the crop (clamped at its borders); otherwise the free grids are read.
         """
-        if texels is not None:
+        if texels is not None:  # the encoder's grids are quantized whole, so their pyramids are exact
             g0, g1 = self.construct_grids(texels, quant_mode)
-            feats = self.grid_sampler(g0, g1, grid_uv if grid_uv is not None else uv, wrap=False)
+            feats = self.grid_sampler(g0, g1, grid_uv if grid_uv is not None else uv, wrap=False, mip=mip,
+                                      pyramids=self._pyramids((g0, g1), quantized=False))
         else:  # quantized as gathered: a fine grid has many more cells than a batch reads
-            feats = self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode))
+            pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
+            feats = self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode), mip=mip,
+                                      pyramids=pyramids, noise=quant_mode == "noise")
         return self.texture_synthesizer(feats, uv, mip)
+
+    def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool) -> tuple[Pyramid, ...] | None:
+        """Each grid's pyramid (differentiable) when the shape reads them, else None."""
+        if not self.shape.grid_pyramid:
+            return None
+        return tuple(Pyramid.of(g, quantized) for g in grids)
+
+    def _free_grid_pyramids(self, quant_mode: str) -> tuple[Pyramid, ...] | None:
+        """The free grids' pyramids as this quantization mode sees them: "ste", of the grids rounded to their
+        codes (the stored pyramid, straight-through gradient); "noise", of the float grids, with noise added as
+        read (`grid_sampler.pyramid_noise`); "none", of the float grids."""
+        return self._pyramids(tuple(self.grids), quantized=quant_mode == "ste")
 
     # -- storage ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -113,4 +131,6 @@ def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> Com
                                                for k, v in ct.weights.items()})
     model.to(device)
     model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g)) for g in (ct.g0, ct.g1)))
+    if ct.shape.grid_pyramid:  # the same floats the GLSL decoder's upload makes (viewer/neural_gl.py)
+        model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device) for g in (ct.g0, ct.g1))
     return model.eval()

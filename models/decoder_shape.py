@@ -1,6 +1,7 @@
 """DecoderShape: the one typed description of a neural texture decoder's shape.
 
-The grids (channels and cell size of G0 and G1, how G0 is read), the TextureSynthesizer (hidden width,
+The grids (channels and cell size of G0 and G1, how G0 is read, whether coarse mips read their
+pyramid), the TextureSynthesizer (hidden width,
 residual blocks, positional-encoding levels, activation) and everything derived from them: the MLP's
 input width, weight shapes, grid shapes and the grids' bits per texel. A preset is a name plus a
 DecoderShape; `CompressionModel` is built from one; the `.ngtc` file stores it under "synthesizer" and
@@ -44,6 +45,8 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     positional_encoding_levels: Annotated[int, Meta(ge=0, le=MAX_PE_LEVELS)]
     g0_sampling: G0Sampling = "bilinear"  # files written before "corners" existed lack the key
     activation: Literal["relu", "silu"] = "relu"  # files written before "silu" existed lack the key
+    # Coarse mips read a box-filtered pyramid of each grid instead of striding over it (models/grid_pyramid.py)
+    grid_pyramid: bool = False  # files written before it existed lack the key
 
     def __post_init__(self) -> None:
         for name in ("g0_channels", "g1_channels"):

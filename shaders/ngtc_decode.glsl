@@ -16,7 +16,10 @@
 //   NGTC_BLOCK_STRIDE, NGTC_OFF_OUTPUT_W, NGTC_OFF_OUTPUT_B, NGTC_G0_UNIT, NGTC_G1_UNIT,
 //   NGTC_WEIGHTS_BINDING; optional: NGTC_WEIGHTS_UBO with NGTC_WEIGHTS_VEC4, NGTC_NO_UNROLL, NGTC_GRID_OFFSET
 //   (all below).
-// Declares: samplers ngtc_g0/ngtc_g1, the NgtcWeights block, and with NGTC_NO_UNROLL uniform ngtc_no_unroll.
+//   NGTC_GRID_PYRAMID with NGTC_G0_LOG2_CELL, NGTC_G1_LOG2_CELL, NGTC_G0_LEVELS, NGTC_G1_LEVELS,
+//   NGTC_G0_PYRAMID_UNIT, NGTC_G1_PYRAMID_UNIT (below).
+// Declares: samplers ngtc_g0/ngtc_g1 (and ngtc_g0_pyramid/ngtc_g1_pyramid), the NgtcWeights block, and with
+// NGTC_NO_UNROLL uniform ngtc_no_unroll.
 //
 // GPU data (uploaded by viewer/neural_gl.py):
 //   ngtc_g0, ngtc_g1: 4-component unsigned integer textures of 4-bit grid codes, N = NGTC_Gi_CODES codes
@@ -25,6 +28,11 @@
 //     texel k / (4N), component (k % 4N) / N, bits 4 * (k % N) and up (the file's nibble order: channel
 //     2j in the low nibble of byte j, read as a little-endian integer). Unused codes are 0.
 //     Feature value = code * NGTC_QUANT_STEP + NGTC_QUANT_MIN.
+//   ngtc_g0_pyramid, ngtc_g1_pyramid (NGTC_GRID_PYRAMID 1): levels 1 .. NGTC_Gi_LEVELS of each grid's box-filtered
+//     pyramid (models/grid_pyramid.py) as texture levels 0 .. NGTC_Gi_LEVELS - 1 of an RGBA32F texture, the
+//     floats models.grid_pyramid.levels_from_codes computes; ceil(channels / 4) texels per cell side by side,
+//     channel k in texel k / 4, component k % 4. Mip m reads level clamp(floor(m) - log2(cell), 0, levels);
+//     level 0 is the grid of codes.
 //   NgtcWeights: the fp16 weights widened to float32, row-major (out, in) matrices: input.weight,
 //     input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias. With
 //     NGTC_WEIGHTS_UBO a uniform block of NGTC_WEIGHTS_VEC4 vec4s (std140: 4 floats a vec4; at the unrolled
@@ -38,6 +46,10 @@
 // grid_sampler.py). The parity test overrides it to prove a wrong rule is caught.
 #ifndef NGTC_GRID_OFFSET
 #define NGTC_GRID_OFFSET 0.5
+#endif
+
+#ifndef NGTC_GRID_PYRAMID
+#define NGTC_GRID_PYRAMID 0
 #endif
 
 // NGTC_NO_UNROLL (set by viewer/neural_gl.py on software renderers): loop trip counts come from a uniform
@@ -58,6 +70,10 @@ uniform int ngtc_no_unroll;
 
 layout(binding = NGTC_G0_UNIT) uniform usampler2D ngtc_g0;
 layout(binding = NGTC_G1_UNIT) uniform usampler2D ngtc_g1;
+#if NGTC_GRID_PYRAMID
+layout(binding = NGTC_G0_PYRAMID_UNIT) uniform sampler2D ngtc_g0_pyramid;
+layout(binding = NGTC_G1_PYRAMID_UNIT) uniform sampler2D ngtc_g1_pyramid;
+#endif
 #ifdef NGTC_WEIGHTS_UBO
 layout(std140, binding = NGTC_WEIGHTS_BINDING) uniform NgtcWeights {
     vec4 ngtc_weights4[NGTC_WEIGHTS_VEC4];
@@ -80,17 +96,37 @@ float ngtc_dequant(uint bits, uint nibble) {
     return float(code) * NGTC_QUANT_STEP + NGTC_QUANT_MIN;
 }
 
+// The four cells around uv on a grid of `cells` cells (wrap addressing), and their bilinear weights.
+void ngtc_taps(vec2 uv, ivec2 cells, out ivec2 i0, out ivec2 i1, out vec2 f) {
+    vec2 pos = uv * vec2(cells) - NGTC_GRID_OFFSET;
+    vec2 p0 = floor(pos);
+    f = pos - p0;
+    i0 = ngtc_wrap(ivec2(p0), cells);
+    i1 = ngtc_wrap(ivec2(p0) + 1, cells);
+}
+
+// One channel's four cell values into x: side by side times their weights (corners), or lerped (bilinear).
+void ngtc_put(bool corners, int channels, int base, int ch, vec2 f, float v00, float v10, float v01, float v11,
+              inout float x[NGTC_IN_DIM]) {
+    if (corners) {
+        vec2 g = 1.0 - f;  // corner weights, as in torch
+        x[base + ch] = v00 * (g.x * g.y);
+        x[base + channels + ch] = v10 * (f.x * g.y);
+        x[base + 2 * channels + ch] = v01 * (g.x * f.y);
+        x[base + 3 * channels + ch] = v11 * (f.x * f.y);
+    } else {  // same expression order as torch: lerp along x on both rows, then along y
+        float top = v00 * (1.0 - f.x) + v10 * f.x;
+        float bottom = v01 * (1.0 - f.x) + v11 * f.x;
+        x[base + ch] = top * (1.0 - f.y) + bottom * f.y;
+    }
+}
+
 // grid_sampler.bilinear (or .corners) with wrap addressing, for `channels` channels written to x[base ..].
 void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool corners, int base, vec2 uv,
                     inout float x[NGTC_IN_DIM]) {
-    ivec2 cells = textureSize(grid, 0) / ivec2(texels, 1);
-    vec2 pos = uv * vec2(cells) - NGTC_GRID_OFFSET;
-    vec2 p0 = floor(pos);
-    vec2 f = pos - p0;
-    ivec2 i0 = ngtc_wrap(ivec2(p0), cells);
-    ivec2 i1 = ngtc_wrap(ivec2(p0) + 1, cells);
-    vec2 g = 1.0 - f;
-    vec4 w = vec4(g.x * g.y, f.x * g.y, g.x * f.y, f.x * f.y);  // corner weights, as in torch
+    ivec2 i0, i1;
+    vec2 f;
+    ngtc_taps(uv, textureSize(grid, 0) / ivec2(texels, 1), i0, i1, f);
     for (int t = 0; t < texels; ++t) {
         uvec4 c00 = texelFetch(grid, ivec2(i0.x * texels + t, i0.y), 0);
         uvec4 c10 = texelFetch(grid, ivec2(i1.x * texels + t, i0.y), 0);
@@ -99,22 +135,36 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool c
         for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
             int comp = k / codes;
             uint nibble = uint(k % codes);
-            int ch = t * 4 * codes + k;
-            float v00 = ngtc_dequant(c00[comp], nibble), v10 = ngtc_dequant(c10[comp], nibble);
-            float v01 = ngtc_dequant(c01[comp], nibble), v11 = ngtc_dequant(c11[comp], nibble);
-            if (corners) {
-                x[base + ch] = v00 * w.x;
-                x[base + channels + ch] = v10 * w.y;
-                x[base + 2 * channels + ch] = v01 * w.z;
-                x[base + 3 * channels + ch] = v11 * w.w;
-            } else {  // same expression order as torch: lerp along x on both rows, then along y
-                float top = v00 * (1.0 - f.x) + v10 * f.x;
-                float bottom = v01 * (1.0 - f.x) + v11 * f.x;
-                x[base + ch] = top * (1.0 - f.y) + bottom * f.y;
-            }
+            ngtc_put(corners, channels, base, t * 4 * codes + k, f, ngtc_dequant(c00[comp], nibble),
+                     ngtc_dequant(c10[comp], nibble), ngtc_dequant(c01[comp], nibble),
+                     ngtc_dequant(c11[comp], nibble), x);
         }
     }
 }
+
+#if NGTC_GRID_PYRAMID
+// The same read on level `level` >= 1 of a grid's pyramid (texture level level - 1), when mip is past its cell.
+void ngtc_read_pyramid(sampler2D pyramid, int level, int channels, bool corners, int base, vec2 uv,
+                       inout float x[NGTC_IN_DIM]) {
+    int texels = (channels + 3) / 4;
+    ivec2 i0, i1;
+    vec2 f;
+    ngtc_taps(uv, textureSize(pyramid, level - 1) / ivec2(texels, 1), i0, i1, f);
+    for (int t = 0; t < texels; ++t) {
+        vec4 c00 = texelFetch(pyramid, ivec2(i0.x * texels + t, i0.y), level - 1);
+        vec4 c10 = texelFetch(pyramid, ivec2(i1.x * texels + t, i0.y), level - 1);
+        vec4 c01 = texelFetch(pyramid, ivec2(i0.x * texels + t, i1.y), level - 1);
+        vec4 c11 = texelFetch(pyramid, ivec2(i1.x * texels + t, i1.y), level - 1);
+        for (int k = 0; k < 4 && 4 * t + k < channels; ++k) {
+            ngtc_put(corners, channels, base, 4 * t + k, f, c00[k], c10[k], c01[k], c11[k], x);
+        }
+    }
+}
+
+int ngtc_level(float mip, int log2_cell, int levels) {  // models.grid_pyramid.level
+    return clamp(int(floor(mip)) - log2_cell, 0, levels);
+}
+#endif
 
 // PositionalEncoding: [sin u, cos u, sin v, cos v], each NGTC_PE_LEVELS wide; the phase is reduced with
 // x - trunc(x) (torch.frac) before scaling by 2 pi, so float32 stays exact at high octaves.
@@ -139,7 +189,19 @@ float ngtc_act(float a) {  // the synthesizer's activation: torch.relu, or nn.fu
 
 void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     float x[NGTC_IN_DIM];
+#if NGTC_GRID_PYRAMID
+    int l0 = ngtc_level(mip, NGTC_G0_LOG2_CELL, NGTC_G0_LEVELS);
+    int l1 = ngtc_level(mip, NGTC_G1_LOG2_CELL, NGTC_G1_LEVELS);
+    if (l0 > 0) {
+        ngtc_read_pyramid(ngtc_g0_pyramid, l0, NGTC_G0_CHANNELS, NGTC_G0_CORNERS != 0, 0, uv, x);
+    } else
+#endif
     ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0, uv, x);
+#if NGTC_GRID_PYRAMID
+    if (l1 > 0) {
+        ngtc_read_pyramid(ngtc_g1_pyramid, l1, NGTC_G1_CHANNELS, false, NGTC_G0_FEATURES, uv, x);
+    } else
+#endif
     ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES, uv, x);
     ngtc_encode(uv, x);
     x[NGTC_IN_DIM - 1] = mip;

@@ -9,6 +9,9 @@ GPU layout (documented in shaders/ngtc_decode.glsl):
 - grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
   wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
   in the low nibble of byte k);
+- grid pyramids (`DecoderShape.grid_pyramid`): levels 1.. of each grid as the mip levels of one RGBA32F
+  texture, 4 channels a texel, the floats `models.grid_pyramid.levels_from_codes` computes for the PyTorch
+  decoder too;
 - weights: fp16 widened to float32, in `DecoderShape.weight_shapes` order, in a uniform buffer (std140 vec4[]) when
   they fit one, else an SSBO (std430 float[]): a GPU reads uniform-buffer values at the constant offsets of
   the unrolled MLP straight from its constant cache;
@@ -25,7 +28,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from models import ngtc_file
+from models import grid_pyramid, ngtc_file
 from models.ngtc_file import CompressedTexture
 from models.spec import (
     ACTIVATIONS,
@@ -44,6 +47,7 @@ from .glsl import compile_compute
 GRID_DTYPES = {2: "u1", 4: "u2", 8: "u4"}  # 4-bit codes per component -> moderngl dtype (RGBA8/16/32UI)
 
 DEFAULT_G0_UNIT, DEFAULT_G1_UNIT = 14, 15  # high texture units: the viewer's own maps use the low ones
+PYRAMID_UNITS = (9, 10)  # the grids' pyramids (DecoderShape.grid_pyramid); 8 is the feedback cache, 11-13 IBL
 DEFAULT_WEIGHTS_BINDING = 6
 BAKE_OUT_BINDING = 7
 BAKE_GROUP = 8  # local_size of ngtc_bake.comp
@@ -72,6 +76,7 @@ class NeuralGL:
     units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT)
     weights_binding: int = DEFAULT_WEIGHTS_BINDING
     weights_block: str = "ssbo"  # "ubo" or "ssbo": where ngtc_decode.glsl reads the weights
+    pyramids: tuple[moderngl.Texture, ...] = ()  # G0's and G1's with grid_pyramid, else none
     _programs: dict = field(default_factory=dict, repr=False)  # compiled bake shaders, by variant
 
     @property
@@ -92,15 +97,20 @@ class NeuralGL:
 
     @property
     def gpu_bytes(self) -> int:
-        """Bytes of GPU memory the decoder reads: both grid textures and the weight buffer."""
-        return texture_bytes(self.g0) + texture_bytes(self.g1) + self.weights.size
+        """Bytes of GPU memory the decoder reads: both grid textures (and pyramids) and the weight buffer."""
+        levels = pyramid_levels(self.compressed) if self.pyramids else ()
+        pyramids = sum(texture_bytes(t, n) for t, n in zip(self.pyramids, levels, strict=True))
+        return texture_bytes(self.g0) + texture_bytes(self.g1) + pyramids + self.weights.size
 
     def bind(self, program: moderngl.Program | moderngl.ComputeShader | None = None) -> None:
         """Bind the grids and weights where the decoder expects them (its layout bindings).
 
         Sampler uniforms are also set on `program` when given, in case a driver ignores the bindings.
         """
-        for tex, unit, name in ((self.g0, self.units[0], "ngtc_g0"), (self.g1, self.units[1], "ngtc_g1")):
+        textures = [(self.g0, self.units[0], "ngtc_g0"), (self.g1, self.units[1], "ngtc_g1")]
+        if self.pyramids:
+            textures += zip(self.pyramids, PYRAMID_UNITS, ("ngtc_g0_pyramid", "ngtc_g1_pyramid"), strict=True)
+        for tex, unit, name in textures:
             tex.use(location=unit)
             if program is not None and name in program:
                 program[name] = unit
@@ -110,7 +120,7 @@ class NeuralGL:
             self.weights.bind_to_storage_buffer(self.weights_binding)
 
     def release(self) -> None:
-        for obj in (self.g0, self.g1, self.weights, *self._programs.values()):
+        for obj in (self.g0, self.g1, *self.pyramids, self.weights, *self._programs.values()):
             obj.release()
         self._programs.clear()
 
@@ -126,7 +136,9 @@ def decode_loop_iterations(ct: CompressedTexture) -> int:
     outer ones counted too): grid reads, positional encoding and the MLP."""
     s = ct.shape
     hidden, blocks, ins = s.hidden_dim, s.num_residual_blocks, s.in_dim
-    grids = sum(t * (1 + 4 * codes) for codes, t in (grid_format(s.g0_channels), grid_format(s.g1_channels)))
+    # a grid is read from its codes or, past its cell with grid_pyramid, from a pyramid level: the longer loop
+    grids = sum(max(t * (1 + 4 * codes), -(-c // 4) * 5 if s.grid_pyramid else 0)
+                for c, (codes, t) in ((c, grid_format(c)) for c in (s.g0_channels, s.g1_channels)))
     mlp = hidden * (1 + ins) + blocks * (1 + hidden * (1 + hidden) + hidden) + ct.out_channels * (1 + hidden)
     return grids + s.positional_encoding_levels + mlp
 
@@ -150,10 +162,13 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     if ctx is None:
         return
     max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
-    for g, grid in (("g0", ct.g0), ("g1", ct.g1)):
-        w = grid.shape[1] * grid_format(grid.shape[2])[1]
-        if max(w, grid.shape[0]) > max_size:
-            raise NgtcGLError(f"{name}: grid {g} needs a {w}x{grid.shape[0]} texture; this GPU allows {max_size}")
+    for g, grid, levels in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), strict=True):
+        sizes = [(grid.shape[1] * grid_format(grid.shape[2])[1], grid.shape[0])]
+        if levels:  # the pyramid's first level: half the cells, 4 channels a texel
+            sizes.append((grid.shape[1] // 2 * -(-grid.shape[2] // 4), grid.shape[0] // 2))
+        for w, h in sizes:
+            if max(w, h) > max_size:
+                raise NgtcGLError(f"{name}: grid {g} needs a {w}x{h} texture; this GPU allows {max_size}")
     if max(ct.width, ct.height) > max_size:
         raise NgtcGLError(f"{name}: {ct.width}x{ct.height} exceeds this GPU's texture size limit {max_size}")
     iterations = decode_loop_iterations(ct)
@@ -181,6 +196,34 @@ def pack_grid(codes: np.ndarray) -> np.ndarray:
     padded[..., :c] = codes
     shifts = (QUANT_BITS * np.arange(per_comp)).astype(dtype)
     return np.bitwise_or.reduce(padded.reshape(h, w * t, 4, per_comp) << shifts, axis=-1).astype(dtype)
+
+
+def pyramid_levels(ct: CompressedTexture) -> tuple[int, int]:
+    """Pyramid levels above G0 and G1 (models.grid_pyramid.depth); none without grid_pyramid."""
+    if not ct.shape.grid_pyramid:
+        return 0, 0
+    return grid_pyramid.depth(*ct.g0.shape[:2]), grid_pyramid.depth(*ct.g1.shape[:2])
+
+
+def pack_pyramid_level(values: np.ndarray) -> np.ndarray:
+    """(H_l, W_l, C) float32 -> (H_l, W_l * ceil(C / 4), 4): 4 channels a texel, zero-padded."""
+    h, w, c = values.shape
+    padded = np.zeros((h, w, -(-c // 4) * 4), np.float32)
+    padded[..., :c] = values
+    return padded.reshape(h, -1, 4)
+
+
+def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray) -> moderngl.Texture:
+    """A grid's pyramid levels 1.. as the levels of one RGBA32F texture (a 1x1 placeholder when it has none)."""
+    levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes)]
+    if not levels:
+        return ctx.texture((1, 1), 4, dtype="f4")
+    tex = ctx.texture((levels[0].shape[1], levels[0].shape[0]), 4, levels[0].tobytes(), dtype="f4")
+    tex.build_mipmaps(0, len(levels) - 1)  # allocates the levels (sizes halve exactly); overwritten below
+    for k, level in enumerate(levels[1:], start=1):
+        tex.write(level.tobytes(), level=k)
+    tex.filter = (moderngl.NEAREST_MIPMAP_NEAREST, moderngl.NEAREST)  # read with texelFetch
+    return tex
 
 
 def weight_offsets(ct: CompressedTexture) -> dict[str, int]:
@@ -233,7 +276,13 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
         "NGTC_BLOCK_STRIDE": block_stride,
         "NGTC_OFF_OUTPUT_W": off["output.weight"], "NGTC_OFF_OUTPUT_B": off["output.bias"],
         "NGTC_G0_UNIT": units[0], "NGTC_G1_UNIT": units[1], "NGTC_WEIGHTS_BINDING": weights_binding,
+        "NGTC_GRID_PYRAMID": int(s.grid_pyramid),
     }
+    if s.grid_pyramid:
+        levels = pyramid_levels(ct)
+        values.update(NGTC_G0_LOG2_CELL=s.g0_cell.bit_length() - 1, NGTC_G1_LOG2_CELL=s.g1_cell.bit_length() - 1,
+                      NGTC_G0_LEVELS=levels[0], NGTC_G1_LEVELS=levels[1],
+                      NGTC_G0_PYRAMID_UNIT=PYRAMID_UNITS[0], NGTC_G1_PYRAMID_UNIT=PYRAMID_UNITS[1])
     if not unroll:
         values["NGTC_NO_UNROLL"] = 1
     if weights_block == "ubo":
@@ -271,9 +320,11 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
         tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
         tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
         grids.append(tex)
+    pyramids = tuple(upload_pyramid(ctx, codes) for codes in (ct.g0, ct.g1)) if ct.shape.grid_pyramid else ()
     weights = ctx.buffer(packed.tobytes())
     defines = decoder_defines(ct, units, weights_binding, unroll, weights_block)
-    return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding, weights_block)
+    return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding, weights_block,
+                    pyramids)
 
 
 # ---------------------------------------------------------------------------------------- decode on load
