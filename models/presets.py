@@ -58,18 +58,21 @@ PRESETS: dict[str, Preset] = {
         # smaller synthesizer input (57 values, not 105) makes a step ~1.45x cheaper, and at equal CPU time mip 0
         # gains +0.4 (rocks) to +2.0 dB (aluminium), every mip gains on four of five sets (rocks: mips 1-2 -0.9)
         # (docs/benchmarks.md, "bpp4 with fine cells").
-        preset("bpp4", 2, 2, 8, 4, activation="silu", mip_falloff=0.55),  # 4.0
+        preset("bpp4", 2, 2, 8, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True),  # 4.0
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
-        preset("bpp8", 4, 2, 16, 4, activation="silu"),  # 8.0
+        # The fine-cell presets read their grids' pyramids at coarse mips (models/grid_pyramid.py): steps cost
+        # ~1.25x, and at equal CPU time (bpp8, 3000 vs 3600 steps) mip 0 moves -0.19 (chest) / -0.04 dB (rocks),
+        # mips 1-4 gain +0.3-0.9 / +0.1-4.9 dB (docs/benchmarks.md, "Grid pyramid").
+        preset("bpp8", 4, 2, 16, 4, activation="silu", grid_pyramid=True),  # 8.0
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
         # For the same reason bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at
         # equal steps mip 0 +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md,
         # "bpp4 with fine cells").
-        preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4),  # 12.0
-        preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4),  # 16.0
+        preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True),  # 12.0
+        preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True),  # 16.0
     )
 }
 DEFAULT_PRESET = "bpp2.4"

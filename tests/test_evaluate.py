@@ -33,9 +33,10 @@ MEASURED_PSNR = {
     ("astc", "12x12"): [36.851, 33.212, 30.655, 28.511, 29.186],
     # Adam beta2 0.99 (synthesizer 0.95), eps 1e-15 and texels drawn per pass since 2026-12-02 (before: bpp2.4
     # 24.46, bpp8 25.59 at mip 0); grid lr 0.04 since 81fd85b; bpp8 SiLU since 2026-12-02; bpp2.4 at mip
-    # falloff 0.55 since 838ed76 (before: 25.753 / 26.792 / 27.748 / 27.796 / 27.489)
+    # falloff 0.55 since 838ed76 (before: 25.753 / 26.792 / 27.748 / 27.796 / 27.489); bpp8 reads grid pyramids
+    # since 2026-12-02 (before: 25.903 / 27.199 / 29.313 / 28.571 / 27.329)
     ("neural", "bpp2.4"): [24.578, 25.409, 27.579, 28.516, 30.078],
-    ("neural", "bpp8"): [25.903, 27.199, 29.313, 28.571, 27.329],
+    ("neural", "bpp8"): [26.265, 27.801, 29.652, 28.168, 27.756],
 }
 
 
@@ -132,15 +133,16 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop: the bpp8 fit ends above bpp2.4 at mips 0-3 and below it at mip 4
-    # (MEASURED_PSNR), so the neural curve has two useful points at mips 0-3, below ASTC's at mips 0-2 ("no
-    # overlap"); at mip 3 its top (28.57 dB) meets ASTC 12x12 (28.51) by 0.06 dB, so "barely overlap", or "no
-    # overlap" within another machine's rounding; one useful point at mip 4 ("too few points"). Each verdict
-    # must also follow from the settings' own PSNRs: the points of a curve that improve on each other, then
-    # whether their PSNR ranges meet.
+    # 60 steps on a 64 px crop: the bpp8 fit ends above bpp2.4 at mips 0-2 and below it at mips 3-4
+    # (MEASURED_PSNR), so the neural curve has two useful points at mips 0-2, below ASTC's ("no overlap"; at
+    # mip 2 its top, 29.65 dB, is 1.0 dB under ASTC 12x12's 30.66, so "barely overlap" within another machine's
+    # rounding), and one at mips 3-4 ("too few points"; at mip 3 bpp8 is 0.35 dB under bpp2.4, so two points
+    # and an overlap verdict within that rounding). Each verdict must also follow from the settings' own
+    # PSNRs: the points of a curve that improve on each other, then whether their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[:3] == ["no overlap"] * 3 and statuses[4] == "too few points", statuses
-    assert statuses[3] in ("barely overlap", "no overlap"), statuses
+    assert statuses[:2] == ["no overlap"] * 2 and statuses[4] == "too few points", statuses
+    assert statuses[2] in ("no overlap", "barely overlap"), statuses
+    assert statuses[3] in ("too few points", "no overlap", "barely overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}
