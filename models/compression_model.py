@@ -20,10 +20,12 @@ from .grid_constructor import GridConstructor
 from .grid_sampler import GridSampler
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture
-from .pyramid_atlas import Pyramid
+from .pyramid_atlas import Pyramid, dense
 from .quantization import from_codes, quantize, to_codes
 from .spec import QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
+
+DEEP_LEVELS_EVERY = 16  # training steps between rebuilds of the pyramids' deep levels (a whole-grid pass each)
 
 
 class CompressionModel(nn.Module):
@@ -48,6 +50,8 @@ class CompressionModel(nn.Module):
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
         # a decoder's grid pyramids, built once from the stored codes (decompress); training builds them per step
         self.pyramids_from_codes: tuple[Pyramid, Pyramid] | None = None
+        self._deep: tuple[bool, tuple[Pyramid, ...]] | None = None  # training's deep pyramid levels, reused
+        self._deep_age = 0
 
     # -- the encoder side -------------------------------------------------------------------------
     def construct_grids(self, texels: torch.Tensor, quant_mode: str = "ste") -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,17 +104,25 @@ class CompressionModel(nn.Module):
                                       pyramids=pyramids, noise=quant_mode == "noise")
         return self.texture_synthesizer(feats, uv, mip)
 
-    def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool) -> tuple[Pyramid, ...] | None:
-        """Each grid's pyramid (differentiable) when the shape reads them, else None."""
+    def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool,
+                  deep: tuple[Pyramid, ...] | None = None) -> tuple[Pyramid, ...] | None:
+        """Each grid's training pyramid when the shape reads them, else None."""
         if not self.shape.grid_pyramid:
             return None
-        return tuple(Pyramid.of(g, quantized) for g in grids)
+        return tuple(Pyramid.of(g, quantized, d) for g, d in zip(grids, deep or (None,) * len(grids), strict=True))
 
     def _free_grid_pyramids(self, quant_mode: str) -> tuple[Pyramid, ...] | None:
-        """The free grids' pyramids as this quantization mode sees them: "ste", of the grids rounded to their
-        codes (the stored pyramid, straight-through gradient); "noise", of the float grids, with noise added as
-        read (`grid_sampler.pyramid_noise`); "none", of the float grids."""
-        return self._pyramids(tuple(self.grids), quantized=quant_mode == "ste")
+        """The free grids' pyramids as this quantization mode sees them. Their deep levels (without gradient,
+        read by few texels) are rebuilt every DEEP_LEVELS_EVERY training steps, or when the mode changes:
+        "ste" pools the grids rounded to their codes, the other modes the float grids."""
+        if not self.shape.grid_pyramid:
+            return None
+        quantized = quant_mode == "ste"
+        if not self.training or self._deep is None or self._deep[0] != quantized or \
+                self._deep_age >= DEEP_LEVELS_EVERY:
+            self._deep, self._deep_age = (quantized, tuple(dense(g, quantized) for g in self.grids)), 0
+        self._deep_age += 1
+        return self._pyramids(tuple(self.grids), quantized, self._deep[1])
 
     # -- storage ----------------------------------------------------------------------------------
     @torch.no_grad()

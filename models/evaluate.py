@@ -333,6 +333,8 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     from .spec import FORMAT_VERSION
 
     cfg = msgspec.to_builtins(fit_config(preset, opts))  # the preset's DecoderShape included
+    if not cfg["preset"]["shape"]["grid_pyramid"]:  # keyed as before the flag existed: those fits did not change
+        del cfg["preset"]["shape"]["grid_pyramid"]
     cfg["device"] = pick_device(opts.device).type
     if opts.method == "warm":  # the shared weights too: retraining them changes every fit
         cfg["warm_start"] = warm_start.fingerprint(preset)

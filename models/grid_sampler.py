@@ -12,18 +12,20 @@ can place detail inside a cell: at equal stored bits this measured +0.8 dB at mi
 mip 1 on rocks (NVIDIA's NTC concatenates its fine grid's corners for the same reason).
 
 A decoder with `grid_pyramid` reads mips past a grid's cell from the grid's box-filtered pyramid instead of
-striding over it (models/grid_pyramid.py): the same reads, on a coarser level.
+striding over it (models/grid_pyramid.py): the same reads, on a coarser level (models/pyramid_atlas.py).
+The reads themselves are in models/grid_taps.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from .pyramid_atlas import Pyramid
-from .spec import QUANT_STEP, mip_size
+from .grid_taps import SAMPLING, Transform, bilinear, corners, grid_pos, read
+from .pyramid_atlas import Pyramid, read_pyramid
+from .spec import mip_size
+
+__all__ = ["SAMPLING", "GridSampler", "bilinear", "corners", "grid_pos", "texel_index_uv", "texel_uv"]
 
 
 def texel_uv(width: int, height: int, mip: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -38,94 +40,6 @@ def texel_index_uv(xs: torch.Tensor, ys: torch.Tensor, w: int, h: int) -> torch.
     u = (xs.to(torch.float32) + 0.5) / w
     v = (ys.to(torch.float32) + 0.5) / h
     return torch.stack([u, v], dim=-1)
-
-
-Transform = Callable[[torch.Tensor], torch.Tensor] | None
-
-
-def _taps(grid: torch.Tensor, pos: torch.Tensor, wrap: bool, transform: Transform = None,
-          atlas: tuple[torch.Tensor, torch.Tensor] | None = None):
-    """The four cells around positions pos (N, 2) in grid cells (x, y), and the fractions (fx, fy).
-
-    One gather for all four taps: its backward then scatters into one grid-sized gradient, not four.
-    `transform` (training's quantization) applies to the gathered cells only, not to every cell.
-    `atlas`: per position (cols, rows) (N, 2) and first row (N,) of its level in `grid`, a pyramid's atlas
-    (cells, C) (grid_pyramid.Pyramid)."""
-    if atlas is None:
-        h, w, c = grid.shape
-        flat, offset = grid.reshape(h * w, c), 0
-    else:
-        (w, h), offset = atlas[0].unbind(1), atlas[1]
-        flat = grid
-    p0 = torch.floor(pos)
-    f = pos - p0
-    x0, y0 = p0[:, 0].long(), p0[:, 1].long()
-    if wrap:
-        x0, x1 = x0 % w, (x0 + 1) % w
-        y0, y1 = y0 % h, (y0 + 1) % h
-    else:
-        x0, x1 = x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1)
-        y0, y1 = y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1)
-    idx = torch.cat([offset + y0 * w + x0, offset + y0 * w + x1, offset + y1 * w + x0, offset + y1 * w + x1])
-    cells = flat.index_select(0, idx)  # ~2x faster than [idx], forward and backward
-    if transform is not None:
-        cells = transform(cells)
-    return cells.chunk(4), f[:, :1], f[:, 1:]
-
-
-def bilinear(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True, transform: Transform = None,
-             atlas: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Bilinear read of grid (H, W, C) at positions pos (N, 2) given in grid cells (x, y)."""
-    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap, transform, atlas)
-    top = c00 * (1 - fx) + c10 * fx
-    bottom = c01 * (1 - fx) + c11 * fx
-    return top * (1 - fy) + bottom * fy
-
-
-def corners(grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True, transform: Transform = None,
-            atlas: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """The four cells' features times their bilinear weights, side by side: (N, 4C), summing to bilinear."""
-    (c00, c10, c01, c11), fx, fy = _taps(grid, pos, wrap, transform, atlas)
-    gx, gy = 1 - fx, 1 - fy
-    return torch.cat([c00 * (gx * gy), c10 * (fx * gy), c01 * (gx * fy), c11 * (fx * fy)], dim=-1)
-
-
-SAMPLING = {"bilinear": bilinear, "corners": corners}
-Read = Callable[..., torch.Tensor]
-
-
-def grid_pos(grid: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Positions in grid cells of texture coordinates uv: texel centres, so uv * size - 0.5."""
-    size = torch.tensor([grid.shape[1], grid.shape[0]], dtype=uv.dtype, device=uv.device)
-    return uv * size - 0.5
-
-
-def pyramid_noise(level: torch.Tensor) -> Transform:
-    """Training's stand-in for the quantization error of pyramid levels (N,), for the 4N cells of their taps:
-    the mean of 4^level cells' rounding errors has the spread of uniform noise 2^level times narrower than
-    one code step. (Rounding the whole grid every step, for the exact error, costs ~4 ms a step more.)"""
-    scale = (QUANT_STEP / torch.exp2(level.to(torch.float32))).repeat(4)[:, None]
-    return lambda cells: cells + (torch.rand_like(cells) - 0.5) * scale
-
-
-def read_pyramid(read: Read, grid: torch.Tensor, pyramid: Pyramid, level: torch.Tensor, uv: torch.Tensor,
-                 wrap: bool, transform: Transform, noise: bool) -> torch.Tensor:
-    """`read` of each texel from its pyramid level: level 0 from the grid itself (with `transform`), the
-    others from the pyramid's atlas (with `pyramid_noise` when `noise`)."""
-    coarse = level > 0
-    if not bool(coarse.any()):
-        return read(grid, grid_pos(grid, uv), wrap, transform)
-    fine_rows, coarse_rows = (~coarse).nonzero().squeeze(1), coarse.nonzero().squeeze(1)
-    level = level.index_select(0, coarse_rows)
-    sizes, offsets = pyramid.geometry()
-    size, offset = sizes.index_select(0, level), offsets.index_select(0, level)
-    pos = uv.index_select(0, coarse_rows) * size.to(uv.dtype) - 0.5  # grid_pos, per texel's level
-    parts = [read(pyramid.atlas, pos, wrap, pyramid_noise(level) if noise else None, (size, offset))]
-    if len(fine_rows):
-        parts.insert(0, read(grid, grid_pos(grid, uv.index_select(0, fine_rows)), wrap, transform))
-    inverse = torch.empty(len(uv), dtype=torch.long, device=uv.device)
-    inverse[torch.cat([fine_rows, coarse_rows])] = torch.arange(len(uv), device=uv.device)
-    return torch.cat(parts).index_select(0, inverse)
 
 
 class GridSampler(nn.Module):
@@ -143,16 +57,15 @@ class GridSampler(nn.Module):
 
     def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True,
                 transform: Transform = None, mip: torch.Tensor | None = None,
-                pyramids: tuple[Pyramid, Pyramid] | None = None,
-                noise: bool = False) -> torch.Tensor:
-        """`pyramids`: levels 1.. of each grid, read at the texels' `mip`; `noise`: training's stand-in for
-        their quantization (`pyramid_noise`)."""
+                pyramids: tuple[Pyramid, Pyramid] | None = None, noise: bool = False) -> torch.Tensor:
+        """`pyramids`: each grid's, read at the texels' `mip`; `noise`: training's stand-in for the
+        quantization of their atlas levels (`pyramid_atlas.pyramid_noise`)."""
         feats = []
-        for i, (g, read) in enumerate(((g0, SAMPLING[self.g0_sampling]), (g1, bilinear))):
+        for i, (g, kind) in enumerate(((g0, self.g0_sampling), (g1, "bilinear"))):
             if pyramids is None or not pyramids[i].levels or mip is None:
-                feats.append(read(g, grid_pos(g, uv), wrap, transform))
+                feats.append(read(kind, g, grid_pos(g, uv), wrap, transform))
                 continue
             shift = self.cells[i].bit_length() - 1  # grid_pyramid.level, for every texel at once
             level = (torch.floor(mip).long() - shift).clamp(0, pyramids[i].levels)
-            feats.append(read_pyramid(read, g, pyramids[i], level, uv, wrap, transform, noise))
+            feats.append(read_pyramid(kind, g, pyramids[i], level, uv, wrap, transform, noise))
         return torch.cat(feats, dim=-1)

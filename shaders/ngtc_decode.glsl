@@ -29,8 +29,8 @@
 //     2j in the low nibble of byte j, read as a little-endian integer). Unused codes are 0.
 //     Feature value = code * NGTC_QUANT_STEP + NGTC_QUANT_MIN.
 //   ngtc_g0_pyramid, ngtc_g1_pyramid (NGTC_GRID_PYRAMID 1): levels 1 .. NGTC_Gi_LEVELS of each grid's box-filtered
-//     pyramid (models/grid_pyramid.py) as texture levels 0 .. NGTC_Gi_LEVELS - 1 of an RGBA32F texture, the
-//     floats models.grid_pyramid.levels_from_codes computes; ceil(channels / 4) texels per cell side by side,
+//     pyramid (models/grid_pyramid.py) as texture levels 0 .. NGTC_Gi_LEVELS - 1 of an RGBA16F texture, the
+//     half floats models.grid_pyramid.levels_from_codes computes; ceil(channels / 4) texels per cell side by side,
 //     channel k in texel k / 4, component k % 4. Mip m reads level clamp(floor(m) - log2(cell), 0, levels);
 //     level 0 is the grid of codes.
 //   NgtcWeights: the fp16 weights widened to float32, row-major (out, in) matrices: input.weight,

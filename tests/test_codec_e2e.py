@@ -29,10 +29,12 @@ def test_compress_and_decode_a_real_crop(data_dir):
     assert np.allclose(quality, ct.info.quality.psnr, atol=2e-3)
     # A few seconds of training on 64x64 rocks, far above the mean-colour baseline (18.1 dB at mip 0). Measured
     # (seeded, 250 steps; Adam beta2 0.99 (synthesizer 0.95) and texels drawn per pass since 2026-12-02, before:
-    # 25.00, 30.57, 31.08, 32.10, 29.73): 25.71, 32.47, 32.26, 32.27, 32.98 dB at mips 0-4; 0.7 dB left for other
-    # machines' float rounding. G0 read bilinearly instead of as corners fails them (23.9, 27.6 dB at mips 0, 1).
+    # 25.00, 30.57, 31.08, 32.10, 29.73; quantization noise from a table since 2026-12-02 #7, before: 25.71, 32.47,
+    # 32.26, 32.27, 32.98, mip 4 being 4x4 texels): 25.77, 32.53, 32.25, 32.05, 31.04 dB at mips 0-4; 0.7 dB left
+    # for other machines' float rounding. G0 read bilinearly instead of as corners fails them (23.9, 27.6 dB at
+    # mips 0, 1).
     baseline = psnr(np.broadcast_to(mips[0].mean((0, 1)), mips[0].shape), mips[0])
-    measured = [25.71, 32.47, 32.26, 32.27, 32.98]
+    measured = [25.77, 32.53, 32.25, 32.05, 31.04]
     assert quality[0] > baseline + 6, (quality, baseline)
     assert all(q > m - 0.7 for q, m in zip(quality[:5], measured, strict=True)), quality
 

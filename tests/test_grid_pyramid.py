@@ -12,7 +12,7 @@ from models.compression_model import CompressionModel, decompress
 from models.grid_sampler import GridSampler, bilinear, corners, grid_pos
 from models.layout import MapInfo
 from models.presets import preset
-from models.pyramid_atlas import Pyramid
+from models.pyramid_atlas import SPARSE_LEVELS, Pyramid, dense
 from models.quantization import from_codes, to_codes
 
 SHAPE = preset("p", 4, 2, 8, 4, activation="silu", grid_pyramid=True).shape
@@ -34,47 +34,81 @@ def test_level_is_mip_past_the_cell_clamped_to_the_pyramid(mip, cell, levels, le
 def test_levels_from_codes_are_2x2_means_of_the_dequantized_codes():
     codes = torch.randint(0, 16, (24, 20, 6), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     levels = grid_pyramid.levels_from_codes(codes.numpy())
-    assert [lv.shape for lv in levels] == [(12, 10, 6), (6, 5, 6)] and all(lv.dtype == np.float32 for lv in levels)
+    assert [lv.shape for lv in levels] == [(12, 10, 6), (6, 5, 6)] and all(lv.dtype == np.float16 for lv in levels)
     x = from_codes(codes)
-    for lv in levels:
+    for lv in levels:  # each level the float32 mean of the one before, rounded to half floats
         x = torch.nn.functional.avg_pool2d(x.permute(2, 0, 1)[None], 2)[0].permute(1, 2, 0)
-        np.testing.assert_allclose(lv, x.numpy(), atol=1e-6)
+        np.testing.assert_array_equal(lv, x.numpy().astype(np.float16))
     # the numpy arithmetic is the torch arithmetic, bit for bit: the GLSL upload and the PyTorch decoder agree
     assert np.array_equal(grid_pyramid.halve(from_codes(codes).numpy()), grid_pyramid.halve(from_codes(codes)).numpy())
 
 
-def test_training_pyramid_has_halve_values_and_their_gradient():
-    """`Pyramid.of` (one atlas, custom backward) against autograd through a chain of `halve`."""
-    grid = torch.rand(16, 8, 3, requires_grad=True)
-    pyramid = Pyramid.of(grid)
-    assert pyramid.shapes == ((8, 4), (4, 2), (2, 1)) and pyramid.atlas.shape == (32 + 8 + 2, 3)
-    weights = torch.rand_like(pyramid.atlas)
-    (pyramid.atlas * weights).sum().backward()
-    ref = grid.detach().clone().requires_grad_(True)
-    x, total = ref, 0
-    for k in range(1, 4):
-        x = grid_pyramid.halve(x)
-        assert torch.equal(pyramid.level(k), x.detach())
-        h, w = x.shape[:2]
-        start = sum(r * c for r, c in pyramid.shapes[:k - 1])
-        total = total + (x * weights[start:start + h * w].reshape(h, w, 3)).sum()
-    total.backward()
-    torch.testing.assert_close(grid.grad, ref.grad)
+def _halve_chain(grid: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """Levels 0 .. levels by plain autograd through `halve`: the reference for training's reads."""
+    out = [grid]
+    for _ in range(levels):
+        out.append(grid_pyramid.halve(out[-1]))
+    return out
+
+
+def _reference(g0, g1, uv, mip) -> torch.Tensor:
+    """Each texel read from its level of a pyramid built by plain autograd (G0 cell 2 as corners, G1 cell 4)."""
+    rows = []
+    for i in range(len(uv)):
+        feats = []
+        for grid, cell, read in ((g0, 2, corners), (g1, 4, bilinear)):
+            chain = _halve_chain(grid, grid_pyramid.depth(*grid.shape[:2]))
+            src = chain[grid_pyramid.level(int(mip[i]), cell, len(chain) - 1)]
+            feats.append(read(src, grid_pos(src, uv[i:i + 1]))[0])
+        rows.append(torch.cat(feats))
+    return torch.stack(rows)
+
+
+def test_training_reads_the_pyramid_with_its_gradient_from_the_grid_cells():
+    """Training's pyramid reads each tap of levels 1 .. SPARSE_LEVELS as the mean of its cells gathered from the
+    grid: the values and the gradient of autograd through a chain of `halve`, without building the levels."""
+    gen = torch.Generator().manual_seed(2)
+    g0 = torch.rand(32, 32, 2, generator=gen).requires_grad_(True)
+    g1 = torch.rand(16, 16, 3, generator=gen).requires_grad_(True)
+    uv, mip = torch.rand(60, 2, generator=gen), torch.arange(60).remainder(SPARSE_LEVELS + 2).float()
+    sampler = GridSampler("corners", (2, 4))
+    feats = sampler(g0, g1, uv, mip=mip, pyramids=(Pyramid.of(g0), Pyramid.of(g1)))
+    weights = torch.rand(feats.shape, generator=gen)
+    (feats * weights).sum().backward()
+    grads = g0.grad.clone(), g1.grad.clone()
+    g0.grad = g1.grad = None
+    ref = _reference(g0, g1, uv, mip)
+    (ref * weights).sum().backward()
+    torch.testing.assert_close(feats, ref)
+    torch.testing.assert_close(grads, (g0.grad, g1.grad))
+
+
+def test_training_reads_deep_levels_from_the_atlas_without_gradient():
+    """Past SPARSE_LEVELS a texel reads the dense atlas: the same values, and no gradient into the grid."""
+    assert SPARSE_LEVELS < 4
+    gen = torch.Generator().manual_seed(3)
+    g0 = torch.rand(64, 64, 2, generator=gen).requires_grad_(True)
+    g1 = torch.rand(32, 32, 2, generator=gen)
+    uv, mip = torch.rand(20, 2, generator=gen), torch.full((20,), 6.0)  # G0 level 5, G1 level 4
+    feats = GridSampler("corners", (2, 4))(g0, g1, uv, mip=mip, pyramids=(Pyramid.of(g0), Pyramid.of(g1)))
+    torch.testing.assert_close(feats, _reference(g0.detach(), g1, uv, mip))
+    assert not feats.requires_grad
 
 
 def test_quantized_training_pyramid_is_the_stored_codes_pyramid():
     grid = torch.rand(8, 8, 2) * 2 - 1
     stored = Pyramid.from_codes(to_codes(grid).numpy())
-    assert torch.equal(Pyramid.of(grid, quantized=True).atlas, stored.atlas)
-    assert not torch.equal(Pyramid.of(grid).atlas, stored.atlas)
+    assert torch.equal(dense(grid, quantized=True).atlas.half().float(), stored.atlas)
+    assert not torch.equal(dense(grid).atlas.half().float(), stored.atlas)
 
 
 def test_sampler_reads_each_texel_from_its_level():
-    """Texels of mips 0-4 on a cell-2 grid: mips 0-1 read the grid, mip m >= 2 reads level m - 1, each with the
-    same bilinear (or corners) read, and the answer comes back in the texels' order."""
+    """Texels of mips 0-4 on a cell-2 grid, the pyramid read as the decoder does (all from the atlas): mips 0-1
+    read the grid, mip m >= 2 reads level m - 1, each with the same bilinear (or corners) read, and the answer
+    comes back in the texels' order."""
     gen = torch.Generator().manual_seed(1)
     g0, g1 = torch.rand(16, 16, 2, generator=gen), torch.rand(8, 8, 2, generator=gen)
-    pyramids = (Pyramid.of(g0), Pyramid.of(g1))
+    pyramids = (dense(g0), dense(g1))
     uv = torch.rand(50, 2, generator=gen)
     mip = torch.randint(0, 5, (50,), generator=gen).float()
     feats = GridSampler("corners", (2, 4))(g0, g1, uv, mip=mip, pyramids=pyramids)

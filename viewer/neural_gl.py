@@ -9,9 +9,9 @@ GPU layout (documented in shaders/ngtc_decode.glsl):
 - grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
   wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
   in the low nibble of byte k);
-- grid pyramids (`DecoderShape.grid_pyramid`): levels 1.. of each grid as the mip levels of one RGBA32F
-  texture, 4 channels a texel, the floats `models.grid_pyramid.levels_from_codes` computes for the PyTorch
-  decoder too;
+- grid pyramids (`DecoderShape.grid_pyramid`): levels 1.. of each grid as the mip levels of one RGBA16F
+  texture, 4 channels a texel, the half floats `models.grid_pyramid.levels_from_codes` computes for the
+  PyTorch decoder too;
 - weights: fp16 widened to float32, in `DecoderShape.weight_shapes` order, in a uniform buffer (std140 vec4[]) when
   they fit one, else an SSBO (std430 float[]): a GPU reads uniform-buffer values at the constant offsets of
   the unrolled MLP straight from its constant cache;
@@ -206,19 +206,19 @@ def pyramid_levels(ct: CompressedTexture) -> tuple[int, int]:
 
 
 def pack_pyramid_level(values: np.ndarray) -> np.ndarray:
-    """(H_l, W_l, C) float32 -> (H_l, W_l * ceil(C / 4), 4): 4 channels a texel, zero-padded."""
+    """(H_l, W_l, C) float16 -> (H_l, W_l * ceil(C / 4), 4): 4 channels a texel, zero-padded."""
     h, w, c = values.shape
-    padded = np.zeros((h, w, -(-c // 4) * 4), np.float32)
+    padded = np.zeros((h, w, -(-c // 4) * 4), np.float16)
     padded[..., :c] = values
     return padded.reshape(h, -1, 4)
 
 
 def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray) -> moderngl.Texture:
-    """A grid's pyramid levels 1.. as the levels of one RGBA32F texture (a 1x1 placeholder when it has none)."""
+    """A grid's pyramid levels 1.. as the levels of one RGBA16F texture (a 1x1 placeholder when it has none)."""
     levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes)]
     if not levels:
-        return ctx.texture((1, 1), 4, dtype="f4")
-    tex = ctx.texture((levels[0].shape[1], levels[0].shape[0]), 4, levels[0].tobytes(), dtype="f4")
+        return ctx.texture((1, 1), 4, dtype="f2")
+    tex = ctx.texture((levels[0].shape[1], levels[0].shape[0]), 4, levels[0].tobytes(), dtype="f2")
     tex.build_mipmaps(0, len(levels) - 1)  # allocates the levels (sizes halve exactly); overwritten below
     for k, level in enumerate(levels[1:], start=1):
         tex.write(level.tobytes(), level=k)
