@@ -62,9 +62,9 @@ PRESETS: dict[str, Preset] = {
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
-        # The fine-cell presets read their grids' pyramids at coarse mips (models/grid_pyramid.py): steps cost
-        # ~1.25x, and at equal CPU time (bpp8, 3000 vs 3600 steps) mip 0 moves -0.19 (chest) / -0.04 dB (rocks),
-        # mips 1-4 gain +0.3-0.9 / +0.1-4.9 dB (docs/benchmarks.md, "Grid pyramid").
+        # The fine-cell presets read their grids' pyramids at coarse mips (models/grid_pyramid.py): at equal steps
+        # (bpp8, 3000) mip 0 +0.2-0.3 dB, mips 1-4 +0.4 to +4.7 dB on rocks and the old chest, for 1.37x the step
+        # at 1024x1024 (1.17x at 2048x2048) (docs/benchmarks.md, "Grid pyramid"; at 120 s, the section after it).
         preset("bpp8", 4, 2, 16, 4, activation="silu", grid_pyramid=True),  # 8.0
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
