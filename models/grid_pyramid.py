@@ -32,6 +32,11 @@ def level(mip: int, cell: int, levels: int) -> int:
     return min(max(0, mip - (cell.bit_length() - 1)), levels)
 
 
+def pyramid_texels(channels: int) -> int:
+    """Texels per cell of a pyramid level on the GPU: 4 channels (RGBA16F) each."""
+    return -(-channels // 4)
+
+
 def halve(grid):
     """2x2 mean of an (H, W, C) numpy array (or tensor) with even sides; the same float32 arithmetic in both."""
     return (grid[0::2, 0::2] + grid[0::2, 1::2] + grid[1::2, 0::2] + grid[1::2, 1::2]) * 0.25

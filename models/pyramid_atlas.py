@@ -20,7 +20,8 @@ import torch
 
 from .grid_pyramid import depth, halve, levels_from_codes
 from .grid_taps import MIX, Transform, tap_cells
-from .spec import QUANT_RANGE, QUANT_STEP
+from .quantization import rounded
+from .spec import QUANT_STEP
 
 SPARSE_LEVELS = 2  # levels training reads from their grid cells (16 a tap at level 2)
 
@@ -72,10 +73,7 @@ class Pyramid:
 def dense(grid: torch.Tensor, quantized: bool = False) -> Pyramid:
     """Every level of a float grid (H, W, C), without gradient; `quantized`: of the grid rounded to its codes
     (the stored pyramid before its float16 rounding)."""
-    x = grid.detach()
-    if quantized:  # from_codes(to_codes(x)) in three passes
-        lo, hi = QUANT_RANGE
-        x = torch.round(x.clamp(lo, hi).sub_(lo).div_(QUANT_STEP)).mul_(QUANT_STEP).add_(lo)
+    x = rounded(grid.detach()) if quantized else grid.detach()
     parts, shapes = [], []
     for _ in range(depth(*grid.shape[:2])):
         x = halve(x)

@@ -19,6 +19,12 @@ def from_codes(codes: torch.Tensor) -> torch.Tensor:
     return codes.to(torch.float32) * QUANT_STEP + QUANT_RANGE[0]
 
 
+def rounded(x: torch.Tensor) -> torch.Tensor:
+    """from_codes(to_codes(x)), the same bits, on one copy of x without the uint8 round trip (~4x faster)."""
+    lo, hi = QUANT_RANGE
+    return x.clamp(lo, hi).sub_(lo).div_(QUANT_STEP).round_().mul_(QUANT_STEP).add_(lo)
+
+
 def quantize(x: torch.Tensor, mode: str) -> torch.Tensor:
     """Quantization as seen in training.
 
@@ -32,10 +38,9 @@ def quantize(x: torch.Tensor, mode: str) -> torch.Tensor:
     """
     if mode == "noise":
         return x + uniform_noise(x)
-    if mode == "ste":  # from_codes(to_codes(x)) - x, in place on one copy: ~4x faster, the same bits
-        lo, hi = QUANT_RANGE
+    if mode == "ste":
         d = x.detach()
-        return x + d.clamp(lo, hi).sub_(lo).div_(QUANT_STEP).round_().mul_(QUANT_STEP).add_(lo).sub_(d)
+        return x + rounded(d).sub_(d)
     if mode == "none":
         return x.clamp(*QUANT_RANGE)
     raise ValueError(f"unknown quantization mode {mode!r}")

@@ -136,9 +136,13 @@ def decode_loop_iterations(ct: CompressedTexture) -> int:
     outer ones counted too): grid reads, positional encoding and the MLP."""
     s = ct.shape
     hidden, blocks, ins = s.hidden_dim, s.num_residual_blocks, s.in_dim
-    # a grid is read from its codes or, past its cell with grid_pyramid, from a pyramid level: the longer loop
-    grids = sum(max(t * (1 + 4 * codes), -(-c // 4) * 5 if s.grid_pyramid else 0)
-                for c, (codes, t) in ((c, grid_format(c)) for c in (s.g0_channels, s.g1_channels)))
+    grids = 0
+    for channels in (s.g0_channels, s.g1_channels):
+        codes, texels = grid_format(channels)
+        loops = texels * (1 + 4 * codes)
+        if s.grid_pyramid:  # read from its codes or, past its cell, from a pyramid level: the longer loop
+            loops = max(loops, grid_pyramid.pyramid_texels(channels) * (1 + 4))
+        grids += loops
     mlp = hidden * (1 + ins) + blocks * (1 + hidden * (1 + hidden) + hidden) + ct.out_channels * (1 + hidden)
     return grids + s.positional_encoding_levels + mlp
 
@@ -165,7 +169,7 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     for g, grid, levels in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), strict=True):
         sizes = [(grid.shape[1] * grid_format(grid.shape[2])[1], grid.shape[0])]
         if levels:  # the pyramid's first level: half the cells, 4 channels a texel
-            sizes.append((grid.shape[1] // 2 * -(-grid.shape[2] // 4), grid.shape[0] // 2))
+            sizes.append((grid.shape[1] // 2 * grid_pyramid.pyramid_texels(grid.shape[2]), grid.shape[0] // 2))
         for w, h in sizes:
             if max(w, h) > max_size:
                 raise NgtcGLError(f"{name}: grid {g} needs a {w}x{h} texture; this GPU allows {max_size}")
@@ -208,7 +212,7 @@ def pyramid_levels(ct: CompressedTexture) -> tuple[int, int]:
 def pack_pyramid_level(values: np.ndarray) -> np.ndarray:
     """(H_l, W_l, C) float16 -> (H_l, W_l * ceil(C / 4), 4): 4 channels a texel, zero-padded."""
     h, w, c = values.shape
-    padded = np.zeros((h, w, -(-c // 4) * 4), np.float16)
+    padded = np.zeros((h, w, grid_pyramid.pyramid_texels(c) * 4), np.float16)
     padded[..., :c] = values
     return padded.reshape(h, -1, 4)
 
