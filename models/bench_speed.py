@@ -1,9 +1,11 @@
-"""Training speed: `python -m models.bench_speed` times the fitting loop and profiles one training step.
+"""Training speed: `python -m models.bench_speed` times the fitting loop and the parts of a training step.
 
 For each preset: steps per second of `fit` itself (a step budget, so the measure includes everything
-a real fit does), and the share of a step spent in each part (sampling, grid sampler, synthesizer,
-backward, optimizer), from PyTorch's profiler. Prints a table and writes JSON. Quote medians of
-several runs on an idle machine: a shared 2-core CPU halves PyTorch's speed, or worse.
+a real fit does), and the milliseconds a free-grid training step spends in each part (drawing texels,
+grid sampler with its pyramids, synthesizer, loss and backward, optimizer, clamping the grids), timed
+around each part over `--steps` steps of the same loop (the CPU runs each part to its end before the next;
+on CUDA the parts are synchronized). Prints tables and writes JSON. Quote medians of several runs on an
+idle machine: a shared 2-core CPU halves PyTorch's speed, or worse.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import write_atomic
-from .fit import FitConfig, fit
+from .fit import FitConfig, MipSampler, build_model, fit, grid_groups, make_optimizer, pick_device
 from .material import load_material
-from .presets import PRESETS
+from .presets import PRESETS, get_preset
 
 DATA = Path(__file__).resolve().parents[1] / ".cache" / "data"
 
@@ -43,6 +46,57 @@ def steps_per_second(mips, preset: str, steps: int) -> float:
     return steps / model.fit_seconds
 
 
+PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optimizer", "clamp grids")
+
+
+def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, float]:
+    """Milliseconds per step in each part of the free-grid training loop (fit's grids phase, noise
+    quantization for the first 60% of the steps as in `fit`), averaged over `steps` steps."""
+    cfg = FitConfig(get_preset(preset), steps=steps, seconds=None, device=device)
+    dev = pick_device(device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sampler = MipSampler(mips, dev, gen, cfg.falloff, cfg.epoch_sampling)
+    h, w, c = mips[0].shape
+    model = build_model(c, cfg.preset, with_encoder=False).to(dev)
+    model.init_grids(w, h, generator=gen)
+    model.train()
+    opt = make_optimizer(grid_groups(model, cfg), cfg)
+    spent = dict.fromkeys(PARTS, 0.0)
+
+    def timed(part: str, work: Callable, *args):  # noqa: ANN202 - returns what work returns
+        t = time.perf_counter()
+        out = work(*args)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        spent[part] += time.perf_counter() - t
+        return out
+
+    for step in range(steps):
+        quant = "noise" if step < cfg.noise_share * steps else "ste"
+        uv, mip, target = timed("draw texels", sampler.sample, cfg.batch)
+        feats = timed("grid sampler", model.grid_features, uv, mip, quant)
+        out = timed("synthesizer", model.texture_synthesizer, feats, uv, mip)
+        opt.zero_grad(set_to_none=True)
+        timed("loss + backward", _backward, out, target)
+        timed("optimizer", opt.step)
+        timed("clamp grids", model.clamp_grids_)
+    return {part: round(1000 * t / steps, 3) for part, t in spent.items()}
+
+
+def _backward(out: torch.Tensor, target: torch.Tensor) -> None:
+    torch.mean((out - target) ** 2).backward()
+
+
+def parts_table(rows: list[dict]) -> Table:
+    table = Table("preset", *PARTS, "total", title="ms per training step, by part")
+    for row in rows:
+        parts = row["step_ms"]
+        total = sum(parts.values())
+        table.add_row(row["preset"], *(f"{parts[p]:.2f} ({100 * parts[p] / total:.0f}%)" for p in PARTS),
+                      f"{total:.2f}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     if args.threads:
@@ -56,9 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         steps_per_second(mips, preset, 20)  # warm-up: allocator, first-call overheads
         runs = sorted(steps_per_second(mips, preset, args.steps) for _ in range(args.repeats))
         median = runs[len(runs) // 2]
-        rows.append({"preset": preset, "steps_per_s": round(median, 2), "runs": [round(r, 2) for r in runs]})
+        rows.append({"preset": preset, "steps_per_s": round(median, 2), "runs": [round(r, 2) for r in runs],
+                     "step_ms": step_parts(mips, preset, args.steps)})
         table.add_row(preset, f"{median:.2f}", ", ".join(f"{r:.2f}" for r in runs))
     console.print(table)
+    console.print(parts_table(rows))
     doc = {"material": args.material, "steps": args.steps, "threads": torch.get_num_threads(),
            "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%d %H:%M"), "results": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

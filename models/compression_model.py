@@ -98,11 +98,16 @@ class CompressionModel(nn.Module):
             g0, g1 = self.construct_grids(texels, quant_mode)
             feats = self.grid_sampler(g0, g1, grid_uv if grid_uv is not None else uv, wrap=False, mip=mip,
                                       pyramids=self._pyramids((g0, g1), quantized=False))
-        else:  # quantized as gathered: a fine grid has many more cells than a batch reads
-            pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
-            feats = self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode), mip=mip,
-                                      pyramids=pyramids, noise=quant_mode == "noise")
+        else:
+            feats = self.grid_features(uv, mip, quant_mode)
         return self.texture_synthesizer(feats, uv, mip)
+
+    def grid_features(self, uv: torch.Tensor, mip: torch.Tensor, quant_mode: str = "ste") -> torch.Tensor:
+        """The free grids' features at uv and mip, the synthesizer's grid input (N, g0_features + g1_channels).
+        Quantized as gathered: a fine grid has many more cells than a batch reads."""
+        pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
+        return self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode), mip=mip,
+                                 pyramids=pyramids, noise=quant_mode == "noise")
 
     def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool,
                   deep: tuple[Pyramid, ...] | None = None) -> tuple[Pyramid, ...] | None:

@@ -201,12 +201,24 @@ def synthesizer_group(model: CompressionModel, lr: float, cfg: FitConfig) -> dic
     return {"params": model.texture_synthesizer.parameters(), "lr": lr, "betas": (0.9, cfg.adam_beta2_synthesizer)}
 
 
+def make_optimizer(groups: list[dict], cfg: FitConfig) -> torch.optim.Adam:
+    # fused: one kernel per tensor, ~8x faster over multi-million-cell grids
+    return torch.optim.Adam(groups, betas=(0.9, cfg.adam_beta2), eps=cfg.adam_eps, fused=True)
+
+
+def grid_groups(model: CompressionModel, cfg: FitConfig) -> list[dict]:
+    """The grids phase's parameter groups: the grids and the synthesizer, at lower rates where they are
+    refined (built by an encoder or the warm start) rather than trained from random."""
+    lr_synthesizer = cfg.lr_synthesizer * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
+    lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids_refine
+    return [{"params": model.grids.parameters(), "lr": lr_grids}, synthesizer_group(model, lr_synthesizer, cfg)]
+
+
 def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: Budget, span: tuple[float, float],
                cfg: FitConfig, loss_fn: Callable[[str], torch.Tensor], callback: Callback | None) -> None:
     """Optimise until the budget reaches span[1]; lr follows a cosine over the span, quantization
     switches from noise to straight-through after noise_share of it."""
-    # fused: one kernel per tensor, ~8x faster over multi-million-cell grids
-    opt = torch.optim.Adam(groups, betas=(0.9, cfg.adam_beta2), eps=cfg.adam_eps, fused=True)
+    opt = make_optimizer(groups, cfg)
     base = [g["lr"] for g in opt.param_groups]
     lo, hi = span
     while budget.fraction < hi:
@@ -283,12 +295,8 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
         model.init_grids(w, h, generator=gen)
 
     if refine_from < 1.0:
-        lr_synthesizer = cfg.lr_synthesizer * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
-        synth = synthesizer_group(model, lr_synthesizer, cfg)
-        lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids_refine
-        _run_phase("grids" if cfg.method == "grids" else "refine", model,
-                   [{"params": model.grids.parameters(), "lr": lr_grids}, synth], budget, (refine_from, 1.0),
-                   cfg, grid_loss, callback)
+        _run_phase("grids" if cfg.method == "grids" else "refine", model, grid_groups(model, cfg), budget,
+                   (refine_from, 1.0), cfg, grid_loss, callback)
     model.fit_steps = budget.step  # recorded in the file: rerun with --steps for an exact reproduction
     model.fit_seconds = budget.elapsed
     return model.eval()
