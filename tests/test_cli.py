@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.presets import PRESETS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -87,3 +89,15 @@ def test_a_warm_start_missing_for_the_preset_fails_before_any_fit(tmp_path):
              "--out", str(tmp_path / "report"))
     assert_clean_error(r, "bpp16")
     assert not (tmp_path / "report").exists()
+
+
+def test_presets_lists_each_shape_as_trained():
+    r = ngtc("presets")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in r.stdout.splitlines() if line.startswith("│")}
+    assert list(rows) == list(PRESETS)
+    for name, p in PRESETS.items():
+        g0, g1, _, coarse, falloff, _, _ = rows[name]
+        assert (g0, g1) == (f"{p.shape.g0_channels} x {p.shape.g0_cell}", f"{p.shape.g1_channels} x {p.shape.g1_cell}")
+        assert coarse == ("pyramid" if p.shape.grid_pyramid else "strided") and float(falloff) == p.mip_falloff
