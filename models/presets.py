@@ -58,7 +58,11 @@ PRESETS: dict[str, Preset] = {
         # smaller synthesizer input (57 values, not 105) makes a step ~1.45x cheaper, and at equal CPU time mip 0
         # gains +0.4 (rocks) to +2.0 dB (aluminium), every mip gains on four of five sets (rocks: mips 1-2 -0.9)
         # (docs/benchmarks.md, "bpp4 with fine cells").
-        preset("bpp4", 2, 2, 8, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True),  # 4.0
+        # Its G0 has 4 channels at cell 2 and G1 2 at cell 4 (was 2 + 8: 4.5 bpp of grids, was 4.0), as bpp8 and up
+        # put their bits in G0: at 3000 steps mip 0 +0.4 to +5.9 dB on four sets (aluminium 40.18 -> 46.07),
+        # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8"). With a thinner G1 at cell 8 instead
+        # (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
+        preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True),  # 4.5
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
