@@ -60,8 +60,8 @@ PRESETS: dict[str, Preset] = {
         # (docs/benchmarks.md, "bpp4 with fine cells").
         # Its G0 has 4 channels at cell 2 and G1 2 at cell 4 (was 2 + 8: 4.5 bpp of grids, was 4.0), as bpp8 and up
         # put their bits in G0: at 3000 steps mip 0 +0.4 to +5.9 dB on four sets (aluminium 40.18 -> 46.07),
-        # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8"). With a thinner G1 at cell 8 instead
-        # (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
+        # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8 and bpp4"). With a thinner G1 at
+        # cell 8 instead (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
         preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True),  # 4.5
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
@@ -71,7 +71,7 @@ PRESETS: dict[str, Preset] = {
         # at 1024x1024 (1.17x at 2048x2048) (docs/benchmarks.md, "Grid pyramid"; at 120 s, the section after it).
         # bpp8 puts 6 of its 8 bpp in G0 (6 channels at cell 2 + 8 at cell 4, was 4 + 16) as bpp12 and bpp16 do:
         # at 3000 steps mip 0 +1.0 to +2.6 dB on four sets, mips 1-4 within -0.7 / +2.2 dB, ~10% cheaper steps
-        # (docs/benchmarks.md, "G0-heavy bpp8").
+        # (docs/benchmarks.md, "G0-heavy bpp8 and bpp4").
         preset("bpp8", 6, 2, 8, 4, activation="silu", grid_pyramid=True),  # 8.0
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
