@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
 from models.bench_speed import PARTS, parts_table, step_parts
+from models.material import load_material
 
-
-def small_chain(size: int = 32, channels: int = 5) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    mips = [rng.random((size, size, channels), dtype=np.float32)]
-    while mips[-1].shape[0] > 1:
-        m = mips[-1]
-        mips.append(0.25 * (m[0::2, 0::2] + m[1::2, 0::2] + m[0::2, 1::2] + m[1::2, 1::2]))
-    return mips
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_part_of_a_step_is_timed():
-    parts = step_parts(small_chain(), "bpp8", steps=3)
+    mips = load_material(ROOT / "assets/tiles").crop(0, 0, 32, 32).mip_chain()
+    parts = step_parts(mips, "bpp8", steps=3)
     assert tuple(parts) == PARTS
     assert all(ms > 0 for ms in parts.values())
 
