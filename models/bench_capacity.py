@@ -67,7 +67,7 @@ def _typed(default: object, value: str) -> object:
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
-    """The preset with the variant's DecoderShape overrides and the base's training settings (its mip falloff);
+    """The preset with the variant's DecoderShape overrides and the base's training settings (mip falloff, rate);
     unchanged (same name, so the warm start finds its weights) when the variant only changes the fit's settings."""
     fields = msgspec.to_builtins(base.shape)
     shape_overrides = [(k, v) for k, v in _overrides(variant) if k in fields]
@@ -79,7 +79,7 @@ def variant_preset(base: Preset, variant: str) -> Preset:
         shape = decoder_shape(**fields)
     except ValueError as e:
         raise SystemExit(f"bench_capacity: variant {variant!r}: {e}") from None
-    return Preset(f"{base.name}:{variant}", shape, base.mip_falloff)
+    return base.renamed(f"{base.name}:{variant}", shape)
 
 
 def variant_config(preset: Preset, steps: int, variant: str) -> FitConfig:

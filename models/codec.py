@@ -97,7 +97,7 @@ def compress_to_psnr(material, target_db: float, cfg: FitConfig, callback: Callb
 def rate_preset(bpp: float, material) -> Preset:
     """A preset named after `bpp` whose file has that rate (within rate.TOLERANCE) for this material."""
     plan = shape_for_rate(bpp, material.width, material.height, material.layout())
-    return Preset(f"bpp{bpp:g}", plan.shape, plan.preset.mip_falloff)  # trained as its family is
+    return plan.preset.renamed(f"bpp{bpp:g}", plan.shape)  # trained as its family is
 
 
 def _relabel(callback: Callback | None, phase: str) -> Callback | None:

@@ -332,9 +332,13 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     from .fit import pick_device
     from .spec import FORMAT_VERSION
 
-    cfg = msgspec.to_builtins(fit_config(preset, opts))  # the preset's DecoderShape included
+    fit = fit_config(preset, opts)
+    cfg = msgspec.to_builtins(fit)  # the preset's DecoderShape included
     if not cfg["preset"]["shape"]["grid_pyramid"]:  # keyed as before the flag existed: those fits did not change
         del cfg["preset"]["shape"]["grid_pyramid"]
+    # the rate the synthesizer trains at, keyed where it was before presets carried it (same fits, same keys)
+    del cfg["preset"]["lr_synthesizer"]
+    cfg["lr_synthesizer"] = fit.synthesizer_lr
     cfg["device"] = pick_device(opts.device).type
     if opts.method == "warm":  # the shared weights too: retraining them changes every fit
         cfg["warm_start"] = warm_start.fingerprint(preset)

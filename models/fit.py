@@ -43,7 +43,7 @@ class FitConfig:
     encoder_share: float = 0.5  # part of the budget spent training the encoder in "encoder+refine"
     lr_grids: float = 0.04  # free grids; 0.02 before: at 2000 steps +0.5 dB tiles bpp12, +0.2 rocks bpp16, bpp2.4 equal
     lr_grids_refine: float = 0.01  # grids built by an encoder (warm, encoder+refine) are refined, not restarted
-    lr_synthesizer: float = 0.01
+    lr_synthesizer: float | None = None  # free grids; None: the preset's
     lr_encoder: float = 0.001
     lr_synthesizer_encoder: float = 0.003  # with the encoder: 0.01 stalled it at ~17 dB on rocks (measured)
     noise_share: float = 0.6  # uniform-noise quantization for this part of each phase, then straight-through
@@ -67,6 +67,11 @@ class FitConfig:
     def falloff(self) -> float:
         """The mip falloff this fit samples with: its own when set, else the preset's."""
         return self.preset.mip_falloff if self.mip_falloff is None else self.mip_falloff
+
+    @property
+    def synthesizer_lr(self) -> float:
+        """The synthesizer's learning rate with free grids: its own when set, else the preset's."""
+        return self.preset.lr_synthesizer if self.lr_synthesizer is None else self.lr_synthesizer
 
 
 @dataclass
@@ -209,7 +214,7 @@ def make_optimizer(groups: list[dict], cfg: FitConfig) -> torch.optim.Adam:
 def grid_groups(model: CompressionModel, cfg: FitConfig) -> list[dict]:
     """The grids phase's parameter groups: the grids and the synthesizer, at lower rates where they are
     refined (built by an encoder or the warm start) rather than trained from random."""
-    lr_synthesizer = cfg.lr_synthesizer * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
+    lr_synthesizer = cfg.synthesizer_lr * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
     lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids_refine
     return [{"params": model.grids.parameters(), "lr": lr_grids}, synthesizer_group(model, lr_synthesizer, cfg)]
 

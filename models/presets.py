@@ -7,7 +7,7 @@ from the stored file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .decoder_shape import DecoderShape, decoder_shape
 
@@ -17,6 +17,7 @@ from .decoder_shape import DecoderShape, decoder_shape
 METADATA_BYTES = 4_000
 TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the presets were measured on
 DEFAULT_MIP_FALLOFF = 0.45  # training's share of texels at mip m ~ falloff^m, unless a preset says otherwise
+DEFAULT_LR_SYNTHESIZER = 0.01  # the synthesizer's Adam rate on free grids, unless a preset says otherwise
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,12 @@ class Preset:
     # How training spreads its texels over the mips (share at mip m ~ mip_falloff^m): a training setting, not
     # stored in the file, carried by the preset because the best share differs with the grids' size.
     mip_falloff: float = DEFAULT_MIP_FALLOFF
+    # The synthesizer's learning rate with free grids: a training setting too.
+    lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER
+
+    def renamed(self, name: str, shape: DecoderShape) -> Preset:
+        """Another shape under another name, trained with this preset's settings."""
+        return replace(self, name=name, shape=shape)
 
     def nominal_bpp(self, width: int = 1024, height: int = 1024, channels: int = TYPICAL_CHANNELS) -> float:
         """The rate a file of this preset has, about: grids plus the fixed cost of weights and metadata
@@ -36,12 +43,14 @@ class Preset:
 
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
-           activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False) -> Preset:
+           activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
+           lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu)."""
     return Preset(name, decoder_shape(g0_channels=g0_channels, g0_cell=g0_cell, g1_channels=g1_channels,
                                       g1_cell=g1_cell, hidden_dim=hidden_dim, num_residual_blocks=num_residual_blocks,
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
-                                      activation=activation, grid_pyramid=grid_pyramid), mip_falloff)
+                                      activation=activation, grid_pyramid=grid_pyramid), mip_falloff,
+                  lr_synthesizer)
 
 
 PRESETS: dict[str, Preset] = {
@@ -62,7 +71,10 @@ PRESETS: dict[str, Preset] = {
         # put their bits in G0: at 3000 steps mip 0 +0.4 to +5.9 dB on four sets (aluminium 40.18 -> 46.07),
         # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8 and bpp4"). With a thinner G1 at
         # cell 8 instead (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
-        preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True),  # 4.5
+        # The SiLU presets (bpp4 and up) train their synthesizer at twice the rate (0.02): at 2600-3000 steps
+        # mip 0 +1.3-1.4 dB on tiles (bpp4, bpp8, bpp12), +0.7-1.2 on the old chest (bpp8, bpp16), -0.3 to +0.2 on
+        # rocks and aluminium; bpp2.4 (ReLU) lost 0.3 dB there (docs/benchmarks.md, "The synthesizer's rate").
+        preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
@@ -72,14 +84,14 @@ PRESETS: dict[str, Preset] = {
         # bpp8 puts 6 of its 8 bpp in G0 (6 channels at cell 2 + 8 at cell 4, was 4 + 16) as bpp12 and bpp16 do:
         # at 3000 steps mip 0 +1.0 to +2.6 dB on four sets, mips 1-4 within -0.7 / +2.2 dB, ~10% cheaper steps
         # (docs/benchmarks.md, "G0-heavy bpp8 and bpp4").
-        preset("bpp8", 6, 2, 8, 4, activation="silu", grid_pyramid=True),  # 8.0
+        preset("bpp8", 6, 2, 8, 4, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),  # 8.0
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
         # For the same reason bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at
         # equal steps mip 0 +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md,
         # "bpp4 with fine cells").
-        preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True),  # 12.0
-        preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True),  # 16.0
+        preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
     )
 }
 DEFAULT_PRESET = "bpp2.4"

@@ -98,6 +98,7 @@ def test_presets_lists_each_shape_as_trained():
             for line in r.stdout.splitlines() if line.startswith("│")}
     assert list(rows) == list(PRESETS)
     for name, p in PRESETS.items():
-        g0, g1, _, coarse, falloff, _, _ = rows[name]
+        g0, g1, _, coarse, falloff, lr, _, _ = rows[name]
         assert (g0, g1) == (f"{p.shape.g0_channels} x {p.shape.g0_cell}", f"{p.shape.g1_channels} x {p.shape.g1_cell}")
         assert coarse == ("pyramid" if p.shape.grid_pyramid else "strided") and float(falloff) == p.mip_falloff
+        assert float(lr) == p.lr_synthesizer

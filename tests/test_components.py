@@ -12,7 +12,7 @@ from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import FitConfig, MipSampler
+from models.fit import FitConfig, MipSampler, build_model, grid_groups
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.material import load_material
 from models.ngtc_file import pack_nibbles, unpack_nibbles
@@ -158,18 +158,24 @@ def test_mip_sampler_draws_every_texel_once_per_pass():
         assert (len(set(drawn)) == len(drawn) == 256 // n0 * n0) == epochs
 
 
-def test_mip_falloff_comes_from_the_preset_unless_the_fit_sets_it():
+def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
     mips = [np.zeros((s, s, 1), np.float32) for s in (64, 32, 16, 8)]
-    coarse = preset("coarse-heavy", 4, 8, 8, 16, mip_falloff=0.7)
+    coarse = preset("coarse-heavy", 4, 8, 8, 16, mip_falloff=0.7, lr_synthesizer=0.03)
     cfg = FitConfig(coarse, steps=1, seconds=None)
     assert cfg.falloff == 0.7
     sampler = MipSampler(mips, torch.device("cpu"), torch.Generator(), cfg.falloff)
     assert np.allclose(sampler.share[1:] / sampler.share[:-1], 0.7)  # geometric, as documented
     assert FitConfig(coarse, steps=1, seconds=None, mip_falloff=0.3).falloff == 0.3
+    # the synthesizer's rate: the preset's, or the fit's own, halved where the warm start is refined
+    model = build_model(1, coarse, with_encoder=False)
+    rates = [grid_groups(model, FitConfig(coarse, steps=1, seconds=None, **kw))[1]["lr"]
+             for kw in ({}, {"lr_synthesizer": 0.005}, {"method": "warm"})]
+    assert rates == [0.03, 0.005, 0.03 * FitConfig.refine_lr_scale]
     # a --bpp preset trains as the family its shape comes from
     material = load_material("assets/tiles")
     plan = shape_for_rate(0.6, 1024, 1024, material.layout())
-    assert rate_preset(0.6, material).mip_falloff == plan.preset.mip_falloff
+    chosen = rate_preset(0.6, material)
+    assert (chosen.mip_falloff, chosen.lr_synthesizer) == (plan.preset.mip_falloff, plan.preset.lr_synthesizer)
 
 
 def test_presets_span_half_to_sixteen_bits():

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from models import astc, eval_summary
 from models import evaluate as ev
+from models.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 TILES = ROOT / "assets" / "tiles"
@@ -36,9 +38,10 @@ MEASURED_PSNR = {
     # falloff 0.55 since 838ed76 (before: 25.753 / 26.792 / 27.748 / 27.796 / 27.489); bpp8 reads grid pyramids
     # and training's quantization noise comes from a table since 2026-12-02 (before: bpp2.4 24.578 / 25.409 /
     # 27.579 / 28.516 / 30.078, bpp8 25.903 / 27.199 / 29.313 / 28.571 / 27.329); bpp8 has 6 G0 + 8 G1 channels
-    # since 2026-12-03 (before: 26.241 / 27.735 / 29.607 / 28.122 / 27.852)
+    # since 2026-12-03 (before: 26.241 / 27.735 / 29.607 / 28.122 / 27.852) and trains its synthesizer at 0.02
+    # since 2026-12-03 #2 (before: 26.479 / 28.116 / 29.868 / 28.309 / 27.667)
     ("neural", "bpp2.4"): [24.64, 25.5, 27.785, 28.639, 30.102],
-    ("neural", "bpp8"): [26.479, 28.116, 29.868, 28.309, 27.667],
+    ("neural", "bpp8"): [25.177, 26.029, 28.388, 27.505, 27.682],
 }
 
 
@@ -311,6 +314,22 @@ def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
     other_seed = ev.make_options(tmp_path, presets="bpp2.4", steps=4, batch=512, seed=1)
     assert not ev.run_neural(material, fp, "bpp2.4", other_seed, tmp_path / "a.ngtc").reused
     assert os.stat(tmp_path / "a.ngtc").st_mode & 0o777 == 0o644
+
+
+def test_cache_key_holds_the_rate_the_synthesizer_trains_at(tmp_path, monkeypatch):
+    """The key has the synthesizer's effective rate where it always had it, so retuning one preset's rate refits
+    that preset only."""
+    from models.material import load_material
+
+    material = load_material(TILES).crop(0, 0, 16, 16)
+    fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
+    key = ev.neural_cache_key(material, fp, "bpp8", opts)
+    assert key["fit"]["lr_synthesizer"] == PRESETS["bpp8"].lr_synthesizer
+    assert "lr_synthesizer" not in key["fit"]["preset"]
+    other = ev.neural_cache_key(material, fp, "bpp2.4", opts)
+    monkeypatch.setitem(PRESETS, "bpp8", replace(PRESETS["bpp8"], lr_synthesizer=0.5))
+    assert ev.neural_cache_key(material, fp, "bpp8", opts)["fit"]["lr_synthesizer"] == 0.5
+    assert ev.neural_cache_key(material, fp, "bpp2.4", opts) == other
 
 
 def test_summary_of_the_quick_report(quick, tmp_path):
