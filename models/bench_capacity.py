@@ -67,8 +67,9 @@ def _typed(default: object, value: str) -> object:
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
-    """The preset with the variant's DecoderShape overrides and the base's training settings (mip falloff, rate);
-    unchanged (same name, so the warm start finds its weights) when the variant only changes the fit's settings."""
+    """The preset with the variant's DecoderShape overrides and the base's training settings (mip falloff,
+    learning rate); unchanged (same name, so the warm start finds its weights) when the variant only changes the
+    fit's settings."""
     fields = msgspec.to_builtins(base.shape)
     shape_overrides = [(k, v) for k, v in _overrides(variant) if k in fields]
     if not shape_overrides:

@@ -336,7 +336,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     cfg = msgspec.to_builtins(fit)  # the preset's DecoderShape included
     if not cfg["preset"]["shape"]["grid_pyramid"]:  # keyed as before the flag existed: those fits did not change
         del cfg["preset"]["shape"]["grid_pyramid"]
-    # the rate the synthesizer trains at, keyed where it was before presets carried it (same fits, same keys)
+    # the synthesizer's learning rate, keyed where it was before presets carried it (same fits, same keys)
     del cfg["preset"]["lr_synthesizer"]
     cfg["lr_synthesizer"] = fit.synthesizer_lr
     cfg["device"] = pick_device(opts.device).type

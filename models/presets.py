@@ -71,9 +71,9 @@ PRESETS: dict[str, Preset] = {
         # put their bits in G0: at 3000 steps mip 0 +0.4 to +5.9 dB on four sets (aluminium 40.18 -> 46.07),
         # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8 and bpp4"). With a thinner G1 at
         # cell 8 instead (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
-        # The SiLU presets (bpp4 and up) train their synthesizer at twice the rate (0.02): at 2600-3000 steps
+        # The SiLU presets (bpp4 and up) train their synthesizer at twice the learning rate (0.02): at 2600-3000 steps
         # mip 0 +1.3-1.4 dB on tiles (bpp4, bpp8, bpp12), +0.7-1.2 on the old chest (bpp8, bpp16), -0.3 to +0.2 on
-        # rocks and aluminium; bpp2.4 (ReLU) lost 0.3 dB there (docs/benchmarks.md, "The synthesizer's rate").
+        # rocks and aluminium; bpp2.4 (ReLU) lost 0.3 dB there (docs/benchmarks.md, "The synthesizer's learning rate").
         preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU

@@ -166,7 +166,7 @@ def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
     sampler = MipSampler(mips, torch.device("cpu"), torch.Generator(), cfg.falloff)
     assert np.allclose(sampler.share[1:] / sampler.share[:-1], 0.7)  # geometric, as documented
     assert FitConfig(coarse, steps=1, seconds=None, mip_falloff=0.3).falloff == 0.3
-    # the synthesizer's rate: the preset's, or the fit's own, halved where the warm start is refined
+    # the synthesizer's learning rate: the preset's, or the fit's own, halved where the warm start is refined
     model = build_model(1, coarse, with_encoder=False)
     rates = [grid_groups(model, FitConfig(coarse, steps=1, seconds=None, **kw))[1]["lr"]
              for kw in ({}, {"lr_synthesizer": 0.005}, {"method": "warm"})]

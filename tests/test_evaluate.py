@@ -317,7 +317,7 @@ def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
 
 
 def test_cache_key_holds_the_rate_the_synthesizer_trains_at(tmp_path, monkeypatch):
-    """The key has the synthesizer's effective rate where it always had it, so retuning one preset's rate refits
+    """The key has the synthesizer's learning rate where it always had it, so retuning one preset's refits
     that preset only."""
     from models.material import load_material
 
