@@ -17,7 +17,7 @@ from .decoder_shape import DecoderShape, decoder_shape
 METADATA_BYTES = 4_000
 TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the presets were measured on
 DEFAULT_MIP_FALLOFF = 0.45  # training's share of texels at mip m ~ falloff^m, unless a preset says otherwise
-DEFAULT_LR_SYNTHESIZER = 0.01  # the synthesizer's Adam rate on free grids, unless a preset says otherwise
+DEFAULT_LR_SYNTHESIZER = 0.01  # the synthesizer's learning rate with free grids, unless a preset says otherwise
 
 
 @dataclass(frozen=True)

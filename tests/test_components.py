@@ -168,9 +168,9 @@ def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
     assert FitConfig(coarse, steps=1, seconds=None, mip_falloff=0.3).falloff == 0.3
     # the synthesizer's learning rate: the preset's, or the fit's own, halved where the warm start is refined
     model = build_model(1, coarse, with_encoder=False)
-    rates = [grid_groups(model, FitConfig(coarse, steps=1, seconds=None, **kw))[1]["lr"]
-             for kw in ({}, {"lr_synthesizer": 0.005}, {"method": "warm"})]
-    assert rates == [0.03, 0.005, 0.03 * FitConfig.refine_lr_scale]
+    lrs = [grid_groups(model, FitConfig(coarse, steps=1, seconds=None, **kw))[1]["lr"]
+           for kw in ({}, {"lr_synthesizer": 0.005}, {"method": "warm"})]
+    assert lrs == [0.03, 0.005, 0.03 * FitConfig.refine_lr_scale]
     # a --bpp preset trains as the family its shape comes from
     material = load_material("assets/tiles")
     plan = shape_for_rate(0.6, 1024, 1024, material.layout())

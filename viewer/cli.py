@@ -304,8 +304,8 @@ def presets() -> None:
     stdout_console().print(t)
     stdout_console().print("coarse mips: past its cell a grid is read from its pyramid of 2x2 means or with a "
                            "larger stride. mip falloff: training draws texels of mip m in proportion to "
-                           "falloff^m. synthesizer lr: its Adam rate with free grids. How each shape and setting was "
-                           "chosen: docs/benchmarks.md.")
+                           "falloff^m. synthesizer lr: its learning rate with free grids. How each shape and "
+                           "setting was chosen: docs/benchmarks.md.")
 
 
 @app.command("bench-codec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
