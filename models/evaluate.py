@@ -88,7 +88,7 @@ DEFAULT_BLOCKS = astc.BLOCK_SIZES
 DEFAULT_QUALITIES = ("medium", "thorough")  # astcenc presets: one ASTC curve each
 DEFAULT_PACKINGS = astc.PACKINGS  # compact and fewest: one ASTC curve each
 DEFAULT_SECONDS = 300.0
-QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp8"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048,
+QUICK = {"crop": 64, "presets": ("bpp2.4", "bpp12"), "blocks": ("6x6", "12x12"), "steps": 60, "batch": 2048,
          "qualities": ("medium",), "packings": ("compact",)}
 
 
@@ -635,7 +635,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", help="material folders or .glb/.gltf files")
     p.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
-    p.add_argument("--quick", action="store_true", help="tests: 64 px crop, bpp2.4,bpp8 at 60 steps, 6x6,12x12")
+    p.add_argument("--quick", action="store_true", help="tests: 64 px crop, bpp2.4,bpp12 at 60 steps, 6x6,12x12")
     p.add_argument("--presets", default=None, help=f"neural presets (default {','.join(DEFAULT_PRESETS)})")
     p.add_argument("--blocks", default=None, help=f"ASTC block sizes (default {','.join(DEFAULT_BLOCKS)})")
     p.add_argument("--quality", default=None, help="astcenc presets, comma-separated, one ASTC curve each "

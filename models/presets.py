@@ -57,24 +57,17 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         preset("bpp0.5", 4, 8, 8, 16),  # 0.375 bpp of grids
-        # bpp1 to bpp4 train with more of their texels at the coarse mips (falloff 0.55): bpp1's 12 G0 channels,
-        # read sparsely there, are more to learn to ignore, and at 0.45 its mips 3-4 fell under bpp0.5; bpp2.4
-        # follows so as to stay above bpp1 there. At equal steps mips 3 / 4 +0.6-2.1 / +1.9-3.7 dB, mip 0 -0.1 to
-        # -0.35 dB on rocks and walnut (docs/benchmarks.md, "Texels per mip, per preset").
-        preset("bpp1", 12, 8, 16, 16, mip_falloff=0.55),  # 1.0
-        preset("bpp2.4", 8, 4, 16, 16, mip_falloff=0.55),  # 2.25
-        # bpp4 as the top presets are built (finer cells, few channels, SiLU), not as 12 G0 channels at cell 4: a
-        # smaller synthesizer input (57 values, not 105) makes a step ~1.45x cheaper, and at equal CPU time mip 0
-        # gains +0.4 (rocks) to +2.0 dB (aluminium), every mip gains on four of five sets (rocks: mips 1-2 -0.9)
-        # (docs/benchmarks.md, "bpp4 with fine cells").
-        # Its G0 has 4 channels at cell 2 and G1 2 at cell 4 (was 2 + 8: 4.5 bpp of grids, was 4.0), as bpp8 and up
-        # put their bits in G0: at 3000 steps mip 0 +0.4 to +5.9 dB on four sets (aluminium 40.18 -> 46.07),
-        # mips 1-4 from -2.8 to +1.3 dB (docs/benchmarks.md, "G0-heavy bpp8 and bpp4"). With a thinner G1 at
-        # cell 8 instead (4.25 bpp) mips 3-4 lost up to 3.7 dB and fell under bpp2.4.
-        # The SiLU presets (bpp4 and up) train their synthesizer at twice the learning rate (0.02): at 2600-3000 steps
-        # mip 0 +1.3-1.4 dB on tiles (bpp4, bpp8, bpp12), +0.7-1.2 on the old chest (bpp8, bpp16), -0.3 to +0.2 on
-        # rocks and aluminium; bpp2.4 (ReLU) lost 0.3 dB there (docs/benchmarks.md, "The synthesizer's learning rate").
-        preset("bpp4", 4, 2, 2, 4, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
+        # bpp1, bpp2.4 and bpp4 are built as the top presets are (SiLU, grid pyramids, the synthesizer at 0.02, G0
+        # at a finer cell than G1) with G1 at 8 channels of cell 8; G0 has 2 channels at cell 4 (bpp1) or 2 and 4
+        # channels at cell 2. At 3800-4500 steps against their earlier shapes (bpp1 12 x 8 + 16 x 16 and bpp2.4
+        # 8 x 4 + 16 x 16, ReLU, strided; bpp4 4 x 2 + 2 x 4): mip 0 +0.3 to +2.4 dB on rocks, tiles, the old
+        # chest and aluminium, mips 1-2 -0.4 to +3.2 dB, mip 3 -2.1 to +1.7 dB, mip 4 +0.5 to +5.3 dB
+        # (docs/benchmarks.md, "Fine cells from 1 to 4 bpp"). bpp2.4 now stores 2.5 bpp of grids (was 2.25):
+        # 4 channels at cell 8 for G1 (2.25) lost up to 3 dB at mips 1-3 on rocks. They train with more of their
+        # texels at the coarse mips (falloff 0.55), as the earlier shapes did.
+        preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp2.4", 2, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.

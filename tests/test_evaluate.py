@@ -33,15 +33,12 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MEASURED_PSNR = {
     ("astc", "6x6"): [46.977, 44.339, 38.851, 38.585, 36.366],
     ("astc", "12x12"): [36.851, 33.212, 30.655, 28.511, 29.186],
-    # Adam beta2 0.99 (synthesizer 0.95), eps 1e-15 and texels drawn per pass since 2026-12-02 (before: bpp2.4
-    # 24.46, bpp8 25.59 at mip 0); grid lr 0.04 since 81fd85b; bpp8 SiLU since 2026-12-02; bpp2.4 at mip
-    # falloff 0.55 since 838ed76 (before: 25.753 / 26.792 / 27.748 / 27.796 / 27.489); bpp8 reads grid pyramids
-    # and training's quantization noise comes from a table since 2026-12-02 (before: bpp2.4 24.578 / 25.409 /
-    # 27.579 / 28.516 / 30.078, bpp8 25.903 / 27.199 / 29.313 / 28.571 / 27.329); bpp8 has 6 G0 + 8 G1 channels
-    # since 2026-12-03 (before: 26.241 / 27.735 / 29.607 / 28.122 / 27.852) and trains its synthesizer at 0.02
-    # since 2026-12-03 #2 (before: 26.479 / 28.116 / 29.868 / 28.309 / 27.667)
-    ("neural", "bpp2.4"): [24.64, 25.5, 27.785, 28.639, 30.102],
-    ("neural", "bpp8"): [25.177, 26.029, 28.388, 27.505, 27.682],
+    # Re-measured whenever a preset's shape or training changes (the history is in git). Since 2026-12-03 #3
+    # bpp2.4 has a cell-2 G0, SiLU and grid pyramids (before: 24.64 / 25.5 / 27.785 / 28.639 / 30.102), and
+    # --quick fits bpp12 rather than bpp8: 60 steps left bpp8 (25.177 / 26.029 / 28.388 / 27.505 / 27.682) under
+    # the new bpp2.4 at every mip, a curve of one point.
+    ("neural", "bpp2.4"): [28.125, 28.613, 30.653, 28.688, 29.3],
+    ("neural", "bpp12"): [30.608, 32.677, 33.436, 30.06, 30.556],
 }
 
 
@@ -58,7 +55,7 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """One `--quick` run of the CLI on the bundled tiles (64 px crop, bpp2.4 and bpp8 at 60 steps, 6x6, 12x12)."""
+    """One `--quick` run of the CLI on the bundled tiles (64 px crop, bpp2.4 and bpp12 at 60 steps, 6x6, 12x12)."""
     out = tmp_path_factory.mktemp("eval") / "report"
     proc, seconds = _eval(str(TILES), "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -80,7 +77,7 @@ def test_quick_writes_every_report_file(quick):
         folder = out / "astc" / "tiles" / f"{block}_medium"
         assert (folder / "manifest.json").is_file()
         assert len(list(folder.glob("*.astc"))) == 3 * 7  # color, normal, orm x 7 mips of 64x64
-    for preset in ("bpp2.4", "bpp8"):
+    for preset in ("bpp2.4", "bpp12"):
         assert (out / "ngtc" / f"tiles_{preset}.ngtc").is_file()
         assert (out / "ngtc" / f"tiles_{preset}.ngtc.json").is_file()
     assert not list(out.rglob("*.tmp"))
@@ -121,7 +118,7 @@ def test_quick_report_json_fields(quick):
     (m,) = report["materials"]
     assert m["name"] == "tiles" and m["size"] == [64, 64] and m["mips"] == 7
     assert {(s["codec"], s["setting"]) for s in m["settings"]} == {
-        ("neural", "bpp2.4"), ("neural", "bpp8"), ("astc", "6x6"), ("astc", "12x12")}
+        ("neural", "bpp2.4"), ("neural", "bpp12"), ("astc", "6x6"), ("astc", "12x12")}
     for s in m["settings"]:
         assert s["bits_per_texel"] > 0
         assert len(s["psnr"]) == 7 and all(v is None or v > 10 for v in s["psnr"])
@@ -138,16 +135,16 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop: the bpp8 fit ends above bpp2.4 at mips 0-2 and below it at mips 3-4
-    # (MEASURED_PSNR), so the neural curve has two useful points at mips 0-2, below ASTC's ("no overlap"; at
-    # mip 2 its top, 29.87 dB, is 0.8 dB under ASTC 12x12's 30.66, so "barely overlap" within another machine's
-    # rounding), and one at mips 3-4 ("too few points"; at mip 3 bpp8 is 0.3 dB under bpp2.4, so two points
-    # and an overlap verdict within that rounding). Each verdict must also follow from the settings' own
-    # PSNRs: the points of a curve that improve on each other, then whether their PSNR ranges meet.
+    # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve (bpp12 above bpp2.4 at every mip) lies under
+    # ASTC's at mip 0 ("no overlap": its top, 30.61 dB, is 6 dB under ASTC 12x12's 36.85) and at mip 1 (32.68
+    # against 33.21: "barely overlap" within another machine's rounding); the curves share 2.78 dB at mip 2
+    # ("ok"), 1.37 and 1.26 dB at mips 3 and 4 ("ok", or "barely overlap" within that rounding). Each verdict
+    # must also follow from the settings' own PSNRs: the points of a curve that improve on each other, then
+    # whether their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[:2] == ["no overlap"] * 2 and statuses[4] == "too few points", statuses
-    assert statuses[2] in ("no overlap", "barely overlap"), statuses
-    assert statuses[3] in ("too few points", "no overlap", "barely overlap"), statuses
+    assert statuses[0] == "no overlap" and statuses[2] == "ok", statuses
+    assert statuses[1] in ("no overlap", "barely overlap"), statuses
+    assert statuses[3] in ("ok", "barely overlap") and statuses[4] in ("ok", "barely overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}
@@ -337,16 +334,17 @@ def test_summary_of_the_quick_report(quick, tmp_path):
     (m,) = eval_summary.load_reports([out])
     row = eval_summary.summarize(m)
     neural = {s["setting"]: s for s in m["settings"] if s["codec"] == "neural"}
-    assert [p["preset"] for p in row["mip0"]] == ["bpp2.4", "bpp8"]  # by rate
-    assert row["mip0"][1]["psnr"] == round(neural["bpp8"]["psnr"][0], 2)
+    assert [p["preset"] for p in row["mip0"]] == ["bpp2.4", "bpp12"]  # by rate
+    assert row["mip0"][1]["psnr"] == round(neural["bpp12"]["psnr"][0], 2)
     assert row["bd_rate_percent"] == [next(b["bd_rate_percent"] for b in m["bd"] if b["mip"] == k) for k in range(5)]
     astc_6 = next(s for s in m["settings"] if s["setting"] == "6x6")
     assert row["top_vs_astc_6x6"]["astc_6x6"] == round(astc_6["psnr"][0], 2)
-    rising = [k for k in range(5) if neural["bpp8"]["psnr"][k] > neural["bpp2.4"]["psnr"][k]]
+    rising = [k for k in range(5) if neural["bpp12"]["psnr"][k] > neural["bpp2.4"]["psnr"][k]]
     assert sorted(set(range(5)) - set(rising)) == [p["mip"] for p in row["not_rising"]]
     # a higher preset under the lower one at mip 0 is reported
-    neural["bpp8"]["psnr"][0] = neural["bpp2.4"]["psnr"][0] - 1
-    assert {"mip": 0, "preset": "bpp8", "below": "bpp2.4"}.items() <= eval_summary.summarize(m)["not_rising"][0].items()
+    neural["bpp12"]["psnr"][0] = neural["bpp2.4"]["psnr"][0] - 1
+    flagged = eval_summary.summarize(m)["not_rising"][0]
+    assert {"mip": 0, "preset": "bpp12", "below": "bpp2.4"}.items() <= flagged.items()
     # the CLI prints the table and writes the JSON
     assert eval_summary.main([str(out), "--out", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())[0]["material"] == "tiles"

@@ -42,16 +42,16 @@ from viewer.neural_gl import (  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
-# bpp2.4: RGBA8UI + RGBA16UI grids, "rgba32" (the former bpp8): RGBA32UI + RGBA16UI, "multi": several RGBA8UI texels per
+# bpp2.4: a 2-channel G0 (one RGBA8UI texel, mostly padding) with pyramids; "coarse" (the former bpp2.4):
+# RGBA8UI + RGBA16UI grids; "rgba32" (the former bpp8): RGBA32UI + RGBA16UI; "multi": several RGBA8UI texels per
 # cell (20 and 40 channels) on a non-square, non-power-of-two crop; "silu": the SiLU synthesizer on fine cells;
 # "pyramid": coarse mips read the grids' pyramids (6 channels: a half-filled RGBA32F texel), down to 1x1 at
 # 128x128, cut short at 96x80 (G0 48x40 halves 3 times, G1 24x20 twice: the deepest mips read the last level).
-PRESETS = {**PRESETS, "multi": preset("multi", 20, 4, 40, 16), "rgba32": preset("rgba32", 28, 4, 16, 8),
-           "silu": preset("silu", 12, 2, 16, 4, activation="silu"),
+PRESETS = {**PRESETS, "coarse": preset("coarse", 8, 4, 16, 16), "multi": preset("multi", 20, 4, 40, 16),
+           "rgba32": preset("rgba32", 28, 4, 16, 8), "silu": preset("silu", 12, 2, 16, 4, activation="silu"),
            "pyramid": preset("pyramid", 6, 2, 8, 4, activation="silu", grid_pyramid=True)}
-CASES = [("bpp2.4", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80), ("pyramid", 128, 128),
-         ("pyramid", 96, 80)]
-
+CASES = [("bpp2.4", 128, 128), ("coarse", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80),
+         ("pyramid", 128, 128), ("pyramid", 96, 80)]
 
 @pytest.fixture(scope="module")
 def ctx(egl):  # conftest's egl: skips, saying what is missing, without a headless OpenGL 4.3 context
