@@ -157,7 +157,7 @@ def make_options(out: str | Path, *, presets: str | Sequence[str] | None = None,
         raise EvalError(f"--method: unknown method {method!r}; valid: {', '.join(METHODS)}")
     if method == "warm":
         try:
-            warm_start.require(list(preset_names))
+            warm_start.require([PRESETS[name] for name in preset_names])
         except warm_start.WarmStartError as e:
             raise EvalError(str(e)) from None
     if steps is None and seconds is None:

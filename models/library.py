@@ -158,7 +158,7 @@ class Settings:
         if self.preset is not None:
             get_preset(self.preset)
         if self.method == "warm" and self.bpp is None and self.psnr is None:  # before any progress bar
-            require_warm_start([self.preset or DEFAULT_PRESET])
+            require_warm_start([get_preset(self.preset or DEFAULT_PRESET)])
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"--steps must be at least 1, got {self.steps}")
         if self.steps is None and not (self.seconds or 0) > 0:

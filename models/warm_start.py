@@ -68,13 +68,32 @@ def available(preset_name: str, folder: Path = WEIGHTS_DIR) -> bool:
     return weights_path(preset_name, folder).is_file()
 
 
-def require(preset_names: list[str], folder: Path = WEIGHTS_DIR) -> None:
-    """Fail before any fit starts when a preset named has no shipped warm start."""
-    missing = [n for n in preset_names if not available(n, folder)]
+def require(presets: list[Preset], folder: Path = WEIGHTS_DIR) -> None:
+    """Fail before any fit starts when a preset has no shipped warm start, or one trained for another shape."""
+    missing = [p.name for p in presets if not available(p.name, folder)]
     if missing:
         have = sorted(p.stem for p in folder.glob("*.safetensors"))
         raise WarmStartError(f"no warm start for preset {', '.join(missing)} (weights ship for "
                              f"{', '.join(have) or 'none'}, in {folder}); use --method grids")
+    for p in presets:
+        check(p, folder)
+
+
+def check(preset: Preset, folder: Path = WEIGHTS_DIR) -> Path:
+    """The preset's weights file, after checking (from its metadata alone) that it was trained for this shape."""
+    path = weights_path(preset.name, folder)
+    if not path.is_file():
+        raise WarmStartError(f"no warm start for preset {preset.name} ({path} is missing); use --method grids")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        stored = DecoderShape(**json.loads(meta["shape"]))
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise WarmStartError(f"{path}: not a warm-start weights file ({e})") from None
+    if stored != preset.shape:
+        raise WarmStartError(f"{path}: trained for another decoder shape than preset {preset.name}'s; retrain it "
+                             "(scripts/train_warm_start.py) or use --method grids")
+    return path
 
 
 def fingerprint(preset_name: str, folder: Path = WEIGHTS_DIR) -> str | None:
@@ -100,17 +119,7 @@ def build_shared(shape: DecoderShape) -> CompressionModel:
 
 def load_shared(preset: Preset, folder: Path = WEIGHTS_DIR) -> CompressionModel:
     """The shared model of `preset`, checked against the preset's shape."""
-    path = weights_path(preset.name, folder)
-    if not path.is_file():
-        raise WarmStartError(f"no warm start for preset {preset.name} ({path} is missing); use --method grids")
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        stored = DecoderShape(**json.loads(meta["shape"]))
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise WarmStartError(f"{path}: not a warm-start weights file ({e})") from None
-    if stored != preset.shape:
-        raise WarmStartError(f"{path}: trained for another decoder shape than preset {preset.name}'s")
+    path = check(preset, folder)
     model = build_shared(preset.shape)
     model.load_state_dict(load_file(str(path)))
     return model.eval()

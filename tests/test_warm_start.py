@@ -61,6 +61,9 @@ def test_weights_round_trip_and_refuse_other_shapes(shared_file):
     other = preset("tiny", 4, 4, 4, 8, hidden_dim=16, num_residual_blocks=1, positional_encoding_levels=2)
     with pytest.raises(ws.WarmStartError, match="another decoder shape"):
         ws.load_shared(other, folder)
+    with pytest.raises(ws.WarmStartError, match="another decoder shape.*retrain"):  # before any fit starts
+        ws.require([SHAPE, other], folder)
+    ws.require([SHAPE], folder)
     with pytest.raises(ws.WarmStartError, match="no warm start for preset"):
         ws.load_shared(preset("absent", 4, 4, 4, 8), folder)
     ws.weights_path(SHAPE.name, folder).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
