@@ -137,6 +137,18 @@ def grid_pair(model, x: torch.Tensor, quant: str) -> tuple[torch.Tensor, torch.T
     return tuple(quantize(torch.tanh(head(z)).permute(0, 2, 3, 1), quant) for head in model.grid_constructor.heads)
 
 
+def grids_at_mip(model, g0: torch.Tensor, g1: torch.Tensor, mip: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batched grids (B, H, W, C) a texel of `mip` reads: as stored, or for a shape with grid pyramids,
+    past a grid's cell, its level mip - log2(cell) of 2x2 means (models/grid_pyramid.py), as decoding does."""
+    if not model.shape.grid_pyramid:
+        return g0, g1
+    out = []
+    for g, cell in zip((g0, g1), model.grid_cells, strict=True):
+        level = max(0, mip - (cell.bit_length() - 1))
+        out.append(F.avg_pool2d(g.permute(0, 3, 1, 2), 2**level).permute(0, 2, 3, 1) if level else g)
+    return out[0], out[1]
+
+
 def read_grids(model, g0: torch.Tensor, g1: torch.Tensor, local: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
     """Features of texels at `local` uv inside crop `crop` of batched grids (B, H, W, C), clamped at the
     crop's border: the B grids are read as one tall grid, so all crops take one gather."""
@@ -157,22 +169,21 @@ def loss_on_crops(model, x: torch.Tensor, present: torch.Tensor, texels: int, ma
     g0, g1 = grid_pair(model, x, quant)
     share = np.array([falloff**m for m in range(max_mip + 1)])
     share /= share.sum()
-    local, uv, mips, targets, crops = [], [], [], [], []
+    feats, uv, mips, targets, crops = [], [], [], [], []
     for m, s in enumerate(share):
         level = F.avg_pool2d(x, 2**m) if m else x
         cw, n = size0 >> m, max(16 * b, int(round(texels * s)))
         crop = torch.from_numpy(rng.integers(0, b, n))
         ix, iy = (torch.from_numpy(rng.integers(0, cw, n)) for _ in range(2))
         offset = torch.from_numpy(rng.integers(0, (VIRTUAL_SIZE >> m) - cw + 1, (b, 2)))[crop]
-        local.append(torch.stack([(ix + 0.5) / cw, (iy + 0.5) / cw], dim=-1))
+        local = torch.stack([(ix + 0.5) / cw, (iy + 0.5) / cw], dim=-1).float()
+        feats.append(read_grids(model, *grids_at_mip(model, g0, g1, m), local, crop))
         uv.append(torch.stack([ix + offset[:, 0] + 0.5, iy + offset[:, 1] + 0.5], dim=-1) / (VIRTUAL_SIZE >> m))
         mips.append(torch.full((n,), float(m)))
         targets.append(level[crop, :, iy, ix])
         crops.append(crop)
-    crop = torch.cat(crops)
-    feats = read_grids(model, g0, g1, torch.cat(local).float(), crop)
-    pred = model.texture_synthesizer(feats, torch.cat(uv).float(), torch.cat(mips))
-    mask = present[crop].float()
+    pred = model.texture_synthesizer(torch.cat(feats), torch.cat(uv).float(), torch.cat(mips))
+    mask = present[torch.cat(crops)].float()
     return ((pred - torch.cat(targets)) ** 2 * mask).sum() / mask.sum()
 
 

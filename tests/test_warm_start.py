@@ -4,6 +4,7 @@ and the training augmentation that must turn normals with the surface."""
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from models import warm_start as ws
 from models.fit import FitConfig, fit
+from models.grid_pyramid import halve
 from models.layout import MapInfo
 from models.presets import preset
 
@@ -146,3 +148,23 @@ def test_augmentation_turns_normals_with_the_surface():
         torch.testing.assert_close(out[0, 3:5], expect, atol=1e-5, rtol=0)
         seen.add(out[0, 5].numpy().tobytes())
     assert len(seen) == 8  # every flip and transpose of the square is drawn
+
+
+def test_training_reads_grid_pyramids_as_decoding_does():
+    """The shared model of a pyramid shape is trained on what decoding reads: past a grid's cell, level
+    mip - log2(cell) of its 2x2 means (models/grid_pyramid.py); a shape without pyramids reads its grids as
+    stored at every mip."""
+    script = load_training_script()
+    pyramid = preset("pyr", 2, 2, 4, 8, hidden_dim=8, num_residual_blocks=1, positional_encoding_levels=2,
+                     activation="silu", grid_pyramid=True)
+    model = ws.build_shared(pyramid.shape)
+    g0, g1 = torch.rand(2, 16, 16, 2), torch.rand(2, 4, 4, 4)
+    for mip in range(5):
+        read = script.grids_at_mip(model, g0, g1, mip)
+        for grid, got, cell in ((g0, read[0], 2), (g1, read[1], 8)):
+            expect = grid
+            for _ in range(max(0, mip - int(math.log2(cell)))):
+                expect = torch.stack([halve(e) for e in expect])
+            assert got.shape == expect.shape, (mip, cell)
+            torch.testing.assert_close(got, expect)
+    assert script.grids_at_mip(ws.build_shared(SHAPE.shape), g0, g1, 3)[0] is g0
