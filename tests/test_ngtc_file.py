@@ -108,7 +108,7 @@ def test_inconsistent_contents_with_valid_checksum(small_ngtc):
     payload = small_ngtc[HEADER.size:]
     (n,) = struct.unpack_from("<Q", payload)
     head = payload[8:8 + n].decode()
-    for old, new in [('\\"mips\\": 7', '\\"mips\\": 9'), ('\\"g0_cell\\": 4', '\\"g0_cell\\": 8'),
+    for old, new in [('\\"mips\\": 7', '\\"mips\\": 9'), ('\\"g0_cell\\": 2', '\\"g0_cell\\": 8'),
                      ('\\"levels\\": 16', '\\"levels\\": 15')]:
         assert old in head, old
         changed = head.replace(old, new)
