@@ -15,7 +15,7 @@ from models import warm_start as ws
 from models.fit import FitConfig, fit
 from models.grid_pyramid import halve
 from models.layout import MapInfo
-from models.presets import preset
+from models.presets import PRESETS, preset
 
 SHAPE = preset("tiny", 4, 4, 4, 8, hidden_dim=8, num_residual_blocks=1, positional_encoding_levels=2)
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,3 +168,13 @@ def test_training_reads_grid_pyramids_as_decoding_does():
             assert got.shape == expect.shape, (mip, cell)
             torch.testing.assert_close(got, expect)
     assert script.grids_at_mip(ws.build_shared(SHAPE.shape), g0, g1, 3)[0] is g0
+
+
+def test_every_shipped_warm_start_fits_its_preset():
+    """A preset's shape can change after its warm start was trained (bpp2.4's did on 2026-12-03): every file in
+    assets/warmstart/ must load for the preset it is named after."""
+    shipped = sorted(ws.WEIGHTS_DIR.glob("*.safetensors"))
+    assert shipped
+    for path in shipped:
+        model = ws.load_shared(PRESETS[path.stem])
+        assert model.grid_cells == (PRESETS[path.stem].shape.g0_cell, PRESETS[path.stem].shape.g1_cell)
