@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models import grid_pyramid  # noqa: E402
 from models.fit import cosine  # noqa: E402
 from models.grid_sampler import SAMPLING, bilinear  # noqa: E402
 from models.material import MaterialError, load_material  # noqa: E402
@@ -144,8 +145,8 @@ def grids_at_mip(model, g0: torch.Tensor, g1: torch.Tensor, mip: int) -> tuple[t
         return g0, g1
     out = []
     for g, cell in zip((g0, g1), model.grid_cells, strict=True):
-        level = max(0, mip - (cell.bit_length() - 1))
-        out.append(F.avg_pool2d(g.permute(0, 3, 1, 2), 2**level).permute(0, 2, 3, 1) if level else g)
+        up = grid_pyramid.level(mip, cell, grid_pyramid.depth(*g.shape[1:3]))
+        out.append(F.avg_pool2d(g.permute(0, 3, 1, 2), 2**up).permute(0, 2, 3, 1) if up else g)
     return out[0], out[1]
 
 
