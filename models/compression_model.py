@@ -114,7 +114,9 @@ class CompressionModel(nn.Module):
         """Each grid's training pyramid when the shape reads them, else None."""
         if not self.shape.grid_pyramid:
             return None
-        return tuple(Pyramid.of(g, quantized, d) for g, d in zip(grids, deep or (None,) * len(grids), strict=True))
+        prefilter = self.shape.pyramid_prefilter
+        return tuple(Pyramid.of(g, quantized, d, prefilter)
+                     for g, d in zip(grids, deep or (None,) * len(grids), strict=True))
 
     def _free_grid_pyramids(self, quant_mode: str) -> tuple[Pyramid, ...] | None:
         """The free grids' pyramids as this quantization mode sees them. Their deep levels (without gradient,
@@ -125,7 +127,8 @@ class CompressionModel(nn.Module):
         quantized = quant_mode == "ste"
         if not self.training or self._deep is None or self._deep[0] != quantized or \
                 self._deep_age >= DEEP_LEVELS_EVERY:
-            self._deep, self._deep_age = (quantized, tuple(dense(g, quantized) for g in self.grids)), 0
+            self._deep = (quantized, tuple(dense(g, quantized, self.shape.pyramid_prefilter) for g in self.grids))
+            self._deep_age = 0
         self._deep_age += 1
         return self._pyramids(tuple(self.grids), quantized, self._deep[1])
 
@@ -149,5 +152,6 @@ def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> Com
     model.to(device)
     model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g)) for g in (ct.g0, ct.g1)))
     if ct.shape.grid_pyramid:  # the same floats the GLSL decoder's upload makes (viewer/neural_gl.py)
-        model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device) for g in (ct.g0, ct.g1))
+        model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device, ct.shape.pyramid_prefilter)
+                                          for g in (ct.g0, ct.g1))
     return model.eval()

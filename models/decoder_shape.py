@@ -47,6 +47,9 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     activation: Literal["relu", "silu"] = "relu"  # files written before "silu" existed lack the key
     # Coarse mips read a box-filtered pyramid of each grid instead of striding over it (models/grid_pyramid.py)
     grid_pyramid: bool = False  # files written before it existed lack the key
+    # The pyramid is of the grid's bilinear field: its codes filtered by [1, 6, 1] / 8 first, read from the mip of
+    # the cell on (models/grid_pyramid.py); False: of the codes, the codes themselves at that mip
+    pyramid_prefilter: bool = False  # files written before it existed lack the key
 
     def __post_init__(self) -> None:
         for name in ("g0_channels", "g1_channels"):
@@ -56,6 +59,8 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             cell = getattr(self, name)
             if cell & (cell - 1):
                 raise ValueError(f"{name} {cell} must be a power of two")
+        if self.pyramid_prefilter and not self.grid_pyramid:
+            raise ValueError("pyramid_prefilter needs grid_pyramid")
 
     # -- derived ----------------------------------------------------------------------------------
     @property

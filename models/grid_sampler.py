@@ -65,7 +65,7 @@ class GridSampler(nn.Module):
             if pyramids is None or not pyramids[i].levels or mip is None:
                 feats.append(read(kind, g, grid_pos(g, uv), wrap, transform))
                 continue
-            shift = self.cells[i].bit_length() - 1  # grid_pyramid.level, for every texel at once
-            level = (torch.floor(mip).long() - shift).clamp(0, pyramids[i].levels)
+            past = torch.floor(mip).long() - (self.cells[i].bit_length() - 1)  # grid_pyramid.level, for all
+            level = torch.where(past < 0, 0, (past + int(pyramids[i].prefilter)).clamp(max=pyramids[i].levels))
             feats.append(read_pyramid(kind, g, pyramids[i], level, uv, wrap, transform, noise))
         return torch.cat(feats, dim=-1)

@@ -44,13 +44,15 @@ class Preset:
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
            activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
-           lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER) -> Preset:
-    """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu)."""
+           pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER) -> Preset:
+    """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu).
+    Grid pyramids are prefiltered unless `pyramid_prefilter` says otherwise."""
+    prefilter = grid_pyramid if pyramid_prefilter is None else pyramid_prefilter
     return Preset(name, decoder_shape(g0_channels=g0_channels, g0_cell=g0_cell, g1_channels=g1_channels,
                                       g1_cell=g1_cell, hidden_dim=hidden_dim, num_residual_blocks=num_residual_blocks,
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
-                                      activation=activation, grid_pyramid=grid_pyramid), mip_falloff,
-                  lr_synthesizer)
+                                      activation=activation, grid_pyramid=grid_pyramid,
+                                      pyramid_prefilter=prefilter), mip_falloff, lr_synthesizer)
 
 
 PRESETS: dict[str, Preset] = {

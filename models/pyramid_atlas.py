@@ -4,8 +4,10 @@ Decoding (`Pyramid.from_codes`): every level from one atlas tensor, levels 1.. o
 file's half floats, built once: the values the GLSL decoder's upload gets too.
 
 Training (`Pyramid.of`): a texel at level l <= SPARSE_LEVELS reads each of its four taps as the mean of the
-tap's 4^l grid cells, gathered from the grid itself and quantized as gathered, like level 0: the exact
-pooled values, and a gradient that reaches those cells only. Rebuilding the whole pyramid every step with
+tap's 4^l grid cells (prefiltered: the weighted mean of (2^(l-1) + 2)^2 cells, one level more), gathered from
+the grid itself and quantized as gathered, like level 0: the exact pooled values, and a gradient that reaches
+those cells only. Texels on their level's cell centres, as every mip that halves with the level is, gather
+one tap, not four. Rebuilding the whole pyramid every step with
 its gradient instead cost 1.25-1.3x a step on 1024x1024 sets and 1.6-1.8x on 2048x2048 (whole-grid
 passes, memory-bound; docs/benchmarks.md, "Grid pyramid"). Deeper levels, read only by mips past
 SPARSE_LEVELS + log2(cell), come from an atlas without gradient that the caller may reuse for a few steps.
@@ -13,17 +15,18 @@ SPARSE_LEVELS + log2(cell), come from an atlas without gradient that the caller 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .grid_pyramid import depth, halve, levels_from_codes
+from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
 from .grid_taps import MIX, Transform, tap_cells
 from .quantization import rounded
 from .spec import QUANT_STEP
 
-SPARSE_LEVELS = 2  # levels training reads from their grid cells (16 a tap at level 2)
+SPARSE_LEVELS = 2  # mips past a grid's cell that training reads from its cells (16 a tap at level 2; prefiltered, 36)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Pyramid:
     shapes: tuple[tuple[int, int], ...]
     grid: torch.Tensor | None = None
     sparse_levels: int = 0
+    prefilter: bool = False  # `DecoderShape.pyramid_prefilter`: level 1 is the prefiltered grid
 
     @property
     def levels(self) -> int:
@@ -55,56 +59,84 @@ class Pyramid:
         return torch.tensor(sizes, device=device), torch.as_tensor(offsets, dtype=torch.long, device=device)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, device: torch.device | str = "cpu") -> Pyramid:
+    def from_codes(cls, codes: np.ndarray, device: torch.device | str = "cpu", prefilter: bool = False) -> Pyramid:
         """The decoder's pyramid: `levels_from_codes`, the values the GLSL decoder's upload gets too."""
-        levels = levels_from_codes(codes)
+        levels = levels_from_codes(codes, prefilter)
         flat = [v.reshape(-1, codes.shape[2]) for v in levels]
         atlas = np.concatenate(flat).astype(np.float32) if flat else np.zeros((0, codes.shape[2]), np.float32)
-        return cls(torch.from_numpy(atlas).to(device), tuple(v.shape[:2] for v in levels))
+        return cls(torch.from_numpy(atlas).to(device), tuple(v.shape[:2] for v in levels), prefilter=prefilter)
 
     @classmethod
-    def of(cls, grid: torch.Tensor, quantized: bool = False, deep: Pyramid | None = None) -> Pyramid:
+    def of(cls, grid: torch.Tensor, quantized: bool = False, deep: Pyramid | None = None,
+           prefilter: bool = False) -> Pyramid:
         """Training's pyramid of a float grid (H, W, C): levels up to SPARSE_LEVELS read from `grid` (with its
         gradient), deeper ones from `deep` (an earlier `dense`), else from a new `dense(grid, quantized)`."""
-        deep = deep or dense(grid, quantized)
-        return cls(deep.atlas, deep.shapes, grid, SPARSE_LEVELS)
+        deep = deep or dense(grid, quantized, prefilter)  # prefiltered, level l is read by the mip level l - 1 was
+        return cls(deep.atlas, deep.shapes, grid, SPARSE_LEVELS + int(prefilter), prefilter)
 
 
-def dense(grid: torch.Tensor, quantized: bool = False) -> Pyramid:
+def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False) -> Pyramid:
     """Every level of a float grid (H, W, C), without gradient; `quantized`: of the grid rounded to its codes
-    (the stored pyramid before its float16 rounding)."""
+    (the stored pyramid before its float16 rounding). Prefiltered wrapping, as decoding does (an encoder crop's
+    deep levels, read by few texels, differ at its border from its clamped sparse reads)."""
     x = rounded(grid.detach()) if quantized else grid.detach()
     parts, shapes = [], []
+    if prefilter:
+        x = prefiltered(x)
+        parts.append(x.reshape(-1, grid.shape[2]))
+        shapes.append(tuple(x.shape[:2]))
     for _ in range(depth(*grid.shape[:2])):
         x = halve(x)
         parts.append(x.reshape(-1, grid.shape[2]))
         shapes.append(tuple(x.shape[:2]))
-    return Pyramid(torch.cat(parts) if parts else grid.new_zeros(0, grid.shape[2]), tuple(shapes))
+    return Pyramid(torch.cat(parts) if parts else grid.new_zeros(0, grid.shape[2]), tuple(shapes),
+                   prefilter=prefilter)
 
 
-def pyramid_noise(level: torch.Tensor) -> Transform:
+def noise_spread(levels: int, prefilter: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Per level 0 .. levels, the spread of a level cell's rounding error in code steps: a weighted mean of
+    independent uniform errors has sqrt(sum w^2) of one cell's (per axis sum w^2, the weights separable);
+    1 / 2^level for the box."""
+    return torch.tensor(_spread(levels, prefilter), device=device)
+
+
+@functools.cache
+def _spread(levels: int, prefilter: bool) -> tuple[float, ...]:
+    return (1.0,) + tuple(sum(w * w for w in footprint_weights(lv, prefilter)) for lv in range(1, levels + 1))
+
+
+def pyramid_noise(level: torch.Tensor, spread: torch.Tensor) -> Transform:
     """Training's stand-in for the quantization error of atlas levels (N,), for the 4N cells of their taps:
-    the mean of 4^level cells' rounding errors has the spread of uniform noise 2^level times narrower than
-    one code step."""
-    scale = (QUANT_STEP / torch.exp2(level.to(torch.float32))).repeat(4)[:, None]
+    uniform noise of `spread`[level] code steps (`noise_spread`)."""
+    scale = (QUANT_STEP * spread.index_select(0, level)).repeat(4)[:, None]
     return lambda cells: cells + (torch.rand_like(cells) - 0.5) * scale
 
 
-def _cell_children(xs: torch.Tensor, ys: torch.Tensor, level: int, width: int) -> torch.Tensor:
-    """Row-major grid indices (len(xs) * 4^level,) of the 2^level x 2^level grid cells under each level cell."""
-    side = 1 << level
-    d = torch.arange(side, device=xs.device)
-    cols, rows = xs[:, None] * side + d, ys[:, None] * side + d
-    return (rows[:, :, None] * width + cols[:, None, :]).reshape(-1)
+def _footprint(xs: torch.Tensor, ys: torch.Tensor, level: int, prefilter: bool, width: int, height: int,
+               wrap: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-major grid indices (len(xs) * n^2,) of the n x n grid cells each cell (xs, ys) of `level` is made of,
+    and their weights (n^2,) (`grid_pyramid.footprint_weights`): the 2^level x 2^level cells under it, or with
+    prefilter one cell more on every side (wrapping, or clamped at the edge)."""
+    weights = torch.tensor(footprint_weights(level, prefilter), device=xs.device)
+    side, pad = (1 << (level - 1), 1) if prefilter else (1 << level, 0)
+    d = torch.arange(len(weights), device=xs.device)
+    cols, rows = xs[:, None] * side - pad + d, ys[:, None] * side - pad + d
+    if wrap:
+        cols, rows = cols % width, rows % height
+    else:
+        cols, rows = cols.clamp(0, width - 1), rows.clamp(0, height - 1)
+    return (rows[:, :, None] * width + cols[:, None, :]).reshape(-1), torch.outer(weights, weights).reshape(-1)
 
 
 def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.Tensor, uv: torch.Tensor,
                  wrap: bool, transform: Transform, noise: bool) -> torch.Tensor:
     """Each texel read (`grid_taps.MIX[kind]`) from its pyramid level: level 0 and, in training, the sparse
     levels from the grid (one gather, quantized by `transform`), the others from the atlas (with
-    `pyramid_noise` when `noise`)."""
+    `pyramid_noise` when `noise`). A level whose texels sit on its cell centres (a mip that halves with the
+    level: every read past the cell but the deepest) gathers one tap, not four: the others weigh 0."""
     h0, w0, c = grid.shape
     sparse = pyramid.sparse_levels if pyramid.grid is not None else 0
+    spread = noise_spread(pyramid.levels, pyramid.prefilter, uv.device) if noise else None
     parts, order, indices, finish = [], [], [], []
     for lv in range(min(sparse, pyramid.levels) + 1):
         rows = (level == lv).nonzero().squeeze(1)
@@ -113,18 +145,26 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
         h, w = (h0, w0) if lv == 0 else pyramid.shapes[lv - 1]
         size = torch.tensor([w, h], dtype=uv.dtype, device=uv.device)
         xs, ys, fx, fy = tap_cells(uv.index_select(0, rows) * size - 0.5, w, h, wrap)
-        indices.append(ys * w0 + xs if lv == 0 else _cell_children(xs, ys, lv, w0))
-        finish.append((rows, 1 << 2 * lv, fx, fy))
+        taps = 1 if lv and not (fx.any() or fy.any()) else 4
+        xs, ys = xs[:len(rows) * taps], ys[:len(rows) * taps]
+        weights = None
+        if lv == 0:
+            indices.append(ys * w0 + xs)
+        else:
+            cells, weights = _footprint(xs, ys, lv, pyramid.prefilter, w0, h0, wrap)
+            indices.append(cells)
+        finish.append((rows, taps, lv, weights, fx, fy))
     if indices:
         cells = grid.reshape(h0 * w0, c).index_select(0, torch.cat(indices))
-        for (rows, per_tap, fx, fy), chunk in zip(finish, cells.split([len(i) for i in indices]), strict=True):
-            if per_tap == 1 or not noise:  # "ste": each cell rounded, so the mean is the stored pyramid's
-                taps = chunk if transform is None else transform(chunk)
-                taps = taps if per_tap == 1 else taps.view(-1, per_tap, c).mean(1)
-            else:  # noise on the mean, as on the atlas: the same spread as the cells' own, 4^l fewer draws
-                lv = torch.full((len(rows),), per_tap.bit_length() // 2, device=uv.device)
-                taps = pyramid_noise(lv)(chunk.view(-1, per_tap, c).mean(1))
-            parts.append(MIX[kind](taps, fx, fy))
+        for (rows, taps, lv, weights, fx, fy), chunk in zip(finish, cells.split([len(i) for i in indices]),
+                                                            strict=True):
+            if weights is None or not noise:  # "ste": each cell rounded, so the pooled value is the stored one
+                values = chunk if transform is None else transform(chunk)
+                values = values if weights is None else _pool(values, weights, pyramid.prefilter)
+            else:  # noise on the pooled value, as on the atlas: the same spread, n^2 fewer draws
+                values = _pool(chunk, weights, pyramid.prefilter)
+                values = values + (torch.rand_like(values) - 0.5) * (QUANT_STEP * spread[lv])
+            parts.append(MIX[kind](values if taps == 4 else values.repeat(4, 1), fx, fy))
             order.append(rows)
     rows = (level > sparse).nonzero().squeeze(1)
     if len(rows):
@@ -135,7 +175,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
         xs, ys, fx, fy = tap_cells(pos, size[:, 0], size[:, 1], wrap)
         cells = pyramid.atlas.index_select(0, offset.repeat(4) + ys * size[:, 0].repeat(4) + xs)
         if noise:
-            cells = pyramid_noise(lv)(cells)
+            cells = pyramid_noise(lv, spread)(cells)
         parts.append(MIX[kind](cells, fx, fy))
         order.append(rows)
     if len(parts) == 1:
@@ -143,3 +183,11 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     inverse = torch.empty(len(uv), dtype=torch.long, device=uv.device)
     inverse[torch.cat(order)] = torch.arange(len(uv), device=uv.device)
     return torch.cat(parts).index_select(0, inverse)
+
+
+def _pool(cells: torch.Tensor, weights: torch.Tensor, prefilter: bool) -> torch.Tensor:
+    """Cells (T * n^2, C) pooled per tap with their footprint weights (n^2,): (T, C); the box as a plain mean."""
+    n2, c = len(weights), cells.shape[1]
+    if not prefilter:
+        return cells.view(-1, n2, c).mean(1)
+    return (cells.view(-1, n2, c) * weights[:, None]).sum(1)

@@ -140,13 +140,20 @@ def grid_pair(model, x: torch.Tensor, quant: str) -> tuple[torch.Tensor, torch.T
 
 def grids_at_mip(model, g0: torch.Tensor, g1: torch.Tensor, mip: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The batched grids (B, H, W, C) a texel of `mip` reads: as stored, or for a shape with grid pyramids,
-    past a grid's cell, its level mip - log2(cell) of 2x2 means (models/grid_pyramid.py), as decoding does."""
+    past a grid's cell, its pyramid level (models/grid_pyramid.py: 2x2 means, of the codes filtered by
+    [1, 6, 1] / 8 with the prefilter, clamped at the crop's border here), as decoding does."""
     if not model.shape.grid_pyramid:
         return g0, g1
+    prefilter = model.shape.pyramid_prefilter
     out = []
     for g, cell in zip((g0, g1), model.grid_cells, strict=True):
-        up = grid_pyramid.level(mip, cell, grid_pyramid.depth(*g.shape[1:3]))
-        out.append(F.avg_pool2d(g.permute(0, 3, 1, 2), 2**up).permute(0, 2, 3, 1) if up else g)
+        up = grid_pyramid.level(mip, cell, grid_pyramid.levels(*g.shape[1:3], prefilter), prefilter)
+        x = g.permute(0, 3, 1, 2)
+        if up and prefilter:
+            taps = torch.tensor(grid_pyramid.prefilter_weights(1), dtype=x.dtype)  # [1, 6, 1] / 8
+            kernel = torch.outer(taps, taps).expand(x.shape[1], 1, 3, 3)
+            x, up = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1]), up - 1
+        out.append((F.avg_pool2d(x, 2**up) if up else x).permute(0, 2, 3, 1))
     return out[0], out[1]
 
 

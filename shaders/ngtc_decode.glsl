@@ -17,7 +17,7 @@
 //   NGTC_WEIGHTS_BINDING; optional: NGTC_WEIGHTS_UBO with NGTC_WEIGHTS_VEC4, NGTC_NO_UNROLL, NGTC_GRID_OFFSET
 //   (all below).
 //   NGTC_GRID_PYRAMID with NGTC_G0_LOG2_CELL, NGTC_G1_LOG2_CELL, NGTC_G0_LEVELS, NGTC_G1_LEVELS,
-//   NGTC_G0_PYRAMID_UNIT, NGTC_G1_PYRAMID_UNIT (below).
+//   NGTC_PYRAMID_PREFILTER, NGTC_G0_PYRAMID_UNIT, NGTC_G1_PYRAMID_UNIT (below).
 // Declares: samplers ngtc_g0/ngtc_g1 (and ngtc_g0_pyramid/ngtc_g1_pyramid), the NgtcWeights block, and with
 // NGTC_NO_UNROLL uniform ngtc_no_unroll.
 //
@@ -31,8 +31,10 @@
 //   ngtc_g0_pyramid, ngtc_g1_pyramid (NGTC_GRID_PYRAMID 1): levels 1 .. NGTC_Gi_LEVELS of each grid's box-filtered
 //     pyramid (models/grid_pyramid.py) as texture levels 0 .. NGTC_Gi_LEVELS - 1 of an RGBA16F texture, the
 //     half floats models.grid_pyramid.levels_from_codes computes; ceil(channels / 4) texels per cell side by side,
-//     channel k in texel k / 4, component k % 4. Mip m reads level clamp(floor(m) - log2(cell), 0, levels);
-//     level 0 is the grid of codes.
+//     channel k in texel k / 4, component k % 4. Mip m reads level 0 (the grid of codes) below log2(cell), else
+//     level min(floor(m) - log2(cell) + NGTC_PYRAMID_PREFILTER, levels). With the prefilter, level 1 is the
+//     grid's codes filtered by [1, 6, 1] / 8, computed from the codes where it is read (stored, it would be a
+//     float copy of the grid), and the texture holds levels 2 .. NGTC_Gi_LEVELS.
 //   NgtcWeights: the fp16 weights widened to float32, row-major (out, in) matrices: input.weight,
 //     input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias. With
 //     NGTC_WEIGHTS_UBO a uniform block of NGTC_WEIGHTS_VEC4 vec4s (std140: 4 floats a vec4; at the unrolled
@@ -50,6 +52,9 @@
 
 #ifndef NGTC_GRID_PYRAMID
 #define NGTC_GRID_PYRAMID 0
+#endif
+#ifndef NGTC_PYRAMID_PREFILTER
+#define NGTC_PYRAMID_PREFILTER 0
 #endif
 
 // NGTC_NO_UNROLL (set by viewer/neural_gl.py on software renderers): loop trip counts come from a uniform
@@ -143,18 +148,57 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool c
 }
 
 #if NGTC_GRID_PYRAMID
-// The same read on level `level` >= 1 of a grid's pyramid (texture level level - 1), when mip is past its cell.
-void ngtc_read_pyramid(sampler2D pyramid, int level, int channels, bool corners, int base, vec2 uv,
+// The same read on the prefiltered grid (level 1 with NGTC_PYRAMID_PREFILTER): each tap's value is its cell's
+// codes filtered by [1, 6, 1] / 8 along rows and columns (models.grid_pyramid.prefiltered), from the 4 x 4
+// cells around the taps (wrap addressing), filtered along rows first.
+float ngtc_code(usampler2D grid, ivec2 cell, ivec2 cells, int texels, int t, int comp, uint nibble) {
+    ivec2 i = ngtc_wrap(cell, cells);
+    return ngtc_dequant(texelFetch(grid, ivec2(i.x * texels + t, i.y), 0)[comp], nibble);
+}
+
+void ngtc_read_prefiltered(usampler2D grid, int channels, int texels, int codes, bool corners, int base, vec2 uv,
+                           inout float x[NGTC_IN_DIM]) {
+    ivec2 cells = textureSize(grid, 0) / ivec2(texels, 1);
+    ivec2 i0, i1;
+    vec2 f;
+    ngtc_taps(uv, cells, i0, i1, f);
+    for (int t = 0; t < texels; ++t) {
+        for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
+            int comp = k / codes;
+            uint nibble = uint(k % codes);
+            float v00 = 0.0, v10 = 0.0, v01 = 0.0, v11 = 0.0;
+            for (int r = 0; r < 4; ++r) {  // rows i0.y - 1 .. i0.y + 2
+                ivec2 c = ivec2(i0.x, i0.y + r - 1);
+                float a0 = ngtc_code(grid, c + ivec2(-1, 0), cells, texels, t, comp, nibble);
+                float a1 = ngtc_code(grid, c, cells, texels, t, comp, nibble);
+                float a2 = ngtc_code(grid, c + ivec2(1, 0), cells, texels, t, comp, nibble);
+                float a3 = ngtc_code(grid, c + ivec2(2, 0), cells, texels, t, comp, nibble);
+                float h0 = (a0 + a1 * 6.0 + a2) * 0.125;  // the row filtered at column i0.x, then i1.x
+                float h1 = (a1 + a2 * 6.0 + a3) * 0.125;
+                float w0 = r == 1 ? 0.75 : (r == 3 ? 0.0 : 0.125);  // row r's weight for the taps in row i0.y
+                float w1 = r == 2 ? 0.75 : (r == 0 ? 0.0 : 0.125);  // and in row i1.y
+                v00 += h0 * w0;
+                v10 += h1 * w0;
+                v01 += h0 * w1;
+                v11 += h1 * w1;
+            }
+            ngtc_put(corners, channels, base, t * 4 * codes + k, f, v00, v10, v01, v11, x);
+        }
+    }
+}
+
+// The read on texture level `tex_level` of a grid's pyramid texture, when mip is past its cell.
+void ngtc_read_pyramid(sampler2D pyramid, int tex_level, int channels, bool corners, int base, vec2 uv,
                        inout float x[NGTC_IN_DIM]) {
     int texels = (channels + 3) / 4;
     ivec2 i0, i1;
     vec2 f;
-    ngtc_taps(uv, textureSize(pyramid, level - 1) / ivec2(texels, 1), i0, i1, f);
+    ngtc_taps(uv, textureSize(pyramid, tex_level) / ivec2(texels, 1), i0, i1, f);
     for (int t = 0; t < texels; ++t) {
-        vec4 c00 = texelFetch(pyramid, ivec2(i0.x * texels + t, i0.y), level - 1);
-        vec4 c10 = texelFetch(pyramid, ivec2(i1.x * texels + t, i0.y), level - 1);
-        vec4 c01 = texelFetch(pyramid, ivec2(i0.x * texels + t, i1.y), level - 1);
-        vec4 c11 = texelFetch(pyramid, ivec2(i1.x * texels + t, i1.y), level - 1);
+        vec4 c00 = texelFetch(pyramid, ivec2(i0.x * texels + t, i0.y), tex_level);
+        vec4 c10 = texelFetch(pyramid, ivec2(i1.x * texels + t, i0.y), tex_level);
+        vec4 c01 = texelFetch(pyramid, ivec2(i0.x * texels + t, i1.y), tex_level);
+        vec4 c11 = texelFetch(pyramid, ivec2(i1.x * texels + t, i1.y), tex_level);
         for (int k = 0; k < 4 && 4 * t + k < channels; ++k) {
             ngtc_put(corners, channels, base, 4 * t + k, f, c00[k], c10[k], c01[k], c11[k], x);
         }
@@ -162,7 +206,8 @@ void ngtc_read_pyramid(sampler2D pyramid, int level, int channels, bool corners,
 }
 
 int ngtc_level(float mip, int log2_cell, int levels) {  // models.grid_pyramid.level
-    return clamp(int(floor(mip)) - log2_cell, 0, levels);
+    int past = int(floor(mip)) - log2_cell;
+    return past < 0 ? 0 : min(past + NGTC_PYRAMID_PREFILTER, levels);
 }
 #endif
 
@@ -190,16 +235,23 @@ float ngtc_act(float a) {  // the synthesizer's activation: torch.relu, or nn.fu
 void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     float x[NGTC_IN_DIM];
 #if NGTC_GRID_PYRAMID
-    int l0 = ngtc_level(mip, NGTC_G0_LOG2_CELL, NGTC_G0_LEVELS);
-    int l1 = ngtc_level(mip, NGTC_G1_LOG2_CELL, NGTC_G1_LEVELS);
+    // texture level of a pyramid level: level 1 of a prefiltered one is computed from the codes, not stored
+    int l0 = ngtc_level(mip, NGTC_G0_LOG2_CELL, NGTC_G0_LEVELS) - NGTC_PYRAMID_PREFILTER;
+    int l1 = ngtc_level(mip, NGTC_G1_LOG2_CELL, NGTC_G1_LEVELS) - NGTC_PYRAMID_PREFILTER;
     if (l0 > 0) {
-        ngtc_read_pyramid(ngtc_g0_pyramid, l0, NGTC_G0_CHANNELS, NGTC_G0_CORNERS != 0, 0, uv, x);
+        ngtc_read_pyramid(ngtc_g0_pyramid, l0 - 1, NGTC_G0_CHANNELS, NGTC_G0_CORNERS != 0, 0, uv, x);
+    } else if (l0 == 0 && NGTC_PYRAMID_PREFILTER != 0) {
+        ngtc_read_prefiltered(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0,
+                              uv, x);
     } else
 #endif
     ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0, uv, x);
 #if NGTC_GRID_PYRAMID
     if (l1 > 0) {
-        ngtc_read_pyramid(ngtc_g1_pyramid, l1, NGTC_G1_CHANNELS, false, NGTC_G0_FEATURES, uv, x);
+        ngtc_read_pyramid(ngtc_g1_pyramid, l1 - 1, NGTC_G1_CHANNELS, false, NGTC_G0_FEATURES, uv, x);
+    } else if (l1 == 0 && NGTC_PYRAMID_PREFILTER != 0) {
+        ngtc_read_prefiltered(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES,
+                              uv, x);
     } else
 #endif
     ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES, uv, x);

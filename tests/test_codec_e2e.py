@@ -79,13 +79,21 @@ def test_encoder_methods_run_and_store_the_same_format(monkeypatch):
             assert diff < 5e-3, (method, m, diff)  # grids stored scrambled: 0.22-0.53
 
 
-def reference_level(codes: np.ndarray, cell: int, mip: int, pyramid: bool) -> np.ndarray:
+def reference_level(codes: np.ndarray, cell: int, mip: int, pyramid: bool, prefilter: bool = False) -> np.ndarray:
     """The grid values a texel of `mip` reads, from docs/ngtc-format.md: the stored grid, or with pyramids, past
     the cell, its level mip - log2(cell) of 2x2 means (float32, each level rounded to float16; while both
-    sides halve, deeper mips read the last level)."""
+    sides halve, deeper mips read the last level); prefiltered, from the cell's mip on, the same of the grid
+    filtered by [1, 6, 1] / 8 along rows and columns (wrapping)."""
     g = codes.astype(np.float32) * np.float32(QUANT_STEP) + np.float32(QUANT_RANGE[0])
+    past = mip - int(np.log2(cell))
+    if not pyramid or past < 0 or (past == 0 and not prefilter):
+        return g.astype(np.float64)
     read = g
-    for _ in range(max(0, mip - int(np.log2(cell))) if pyramid else 0):
+    if prefilter:
+        for axis in (0, 1):
+            g = (np.roll(g, 1, axis) + g * np.float32(6) + np.roll(g, -1, axis)) * np.float32(0.125)
+        read = g.astype(np.float16)
+    for _ in range(past):
         if g.shape[0] % 2 or g.shape[1] % 2:
             break
         g = (g[0::2, 0::2] + g[0::2, 1::2] + g[1::2, 0::2] + g[1::2, 1::2]) * np.float32(0.25)
@@ -103,7 +111,7 @@ def reference_decode(ct, x: int, y: int, mip: int) -> np.ndarray:
     uv = np.array([(x + 0.5) / w, (y + 0.5) / h])
 
     def taps(codes, cell):
-        g = reference_level(codes, cell, mip, ct.shape.grid_pyramid)
+        g = reference_level(codes, cell, mip, ct.shape.grid_pyramid, ct.shape.pyramid_prefilter)
         rows, cols = g.shape[:2]
         p = uv * (cols, rows) - 0.5
         (x0, y0), (fx, fy) = np.floor(p).astype(int), p - np.floor(p)

@@ -45,13 +45,15 @@ TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
 # bpp2.4: a 2-channel G0 (one RGBA8UI texel, mostly padding) with pyramids; "coarse" (the former bpp2.4):
 # RGBA8UI + RGBA16UI grids; "rgba32" (the former bpp8): RGBA32UI + RGBA16UI; "multi": several RGBA8UI texels per
 # cell (20 and 40 channels) on a non-square, non-power-of-two crop; "silu": the SiLU synthesizer on fine cells;
-# "pyramid": coarse mips read the grids' pyramids (6 channels: a half-filled RGBA32F texel), down to 1x1 at
-# 128x128, cut short at 96x80 (G0 48x40 halves 3 times, G1 24x20 twice: the deepest mips read the last level).
+# "pyramid": coarse mips read the grids' prefiltered pyramids (6 channels: a half-filled RGBA32F texel), cut short
+# at 96x80 (G0 48x40 halves 3 times, G1 24x20 twice: the deepest mips read the last level); "box": the pyramids of
+# the codes (files written before the prefilter), down to 1x1 at 128x128.
 PRESETS = {**PRESETS, "coarse": preset("coarse", 8, 4, 16, 16), "multi": preset("multi", 20, 4, 40, 16),
            "rgba32": preset("rgba32", 28, 4, 16, 8), "silu": preset("silu", 12, 2, 16, 4, activation="silu"),
-           "pyramid": preset("pyramid", 6, 2, 8, 4, activation="silu", grid_pyramid=True)}
+           "pyramid": preset("pyramid", 6, 2, 8, 4, activation="silu", grid_pyramid=True),
+           "box": preset("box", 6, 2, 8, 4, activation="silu", grid_pyramid=True, pyramid_prefilter=False)}
 CASES = [("bpp2.4", 128, 128), ("coarse", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80),
-         ("pyramid", 128, 128), ("pyramid", 96, 80)]
+         ("box", 128, 128), ("pyramid", 96, 80)]
 
 @pytest.fixture(scope="module")
 def ctx(egl):  # conftest's egl: skips, saying what is missing, without a headless OpenGL 4.3 context
@@ -147,14 +149,18 @@ def test_parity_check_catches_a_wrong_decoder(ctx, break_it):
 
 def test_parity_check_reads_the_pyramids(ctx):
     """The pyramid cases are not vacuous: a decoder that strides over the grids (no pyramid levels) instead
-    matches at mips 0-1 and fails from mip 2 on, where G0's 2-texel cells are past their first level."""
+    matches at mip 0 and fails from mip 1 on, where G0's 2-texel cells read their prefiltered first level."""
     ct, ref = stored("pyramid", 96, 80), torch_mips("pyramid", 96, 80)
     ngl = upload_ngtc(ctx, ct)
-    try:
-        assert len(ngl.pyramids) == 2 and ngl.defines["NGTC_G0_LEVELS"] == "3"
+    try:  # G0 48 x 40: the prefiltered grid and 3 halvings
+        assert len(ngl.pyramids) == 2 and ngl.defines["NGTC_G0_LEVELS"] == "4"
         diffs = max_diffs(ngl, ref[:4], overrides={"NGTC_G0_LEVELS": "0", "NGTC_G1_LEVELS": "0"})
         print(f"pyramid ignored: max |GLSL - torch| at mips 0-3: {[round(d, 4) for d in diffs]}")
-        assert max(diffs[:2]) < 1e-4 and min(diffs[2:]) > 5 * TOL
+        assert diffs[0] < 1e-4 and min(diffs[1:]) > 5 * TOL
+        # the codes instead of their prefiltered level at the mip of each grid's cell (G0 mip 1, G1 mip 2)
+        diffs = max_diffs(ngl, ref[:4], overrides={"NGTC_PYRAMID_PREFILTER": "0"})
+        print(f"prefilter ignored: max |GLSL - torch| at mips 0-3: {[round(d, 4) for d in diffs]}")
+        assert max(diffs[0], diffs[3]) < 1e-4 and min(diffs[1:3]) > 3 * TOL
     finally:
         ngl.release()
 

@@ -150,20 +150,32 @@ def test_augmentation_turns_normals_with_the_surface():
     assert len(seen) == 8  # every flip and transpose of the square is drawn
 
 
-def test_training_reads_grid_pyramids_as_decoding_does():
+def _clamped_prefilter(grid: torch.Tensor) -> torch.Tensor:
+    """[1, 6, 1] / 8 along rows and columns of a crop's grid (H, W, C), its edge cells repeated past the border."""
+    for axis in (0, 1):
+        p = torch.cat([grid.narrow(axis, 0, 1), grid, grid.narrow(axis, grid.shape[axis] - 1, 1)], dim=axis)
+        n = grid.shape[axis]
+        grid = (p.narrow(axis, 0, n) + p.narrow(axis, 1, n) * 6 + p.narrow(axis, 2, n)) / 8
+    return grid
+
+
+@pytest.mark.parametrize("prefilter", [False, True])
+def test_training_reads_grid_pyramids_as_decoding_does(prefilter):
     """The shared model of a pyramid shape is trained on what decoding reads: past a grid's cell, level
-    mip - log2(cell) of its 2x2 means (models/grid_pyramid.py); a shape without pyramids reads its grids as
-    stored at every mip."""
+    mip - log2(cell) of its 2x2 means (models/grid_pyramid.py), prefiltered from the cell's mip on (clamped at
+    the crop's border, as crops are read); a shape without pyramids reads its grids as stored at every mip."""
     script = load_training_script()
     pyramid = preset("pyr", 2, 2, 4, 8, hidden_dim=8, num_residual_blocks=1, positional_encoding_levels=2,
-                     activation="silu", grid_pyramid=True)
+                     activation="silu", grid_pyramid=True, pyramid_prefilter=prefilter)
     model = ws.build_shared(pyramid.shape)
     g0, g1 = torch.rand(2, 16, 16, 2), torch.rand(2, 4, 4, 4)
     for mip in range(5):
         read = script.grids_at_mip(model, g0, g1, mip)
         for grid, got, cell in ((g0, read[0], 2), (g1, read[1], 8)):
-            expect = grid
-            for _ in range(max(0, mip - int(math.log2(cell)))):
+            expect, past = grid, mip - int(math.log2(cell))
+            if prefilter and past >= 0:
+                expect = torch.stack([_clamped_prefilter(e) for e in expect])
+            for _ in range(max(0, past)):
                 expect = torch.stack([halve(e) for e in expect])
             assert got.shape == expect.shape, (mip, cell)
             torch.testing.assert_close(got, expect)

@@ -142,6 +142,8 @@ def decode_loop_iterations(ct: CompressedTexture) -> int:
         loops = texels * (1 + 4 * codes)
         if s.grid_pyramid:  # read from its codes or, past its cell, from a pyramid level: the longer loop
             loops = max(loops, grid_pyramid.pyramid_texels(channels) * (1 + 4))
+        if s.pyramid_prefilter:  # or filtered from its codes: 4 rows of 4 codes a channel
+            loops = max(loops, texels * (1 + 4 * codes * (1 + 4)))
         grids += loops
     mlp = hidden * (1 + ins) + blocks * (1 + hidden * (1 + hidden) + hidden) + ct.out_channels * (1 + hidden)
     return grids + s.positional_encoding_levels + mlp
@@ -168,7 +170,7 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
     for g, grid, levels in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), strict=True):
         sizes = [(grid.shape[1] * grid_format(grid.shape[2])[1], grid.shape[0])]
-        if levels:  # the pyramid's first level: half the cells, 4 channels a texel
+        if levels:  # the pyramid texture's first level: half the cells, 4 channels a texel
             sizes.append((grid.shape[1] // 2 * grid_pyramid.pyramid_texels(grid.shape[2]), grid.shape[0] // 2))
         for w, h in sizes:
             if max(w, h) > max_size:
@@ -203,7 +205,8 @@ def pack_grid(codes: np.ndarray) -> np.ndarray:
 
 
 def pyramid_levels(ct: CompressedTexture) -> tuple[int, int]:
-    """Pyramid levels above G0 and G1 (models.grid_pyramid.depth); none without grid_pyramid."""
+    """Pyramid textures' levels for G0 and G1 (models.grid_pyramid.depth: a prefiltered pyramid's level 1 is
+    computed from the codes, not stored); none without grid_pyramid."""
     if not ct.shape.grid_pyramid:
         return 0, 0
     return grid_pyramid.depth(*ct.g0.shape[:2]), grid_pyramid.depth(*ct.g1.shape[:2])
@@ -217,9 +220,10 @@ def pack_pyramid_level(values: np.ndarray) -> np.ndarray:
     return padded.reshape(h, -1, 4)
 
 
-def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray) -> moderngl.Texture:
-    """A grid's pyramid levels 1.. as the levels of one RGBA16F texture (a 1x1 placeholder when it has none)."""
-    levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes)]
+def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray, prefilter: bool) -> moderngl.Texture:
+    """A grid's pyramid levels 1.. (2.. prefiltered) as the levels of one RGBA16F texture (a 1x1 placeholder when
+    it has none)."""
+    levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes, prefilter)[int(prefilter):]]
     if not levels:
         return ctx.texture((1, 1), 4, dtype="f2")
     tex = ctx.texture((levels[0].shape[1], levels[0].shape[0]), 4, levels[0].tobytes(), dtype="f2")
@@ -285,7 +289,8 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
     if s.grid_pyramid:
         levels = pyramid_levels(ct)
         values.update(NGTC_G0_LOG2_CELL=s.g0_cell.bit_length() - 1, NGTC_G1_LOG2_CELL=s.g1_cell.bit_length() - 1,
-                      NGTC_G0_LEVELS=levels[0], NGTC_G1_LEVELS=levels[1],
+                      NGTC_PYRAMID_PREFILTER=int(s.pyramid_prefilter),
+                      NGTC_G0_LEVELS=levels[0] + s.pyramid_prefilter, NGTC_G1_LEVELS=levels[1] + s.pyramid_prefilter,
                       NGTC_G0_PYRAMID_UNIT=PYRAMID_UNITS[0], NGTC_G1_PYRAMID_UNIT=PYRAMID_UNITS[1])
     if not unroll:
         values["NGTC_NO_UNROLL"] = 1
@@ -324,7 +329,8 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
         tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
         tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
         grids.append(tex)
-    pyramids = tuple(upload_pyramid(ctx, codes) for codes in (ct.g0, ct.g1)) if ct.shape.grid_pyramid else ()
+    pyramids = tuple(upload_pyramid(ctx, codes, ct.shape.pyramid_prefilter)
+                     for codes in (ct.g0, ct.g1)) if ct.shape.grid_pyramid else ()
     weights = ctx.buffer(packed.tobytes())
     defines = decoder_defines(ct, units, weights_binding, unroll, weights_block)
     return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding, weights_block,
