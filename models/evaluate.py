@@ -334,8 +334,9 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
 
     fit = fit_config(preset, opts)
     cfg = msgspec.to_builtins(fit)  # the preset's DecoderShape included
-    if not cfg["preset"]["shape"]["grid_pyramid"]:  # keyed as before the flag existed: those fits did not change
-        del cfg["preset"]["shape"]["grid_pyramid"]
+    for flag in ("grid_pyramid", "pyramid_prefilter"):  # off, keyed as before the flag existed: same fits
+        if not cfg["preset"]["shape"][flag]:
+            del cfg["preset"]["shape"][flag]
     # the synthesizer's learning rate, keyed where it was before presets carried it (same fits, same keys)
     del cfg["preset"]["lr_synthesizer"]
     cfg["lr_synthesizer"] = fit.synthesizer_lr
