@@ -68,8 +68,8 @@ PRESETS: dict[str, Preset] = {
         # 4 channels at cell 8 for G1 (2.25) lost up to 3 dB at mips 1-3 on rocks. They train with more of their
         # texels at the coarse mips (falloff 0.55), as the earlier shapes did.
         # Every pyramid preset reads prefiltered pyramids (models/grid_pyramid.py): the mip where a cell is one texel
-        # was 1.5-4 dB under its neighbours; at equal steps bpp2.4 mip 3 +2.3 / +4.0 dB (old chest / rocks), bpp16
-        # mip 2 +5.3 dB, mip 0 +0.1-0.5 dB (docs/benchmarks.md, "Prefiltered grid pyramids").
+        # was 1.5-4 dB under its neighbours; at equal steps bpp2.4 mip 3 +2.4 / +4.1 dB (old chest / rocks), bpp16
+        # mip 2 +5.3 dB, mip 0 +0.1-0.6 dB (docs/benchmarks.md, "Prefiltered grid pyramids").
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 2, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
