@@ -287,10 +287,10 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
         "NGTC_GRID_PYRAMID": int(s.grid_pyramid),
     }
     if s.grid_pyramid:
-        levels = pyramid_levels(ct)
+        levels = [grid_pyramid.levels(*g.shape[:2], s.pyramid_prefilter) for g in (ct.g0, ct.g1)]  # with level 1
         values.update(NGTC_G0_LOG2_CELL=s.g0_cell.bit_length() - 1, NGTC_G1_LOG2_CELL=s.g1_cell.bit_length() - 1,
-                      NGTC_PYRAMID_PREFILTER=int(s.pyramid_prefilter),
-                      NGTC_G0_LEVELS=levels[0] + s.pyramid_prefilter, NGTC_G1_LEVELS=levels[1] + s.pyramid_prefilter,
+                      NGTC_PYRAMID_PREFILTER=int(s.pyramid_prefilter), NGTC_G0_LEVELS=levels[0],
+                      NGTC_G1_LEVELS=levels[1],
                       NGTC_G0_PYRAMID_UNIT=PYRAMID_UNITS[0], NGTC_G1_PYRAMID_UNIT=PYRAMID_UNITS[1])
     if not unroll:
         values["NGTC_NO_UNROLL"] = 1
