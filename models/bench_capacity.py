@@ -142,8 +142,11 @@ def main() -> None:
     p.add_argument("--variants", default="base", help="comma-separated (see above)")
     p.add_argument("--mips", type=int, default=3, help="PSNR of mips 0 .. N-1 (default 3)")
     p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: then cpu_seconds, one thread's, is the cost measure; with more, "
+                        "compare wall_seconds on an idle machine)")
     args = p.parse_args()
-    torch.set_num_threads(1)  # the CPU seconds of one thread are the cost measure
+    torch.set_num_threads(args.threads)
     base = get_preset(args.preset)
     # every variant's settings first: a bad one is refused before the first fit, not after an hour of them
     configs = {v: variant_config(variant_preset(base, v), args.steps, v) for v in args.variants.split(",")}
