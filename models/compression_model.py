@@ -20,7 +20,7 @@ from .grid_constructor import GridConstructor
 from .grid_sampler import GridSampler
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture
-from .pyramid_atlas import Pyramid, dense
+from .pyramid_atlas import Pyramid, deep_levels
 from .quantization import from_codes, quantize, to_codes
 from .spec import QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
@@ -127,7 +127,7 @@ class CompressionModel(nn.Module):
         quantized = quant_mode == "ste"
         if not self.training or self._deep is None or self._deep[0] != quantized or \
                 self._deep_age >= DEEP_LEVELS_EVERY:
-            self._deep = (quantized, tuple(dense(g, quantized, self.shape.pyramid_prefilter) for g in self.grids))
+            self._deep = (quantized, tuple(deep_levels(g, quantized, self.shape.pyramid_prefilter) for g in self.grids))
             self._deep_age = 0
         self._deep_age += 1
         return self._pyramids(tuple(self.grids), quantized, self._deep[1])

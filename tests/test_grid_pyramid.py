@@ -12,7 +12,7 @@ from models.compression_model import CompressionModel, decompress
 from models.grid_sampler import GridSampler, bilinear, corners, grid_pos
 from models.layout import MapInfo
 from models.presets import preset
-from models.pyramid_atlas import SPARSE_LEVELS, Pyramid, dense
+from models.pyramid_atlas import SPARSE_LEVELS, Pyramid, deep_levels, dense
 from models.quantization import from_codes, to_codes
 
 SHAPE = preset("p", 4, 2, 8, 4, activation="silu", grid_pyramid=True).shape
@@ -151,6 +151,25 @@ def test_quantized_training_pyramid_is_the_stored_codes_pyramid(prefilter):
         same = [torch.equal(trained.level(k) if prefilter and k == 1 else trained.level(k).half().float(),
                             stored.level(k)) for k in range(1, stored.levels + 1)]
         assert all(same) if quantized else not any(same)
+
+
+@pytest.mark.parametrize("prefilter", [False, True])
+@pytest.mark.parametrize("size", [(64, 64), (48, 80), (8, 8)])
+def test_deep_levels_are_the_dense_pyramids_levels_past_the_sparse_ones(prefilter, size):
+    """Training's atlas (`deep_levels`, built straight from the grid) holds the levels `dense` builds through the
+    full-size chain, past the sparse ones, at the same atlas rows; the levels before are not in it."""
+    grid = torch.rand(*size, 3, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    for quantized in (False, True):
+        full, deep = dense(grid, quantized, prefilter), deep_levels(grid, quantized, prefilter)
+        assert deep.shapes == full.shapes and deep.first == SPARSE_LEVELS + int(prefilter) + 1
+        for k in range(deep.first, deep.levels + 1):
+            torch.testing.assert_close(deep.level(k), full.level(k), rtol=0, atol=1e-6)
+        sizes, offsets = deep.geometry()
+        assert torch.equal(sizes, full.geometry()[0])
+        assert len(deep.atlas) == sum(h * w for h, w in deep.shapes[deep.first - 1:])
+        assert deep.levels < deep.first or int(offsets[deep.first]) == 0
+        with pytest.raises(IndexError):
+            deep.level(deep.first - 1)
 
 
 def test_sampler_reads_each_texel_from_its_level():
