@@ -46,7 +46,7 @@ def steps_per_second(mips, preset: str, steps: int) -> float:
     return steps / model.fit_seconds
 
 
-PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optimizer", "clamp grids")
+PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optimizer", "clamp grids, clear gradients")
 
 
 def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, float]:
@@ -79,7 +79,7 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
         opt.zero_grad(set_to_none=True)
         timed("loss + backward", _backward, out, target)
         timed("optimizer", opt.step)
-        timed("clamp grids", model.clamp_grids_)
+        timed("clamp grids, clear gradients", model.after_optimizer_step_)
     return {part: round(1000 * t / steps, 3) for part, t in spent.items()}
 
 

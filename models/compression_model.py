@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import grid_gradient
 from .decoder_shape import DecoderShape, grid_shape
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
@@ -80,11 +81,13 @@ class CompressionModel(nn.Module):
         # contiguous: the encoder's grids are permuted views, and a parameter keeps its source's strides
         self.grids = nn.ParameterList(nn.Parameter(v.detach().to(device).contiguous().clone()) for v in values)
 
-    def clamp_grids_(self) -> None:
-        """Keep free grids inside the quantizer's range, where their gradient lives."""
+    def after_optimizer_step_(self) -> None:
+        """After an optimizer step: keep free grids inside the quantizer's range, where their gradient lives, and
+        zero the rows of their gradient buffers the step touched (models/grid_gradient.py)."""
         with torch.no_grad():
             for g in self.grids:
                 g.clamp_(*QUANT_RANGE)
+                grid_gradient.clear_(g)
 
     # -- training ---------------------------------------------------------------------------------
     def forward(self, uv: torch.Tensor, mip: torch.Tensor, texels: torch.Tensor | None = None,

@@ -235,7 +235,7 @@ def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: B
         loss.backward()
         opt.step()
         if len(model.grids):
-            model.clamp_grids_()
+            model.after_optimizer_step_()
         budget.step += 1
         if callback and (budget.step % 25 == 0 or budget.fraction >= hi):
             mse = float(loss.detach())

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
 from .grid_taps import MIX, Transform, tap_cells
 from .quantization import rounded
@@ -208,7 +209,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
             indices.append(cells)
         finish.append((rows, taps, lv, weights, fx, fy))
     if indices:
-        cells = grid.reshape(h0 * w0, c).index_select(0, torch.cat(indices))
+        cells = gather(grid, torch.cat(indices))
         for (rows, taps, lv, weights, fx, fy), chunk in zip(finish, cells.split([len(i) for i in indices]),
                                                             strict=True):
             if weights is None or not noise:  # "ste": each cell rounded, so the pooled value is the stored one

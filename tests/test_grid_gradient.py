@@ -1,0 +1,67 @@
+"""The grids' gradient buffer (models/grid_gradient.py) gives autograd's gradient, step after step."""
+
+from __future__ import annotations
+
+import torch
+
+from models import grid_gradient
+from models.grid_gradient import MAX_TOUCHED, clear_, gather
+
+
+def _autograd_gradient(values: torch.Tensor, index: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+    leaf = values.detach().clone().requires_grad_(True)
+    (leaf.reshape(-1, values.shape[-1]).index_select(0, index) * upstream).sum().backward()
+    return leaf.grad
+
+
+def test_gradient_is_autograds_step_after_step_and_the_buffer_is_kept():
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.rand(16, 16, 3, generator=gen).requires_grad_(True)
+    buffer = None
+    for _ in range(4):
+        index = torch.randint(0, 256, (100,), generator=gen)  # repeats included: they must add up
+        upstream = torch.rand(100, 3, generator=gen)
+        grid.grad = None  # as the optimizer's zero_grad(set_to_none=True)
+        (gather(grid, index) * upstream).sum().backward()
+        torch.testing.assert_close(grid.grad, _autograd_gradient(grid, index, upstream), rtol=0, atol=1e-6)
+        assert buffer is None or grid.grad is buffer  # one buffer, not a new grid-sized tensor a step
+        buffer = grid.grad
+        with torch.no_grad():
+            grid -= 0.01 * grid.grad
+        clear_(grid)
+        assert not grid.grad.any()
+
+
+def test_without_clear_the_next_gradient_is_still_right():
+    gen = torch.Generator().manual_seed(1)
+    grid = torch.rand(8, 8, 2, generator=gen).requires_grad_(True)
+    for _ in range(MAX_TOUCHED + 3):  # also past the touched rows it keeps
+        index = torch.randint(0, 64, (10,), generator=gen)
+        upstream = torch.rand(10, 2, generator=gen)
+        grid.grad = None
+        (gather(grid, index) * upstream).sum().backward()
+        torch.testing.assert_close(grid.grad, _autograd_gradient(grid, index, upstream), rtol=0, atol=1e-6)
+    clear_(grid)
+    assert not grid.grad.any()
+
+
+def test_gradients_accumulate_as_autograds_do():
+    """Two backwards without zeroing add up; a gradient set by someone else is added to, not replaced."""
+    grid = torch.rand(4, 4, 2).requires_grad_(True)
+    index = torch.tensor([0, 5, 5, 15])
+    (gather(grid, index).sum() * 2).backward()
+    gather(grid, index).sum().backward()
+    expected = _autograd_gradient(grid, index, torch.full((4, 2), 3.0))
+    torch.testing.assert_close(grid.grad, expected)
+    grid.grad = torch.ones_like(grid)
+    gather(grid, index).sum().backward()
+    torch.testing.assert_close(grid.grad, 1 + _autograd_gradient(grid, index, torch.ones(4, 2)))
+
+
+def test_an_encoders_grid_takes_autograds_path():
+    weight = torch.rand(4, 4, 2).requires_grad_(True)
+    grid = weight * 2  # not a leaf: its gradient flows on to the encoder
+    index = torch.tensor([1, 2, 2])
+    gather(grid, index).sum().backward()
+    torch.testing.assert_close(weight.grad, 2 * _autograd_gradient(weight, index, torch.ones(3, 2)))
+    assert getattr(weight, "_gradient", None) is None and grid_gradient.gather(weight.detach(), index).shape == (3, 2)
