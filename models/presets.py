@@ -93,8 +93,8 @@ PRESETS: dict[str, Preset] = {
         # For the same reason bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at
         # equal steps mip 0 +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md,
         # "bpp4 with fine cells").
-        preset("bpp12", 10, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
-        preset("bpp16", 14, 2, 8, 4, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp12", 12, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp16", 16, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
     )
 }
 DEFAULT_PRESET = "bpp2.4"
