@@ -10,7 +10,8 @@ those cells only. Texels on their level's cell centres, as every mip that halves
 one tap, not four. Rebuilding the whole pyramid every step with
 its gradient instead cost 1.25-1.3x a step on 1024x1024 sets and 1.6-1.8x on 2048x2048 (whole-grid
 passes, memory-bound; docs/benchmarks.md, "Grid pyramid"). Deeper levels, read only by mips past
-SPARSE_LEVELS + log2(cell), come from an atlas without gradient that the caller may reuse for a few steps.
+SPARSE_LEVELS + log2(cell), come from an atlas without gradient that the caller may reuse for a few steps
+(`deep_levels`: built straight from the grid, without the full-size levels before them).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Pyramid:
     grid: torch.Tensor | None = None
     sparse_levels: int = 0
     prefilter: bool = False  # `DecoderShape.pyramid_prefilter`: level 1 is the prefiltered grid
-    first: int = 1  # the atlas's first level: training's holds only the levels past the sparse ones (`deep`)
+    first: int = 1  # the atlas's first level: training's holds only the levels past the sparse ones (`deep_levels`)
 
     @property
     def levels(self) -> int:
