@@ -220,7 +220,7 @@ def test_default_budget_holds_a_quarter_of_decoded_on_load(egl):
     """tiles.ngtc (1024^2, 84 tiles of 128^2): by default the mode (grids, weights, tail, page table, requests and
     cache) holds at most a quarter of decoded on load's bytes, with as many slots as fit; --cache-mib overrides."""
     from viewer.feedback import MAX_DEFAULT_CACHE_MIB, default_cache_mib, mode_parts
-    from viewer.materials_gl import chain_bytes
+    from viewer.gl_upload import chain_bytes
 
     ctx = moderngl.create_standalone_context(backend="egl", require=430)
     ngl = upload_ngtc(ctx, ngtc_file.load(ROOT / "assets" / "tiles.ngtc"))

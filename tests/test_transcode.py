@@ -40,9 +40,9 @@ def transcoded_dir(block: str = "8x8") -> Path:
 
 def gl_blocks(tex: moderngl.Texture, level: int, size: int) -> bytes:
     """The compressed bytes the driver holds for a level (glGetCompressedTexImage)."""
-    from viewer.materials_gl import _GL
+    from viewer.gl_upload import RawGL
 
-    gl = _GL.lib()
+    gl = RawGL.lib()
     gl.glGetCompressedTexImage.argtypes = [ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
     gl.glBindTexture(0x0DE1, tex.glo)  # GL_TEXTURE_2D
     buf = ctypes.create_string_buffer(size)

@@ -17,7 +17,7 @@ from collections.abc import Hashable
 import moderngl
 import numpy as np
 
-from .materials_gl import _GL
+from .gl_upload import RawGL
 
 GL_CONSTANT_ALPHA = 0x8003
 GL_ONE_MINUS_CONSTANT_ALPHA = 0x8004
@@ -30,7 +30,7 @@ def snapshot(*objects: object) -> tuple:
 
 
 def _blend_color(alpha: float) -> None:
-    gl = _GL.lib()
+    gl = RawGL.lib()
     gl.glBlendColor.argtypes = [ctypes.c_float] * 4
     gl.glBlendColor(0.0, 0.0, 0.0, alpha)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -33,13 +32,13 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from models.atomic import write_atomic
-
+from .bench_common import load_scene, write_json
 from .bench_feedback import FEEDBACK_MODE, cold_and_orbit, feedback_summary, pipelined, steady_image
 from .errors import ViewerError
 from .feedback import check_cache_mib
+from .gl_upload import RawGL, chain_bytes
 from .headless import Headless
-from .materials_gl import _GL, ASTC_EXTENSION, TextureSet, chain_bytes
+from .materials_gl import ASTC_EXTENSION, TextureSet
 from .modes import ASTC_PREFIX, REGISTRY, TRANSCODE_PREFIX, astc_block, mode_label, transcode_block
 from .neural_gl import decode_flops, is_software_renderer
 from .renderer import ViewState
@@ -57,7 +56,7 @@ class GLQuery:
     """One GL query object read back as 64 bits (moderngl's Query reads 32)."""
 
     def __init__(self, target: int):
-        gl = _GL.lib()
+        gl = RawGL.lib()
         for name, args in (("glGenQueries", [ctypes.c_int, ctypes.c_void_p]), ("glBeginQuery", [ctypes.c_uint] * 2),
                            ("glEndQuery", [ctypes.c_uint]), ("glDeleteQueries", [ctypes.c_int, ctypes.c_void_p]),
                            ("glGetQueryObjectui64v", [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p])):
@@ -223,23 +222,6 @@ def bake_seconds(host: Headless, ngtc_set: TextureSet, repeats: int = 3) -> floa
     return float(np.median(times))
 
 
-def load_scene(host: Headless, material: Path | None, ngtc: Path | None, mesh: Path | None,
-               modes: list[str], cache_mib: float | None = None) -> None:
-    """Load everything `modes` need through the viewer's own loaders (ASTC: from `ngtc eval`, else encoded)."""
-    viewer, scene = host.viewer, host.viewer.scene
-    scene.cache_mib = cache_mib
-    viewer.open(material, ngtc, mesh)
-    host.activate()
-    scene.wait(set(modes))  # what loads on demand (ASTC, transcoded) too
-    if viewer.log.errors:
-        raise ViewerError(viewer.log.errors[0])
-    missing = [m for m in modes if m not in scene.sets]
-    if missing:
-        raise ViewerError(f"cannot bench {', '.join(missing)}: the reference and ASTC modes need the material, "
-                          f"the neural and transcoded modes an .ngtc")
-    viewer.reframe()  # the sphere fills the frame's height
-
-
 def run_bench(material: Path | None, ngtc: Path | None, mesh: Path | None, size: tuple[int, int],
               astc_blocks: list[str], frames: int, warmup: int, max_seconds: float, progress=None,
               viewer_frames: bool = False, cache_mib: float | None = None, only: list[str] | None = None) -> dict:
@@ -346,15 +328,6 @@ def table_rows(doc: dict) -> list[list[str]]:
                      f"{r['gpu_bytes'] / 2**20:.2f} MiB",
                      f"{r['bits_per_texel']:.2f}" if r["bits_per_texel"] else "-"])
     return rows
-
-
-def write_json(doc: dict, path: Path) -> None:
-    try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True)
-        write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode())
-    except OSError as e:
-        raise ViewerError(f"{path}: cannot write the results ({e.strerror or e})") from None
 
 
 def bench_command(target: Path | None, ngtc: Path | None, mesh: Path | None, dims: tuple[int, int], astc: str,

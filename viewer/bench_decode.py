@@ -24,7 +24,7 @@ import numpy as np
 
 from models.spec import mip_size
 
-from .bench import write_json
+from .bench_common import write_json
 from .errors import ViewerError, one_line
 from .neural_gl import _bake_program, _run_bake, decode_flops, is_software_renderer, upload_ngtc
 

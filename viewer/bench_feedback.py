@@ -12,16 +12,24 @@ Every frame is the scene pass plus the cache's update (read back the requests, d
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
+from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from .bench_common import load_scene, write_json
 from .captures import read_pixels
+from .commands import parse_size
+from .errors import ViewerError, one_line
 from .feedback import FrameStats, TileCache
 from .headless import Headless
 from .materials_gl import TextureSet
 from .renderer import ViewState
+from .scene import resolve_inputs
 
 FEEDBACK_MODE = "neural-feedback"
 COLD_FRAMES = 40  # at most, until a frame decodes nothing
@@ -196,16 +204,6 @@ def psnr_text(shot: dict | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """`python -m viewer.bench_feedback`: the warm view drawn back to back (`pipelined`) alone: ASTC, and the feedback
     mode reading its requests back at once and a frame later, without the rest of `ngtc bench`; JSON."""
-    import argparse
-    import json
-    import sys
-    from pathlib import Path
-
-    from .bench import load_scene, write_json
-    from .commands import parse_size
-    from .errors import ViewerError, one_line
-    from .scene import resolve_inputs
-
     parser = argparse.ArgumentParser(prog="python -m viewer.bench_feedback", description=main.__doc__.split(":")[0])
     parser.add_argument("target", nargs="?", type=Path, default=None, help="material (default: the bundled tiles)")
     parser.add_argument("--size", default="1920x1080")

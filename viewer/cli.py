@@ -522,7 +522,8 @@ INPUT_ERRORS = {  # module -> exception classes that mean bad input or environme
     "models.material": ("MaterialError",), "models.ngtc_file": ("NgtcError",), "models.astc": ("AstcError",),
     "models.evaluate": ("EvalError",), "models.warm_start": ("WarmStartError",),
     "viewer.mesh": ("MeshError",), "viewer.neural_gl": ("NgtcGLError",),
-    "viewer.materials_gl": ("TextureSetError",), "viewer.errors": ("ViewerError",),
+    "viewer.materials_gl": ("TextureSetError",), "viewer.gl_upload": ("GLUploadError",),
+    "viewer.errors": ("ViewerError",),
 }
 
 

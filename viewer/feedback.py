@@ -37,8 +37,8 @@ import numpy as np
 from models.spec import mip_size
 
 from .errors import ViewerError
+from .gl_upload import GL_RGBA, GL_UNSIGNED_BYTE, RawGL, chain_bytes
 from .glsl import compile_compute
-from .materials_gl import _GL, GL_RGBA, GL_UNSIGNED_BYTE, chain_bytes
 from .neural_gl import NeuralGL, decode_to_textures
 
 TILE = 128  # payload texels per tile side
@@ -63,7 +63,7 @@ def slot_size(tile: int, channels: int) -> int:
 
 def read_array_level(tex: moderngl.TextureArray, level: int, size: int) -> bytes:
     """Level `level` of an RGBA8 texture array, all layers (moderngl reads level 0 only)."""
-    gl = _GL.lib()
+    gl = RawGL.lib()
     gl.glGetTextureImage.argtypes = [ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_void_p]
     out = ctypes.create_string_buffer(size)
@@ -97,7 +97,7 @@ class Fence:
     """A GL fence (glFenceSync): set after commands, waited on before reading what they wrote."""
 
     def __init__(self) -> None:
-        gl = _GL.lib()
+        gl = RawGL.lib()
         gl.glFenceSync.restype = ctypes.c_void_p
         gl.glFenceSync.argtypes = [ctypes.c_uint, ctypes.c_uint]
         gl.glClientWaitSync.restype = ctypes.c_uint

@@ -21,8 +21,6 @@ flips mesh UVs (v = 0 at the image bottom) into that convention.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import math
 import os
@@ -34,7 +32,12 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from models import astc
+
+from .feedback import TileCache
+from .gl_upload import chain_bytes, upload_astc_chain, upload_rgba8_chain
 from .modes import TRANSCODE_PREFIX
+from .neural_gl import decode_to_textures, upload_ngtc
 
 SLOTS: tuple[tuple[str, int], ...] = (
     ("basecolor", 0), ("basecolor", 1), ("basecolor", 2), ("normal", 0), ("normal", 1), ("roughness", 0),
@@ -48,117 +51,12 @@ DEFAULTS = {"basecolor": (0.8, 0.8, 0.8), "normal": (0.5, 0.5), "roughness": (0.
 MAX_TEXTURES = 8  # sampler units 0..7 (layout binding in material.glsl)
 ON_SAMPLE = ("trilinear", "stochastic")  # TextureSet.sampling that runs the neural decoder per pixel
 
-GL_TEXTURE_2D = 0x0DE1
-GL_TEXTURE0 = 0x84C0
-GL_RGBA8 = 0x8058
-GL_RGBA = 0x1908
-GL_UNSIGNED_BYTE = 0x1401
-GL_TEXTURE_BASE_LEVEL = 0x813C
-GL_TEXTURE_MAX_LEVEL = 0x813D
-GL_UNPACK_ALIGNMENT = 0x0CF5
-GL_PIXEL_UNPACK_BUFFER = 0x88EC
 ASTC_EXTENSION = "GL_KHR_texture_compression_astc_ldr"
 ASTC_VIEW_PRESET = "medium"  # of an `ngtc eval` folder's several astcenc presets, the one shown first
-ASTC_FORMATS = {(4, 4): 0x93B0, (5, 4): 0x93B1, (5, 5): 0x93B2, (6, 5): 0x93B3, (6, 6): 0x93B4, (8, 5): 0x93B5,
-                (8, 6): 0x93B6, (8, 8): 0x93B7, (10, 5): 0x93B8, (10, 6): 0x93B9, (10, 8): 0x93BA,
-                (10, 10): 0x93BB, (12, 10): 0x93BC, (12, 12): 0x93BD}
 
 
 class TextureSetError(ValueError):
     """A texture set that cannot be built (one line)."""
-
-
-# ------------------------------------------------------------------------------------------- raw GL calls
-
-
-class _GL:
-    """The few GL entry points moderngl does not offer (explicit mip data, compressed images).
-
-    GLVND's libOpenGL dispatches to whatever context is current, GLX (glfw) or EGL (headless)."""
-
-    _lib: ctypes.CDLL | None = None
-
-    @classmethod
-    def lib(cls) -> ctypes.CDLL:
-        if cls._lib is None:
-            for name in ("libOpenGL.so.0", "libGL.so.1", ctypes.util.find_library("GL") or "", "opengl32"):
-                try:
-                    lib = ctypes.CDLL(name)
-                    lib.glCompressedTexImage2D  # noqa: B018 - probe the symbol
-                    cls._lib = lib
-                    break
-                except (OSError, AttributeError):
-                    continue
-            else:
-                raise TextureSetError("cannot load the OpenGL library for texture uploads")
-            u, i, p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
-            lib.glTexImage2D.argtypes = [u, i, i, i, i, i, u, u, p]
-            lib.glCompressedTexImage2D.argtypes = [u, i, u, i, i, i, i, p]
-            lib.glTexParameteri.argtypes = [u, u, i]
-            lib.glBindTexture.argtypes = [u, u]
-            lib.glActiveTexture.argtypes = [u]
-            lib.glPixelStorei.argtypes = [u, i]
-            lib.glBindBuffer.argtypes = [u, u]
-            lib.glGetError.restype = u
-        return cls._lib
-
-
-def _bind_for_upload(tex: moderngl.Texture) -> ctypes.CDLL:
-    gl = _GL.lib()
-    gl.glGetError()  # clear stale errors
-    gl.glActiveTexture(GL_TEXTURE0)
-    gl.glBindTexture(GL_TEXTURE_2D, tex.glo)
-    gl.glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0)
-    gl.glPixelStorei(GL_UNPACK_ALIGNMENT, 1)
-    return gl
-
-
-def _finish_chain(tex: moderngl.Texture, gl: ctypes.CDLL, levels: int, what: str) -> None:
-    gl.glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_BASE_LEVEL, 0)
-    gl.glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAX_LEVEL, levels - 1)
-    err = gl.glGetError()
-    if err:
-        raise TextureSetError(f"{what}: OpenGL error 0x{err:04X} while uploading")
-    tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-    tex.repeat_x = tex.repeat_y = True
-
-
-def upload_rgba8_chain(ctx: moderngl.Context, levels: Sequence[np.ndarray], what: str = "texture") -> moderngl.Texture:
-    """An RGBA8 texture whose every mip level is the given (H_k, W_k, 4) uint8 array (row 0 = v = 0)."""
-    h, w = levels[0].shape[:2]
-    tex = ctx.texture((w, h), 4, np.ascontiguousarray(levels[0]).tobytes())
-    gl = _bind_for_upload(tex)
-    for k, level in enumerate(levels[1:], 1):
-        data = np.ascontiguousarray(level, np.uint8)
-        gl.glTexImage2D(GL_TEXTURE_2D, k, GL_RGBA8, data.shape[1], data.shape[0], 0, GL_RGBA, GL_UNSIGNED_BYTE,
-                        data.ctypes.data)
-    _finish_chain(tex, gl, len(levels), what)
-    return tex
-
-
-def upload_astc_chain(ctx: moderngl.Context, images: Sequence[tuple[bytes, tuple[int, int], tuple[int, int]]],
-                      what: str = "ASTC texture") -> moderngl.Texture:
-    """A texture from ASTC images (blocks, (bx, by), (w, h)) of mip 0, 1, ... uploaded as compressed data."""
-    (_, block, (w, h)) = images[0]
-    if block not in ASTC_FORMATS:
-        raise TextureSetError(f"{what}: no GL format for ASTC {block[0]}x{block[1]}")
-    tex = ctx.texture((w, h), 4)  # moderngl owns the name; the levels are redefined as compressed below
-    gl = _bind_for_upload(tex)
-    for k, (blocks, blk, (lw, lh)) in enumerate(images):
-        if blk != block:
-            raise TextureSetError(f"{what}: mip {k} is {blk[0]}x{blk[1]}, mip 0 is {block[0]}x{block[1]}")
-        buf = ctypes.create_string_buffer(blocks, len(blocks))
-        gl.glCompressedTexImage2D(GL_TEXTURE_2D, k, ASTC_FORMATS[block], lw, lh, 0, len(blocks), buf)
-    _finish_chain(tex, gl, len(images), what)
-    return tex
-
-
-def chain_bytes(width: int, height: int, levels: int, bytes_per_texel: int = 4) -> int:
-    return sum(max(1, width >> k) * max(1, height >> k) for k in range(levels)) * bytes_per_texel
-
-
-def to_unorm8(x: np.ndarray) -> np.ndarray:
-    return np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------- texture sets
@@ -285,7 +183,7 @@ def reference_set(ctx: moderngl.Context, material) -> TextureSet:
         for level in chain:
             rgba = np.zeros((*level.shape[:2], 4), np.uint8)
             part = level[..., 4 * g : 4 * g + 4]
-            rgba[..., : part.shape[-1]] = to_unorm8(part)
+            rgba[..., : part.shape[-1]] = astc.to_unorm8(part)
             levels.append(rgba)
         textures.append(upload_rgba8_chain(ctx, levels, f"{material.name} reference"))
     sources, constants, names = _slot_table(material.maps, _packed_locator)
@@ -302,8 +200,6 @@ def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) ->
 
     With GL ASTC support the blocks are uploaded compressed; without it they are decoded on the CPU to RGBA8
     (same values, noted in the set's notes)."""
-    from models import astc
-
     out_dir = Path(out_dir)
     manifest = astc.load_manifest(out_dir)
     try:  # the plan (compact, fewest) the manifest names, checked against its textures and the material
@@ -322,7 +218,7 @@ def astc_set(ctx: moderngl.Context, out_dir: str | Path, maps: Sequence[Any]) ->
             if native:
                 textures.append(upload_astc_chain(ctx, [astc.read_astc(f) for f in files], what))
             else:
-                levels = [to_unorm8(astc.read_decoded(f, spec.profile)) for f in files]
+                levels = [astc.to_unorm8(astc.read_decoded(f, spec.profile)) for f in files]
                 textures.append(upload_rgba8_chain(ctx, levels, what))
     except Exception:
         for tex in textures:
@@ -363,9 +259,6 @@ def neural_sets(ctx: moderngl.Context, source, cache_mib: float | None = None) -
     """A `.ngtc` (path or CompressedTexture) as four sets sharing one upload: decoded on load (RGBA8 chains
     filled by the GLSL decoder), decoded per pixel with trilinear or stochastic mip selection, and decoded on
     feedback into a tile cache of `cache_mib` (None: `viewer.feedback.default_cache_mib`, from the material)."""
-    from viewer.feedback import TileCache
-    from viewer.neural_gl import decode_to_textures, upload_ngtc
-
     ngl = upload_ngtc(ctx, source)
     try:
         textures = decode_to_textures(ctx, ngl)
@@ -413,16 +306,12 @@ def cache_root() -> Path:
 def _astc_rank(preset: object, plan: object) -> tuple[bool, bool]:
     """Which of several ASTC encodings of one block size the viewer shows: astcenc medium with the compact
     packing first (the viewer's own encodings), then other presets, then other packings."""
-    from models import astc
-
     return (preset != ASTC_VIEW_PRESET, (plan or astc.LEGACY_PACKING) != astc.DEFAULT_PACKING)
 
 
 def find_astc_dir(material, block: str, roots: Sequence[Path], fingerprint: str) -> Path | None:
     """An existing ASTC folder (e.g. from `ngtc eval`, under report/astc/) for exactly this material; of several
     (astcenc presets, packings) the one `_astc_rank` puts first."""
-    from models import astc
-
     found: list[tuple[tuple[bool, bool], int, Path]] = []
     seen = set()
     for root in roots:
