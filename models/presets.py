@@ -92,7 +92,9 @@ PRESETS: dict[str, Preset] = {
         # non-rising points against 20 (docs/benchmarks.md, "The synthesizer's learning rate").
         # For the same reason bpp12 and bpp16 put 2 more bpp into G0 and halve G1 (16 -> 8 channels at cell 4): at
         # equal steps mip 0 +1.07 dB (rocks bpp12), +1.1 (walnut bpp16), mips 2-4 -0.2 to -1.1 (docs/benchmarks.md,
-        # "bpp4 with fine cells").
+        # "bpp4 with fine cells"). Since then they take bpp8's G1 (8 channels at cell 8) and 2 more G0 channels (12.5
+        # and 16.5 bpp of grids): cheaper steps (20-40% more in 120 s) and at 120 s mip 0 +0.1 to +1.4 dB on all
+        # seven eval sets, mips 1-4 mostly within 1 dB (docs/benchmarks.md, "bpp12 and bpp16 with G1 at cell 8").
         preset("bpp12", 12, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp16", 16, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
     )

@@ -38,9 +38,10 @@ MEASURED_PSNR = {
     # --quick fits bpp12 rather than bpp8: 60 steps left bpp8 (25.177 / 26.029 / 28.388 / 27.505 / 27.682) under
     # the new bpp2.4 at every mip, a curve of one point. Since 2026-12-03 #4 the pyramids are prefiltered (before:
     # bpp2.4 28.125 / 28.613 / 30.653 / 28.688 / 29.3, bpp12 30.608 / 32.677 / 33.436 / 30.06 / 30.556; 60 steps on a
-    # 64 px crop say little of quality, the 120-s evals in docs/benchmarks.md do).
+    # 64 px crop say little of quality, the 120-s evals in docs/benchmarks.md do). Since 2026-12-03 #6 bpp12 has G1
+    # at cell 8 (before: 30.494 / 32.442 / 33.935 / 29.715 / 30.696): on this crop an 8 x 8 G1, under bpp2.4 at mip 4.
     ("neural", "bpp2.4"): [27.214, 27.327, 29.744, 28.402, 29.08],
-    ("neural", "bpp12"): [30.494, 32.442, 33.935, 29.715, 30.696],
+    ("neural", "bpp12"): [30.512, 31.605, 31.681, 28.477, 28.251],
 }
 
 
@@ -137,16 +138,15 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve (bpp12 above bpp2.4 at every mip) lies under
-    # ASTC's at mip 0 ("no overlap": its top, 30.61 dB, is 6 dB under ASTC 12x12's 36.85) and at mip 1 (32.68
-    # against 33.21: "barely overlap" within another machine's rounding); the curves share 2.78 dB at mip 2
-    # ("ok"), 1.37 and 1.26 dB at mips 3 and 4 ("ok", or "barely overlap" within that rounding). Each verdict
-    # must also follow from the settings' own PSNRs: the points of a curve that improve on each other, then
-    # whether their PSNR ranges meet.
+    # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve lies under ASTC's at mips 0 and 1 ("no overlap":
+    # its top, 30.51 / 31.61 dB, under ASTC 12x12's 36.85 / 33.21); the curves share 1.03 dB at mip 2 ("ok", or
+    # "barely overlap" within another machine's rounding) and meet at mip 3 (28.48 against 28.51: "no overlap" or
+    # "barely overlap"); at mip 4 bpp12 is under bpp2.4, a curve of one point ("too few points"). Each verdict must
+    # also follow from the settings' own PSNRs: the points of a curve that improve on each other, then whether
+    # their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[0] == "no overlap" and statuses[2] == "ok", statuses
-    assert statuses[1] in ("no overlap", "barely overlap"), statuses
-    assert statuses[3] in ("ok", "barely overlap") and statuses[4] in ("ok", "barely overlap"), statuses
+    assert statuses[:2] == ["no overlap", "no overlap"] and statuses[4] == "too few points", statuses
+    assert statuses[2] in ("ok", "barely overlap") and statuses[3] in ("no overlap", "barely overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}
