@@ -66,7 +66,9 @@ PRESETS: dict[str, Preset] = {
         # chest and aluminium, mips 1-2 -0.4 to +3.2 dB, mip 3 -2.1 to +1.7 dB, mip 4 +0.5 to +5.3 dB
         # (docs/benchmarks.md, "Fine cells from 1 to 4 bpp"). bpp2.4 now stores 2.5 bpp of grids (was 2.25):
         # 4 channels at cell 8 for G1 (2.25) lost up to 3 dB at mips 1-3 on rocks. They train with more of their
-        # texels at the coarse mips (falloff 0.55), as the earlier shapes did.
+        # texels at the coarse mips (falloff 0.55), as the earlier shapes did; bpp4 since at the default 0.45: at 120 s
+        # on seven sets mip 0 +0.1 to +1.2 dB and its BD-rate 0.1-1.6 points better, its mips 3-4 under bpp8 as the
+        # curve needs but mip 4 now under bpp2.4 on four sets (docs/benchmarks.md, "bpp4 at the default mip falloff").
         # Every pyramid preset reads prefiltered pyramids (models/grid_pyramid.py): the mip where a cell is one texel
         # was 1.5-4 dB under its neighbours; at equal steps bpp2.4 mip 3 +2.4 / +4.1 dB (old chest / rocks), bpp16
         # mip 2 +5.3 dB, mip 0 +0.1-0.6 dB (docs/benchmarks.md, "Prefiltered grid pyramids").
