@@ -134,18 +134,15 @@ def _level_shapes(rows: int, cols: int, prefilter: bool) -> tuple[tuple[int, int
 
 def _footprint_axis(x: torch.Tensor, axis: int, weights: list[float], side: int, prefilter: bool) -> torch.Tensor:
     """x reduced along `axis` by a level's per-axis footprint (`footprint_weights`: the box of `side` cells, or
-    prefiltered, one more wrapping cell on each side): cell j = sum_k weights[k] * x[j * side - pad + k]."""
+    prefiltered, one more wrapping cell on each side): cell j = sum_k weights[k] * x[j * side - pad + k]. A deep
+    level spans at least 2 cells a side (past the sparse levels), so its block has two distinct edge cells."""
     blocks = x.unflatten(axis, (-1, side))
     out = blocks.sum(axis + 1) * (1.0 / side)
     if not prefilter:
         return out
     first, last = blocks.select(axis + 1, 0), blocks.select(axis + 1, side - 1)
     edge = weights[0]  # the outer cells' weight; the block's own edge cells weigh 1 / side - edge
-    if side == 1:
-        out = first * weights[1]
-    else:
-        out = out - (first + last) * edge
-    return out + (last.roll(1, dims=axis) + first.roll(-1, dims=axis)) * edge
+    return out - (first + last) * edge + (last.roll(1, dims=axis) + first.roll(-1, dims=axis)) * edge
 
 
 def noise_spread(levels: int, prefilter: bool, device: torch.device | str = "cpu") -> torch.Tensor:
