@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import torch
 
+CACHE_LINE = 64  # bytes
 MAX_TOUCHED = 64  # index tensors kept for clear_; past this many backwards it zeroes the whole buffer
+ZERO_WHOLE_AT = 4  # touched indices past a quarter of the rows: zero the whole buffer
 
 
 def gather(grid: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -31,7 +33,10 @@ def clear_(grid: torch.Tensor) -> None:
     touched = getattr(grid, "_touched", None)
     if not touched:
         return
-    if len(touched) > MAX_TOUCHED:  # many backwards without a clear: zero it whole
+    rows = grid._gradient.numel() // grid.shape[-1]
+    if len(touched) > MAX_TOUCHED or sum(len(t) for t in touched) * ZERO_WHOLE_AT > rows:
+        # many backwards without a clear, or a small grid most of whose rows a step touched: a whole zero_ is
+        # cheaper (G1 at 1024x1024, 16k rows, 37k touched: 0.006 ms against index_fill_'s 0.18)
         grid._gradient.zero_()
     else:
         grid._gradient.view(-1, grid.shape[-1]).index_fill_(0, torch.cat(touched), 0.0)
@@ -62,7 +67,14 @@ def _accumulate(grid: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> 
             buffer.zero_()
             grid._touched.clear()
         grid.grad = buffer
-    target = grid.grad.view(-1, grid.shape[-1])
-    target.index_add_(0, index, rows.to(target.dtype))
+    channels = grid.shape[-1]
+    rows = rows.to(grid.grad.dtype)
+    if channels * rows.element_size() < CACHE_LINE:
+        # Rows narrower than a cache line: threads adding into neighbouring rows share lines, and a row-wise
+        # index_add_ on 2 threads took 2.2 ms where one add per value takes 0.5 (G1, 8 channels at 1024x1024).
+        flat = (index[:, None] * channels + torch.arange(channels, device=index.device)).reshape(-1)
+        grid.grad.view(-1).index_add_(0, flat, rows.reshape(-1))
+    else:
+        grid.grad.view(-1, channels).index_add_(0, index, rows)
     if grid.grad is buffer and len(grid._touched) <= MAX_TOUCHED:  # past it, clear_ zeroes the whole buffer
         grid._touched.append(index)

@@ -23,6 +23,14 @@ def grid_pos(grid: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return uv * size - 0.5
 
 
+def wrapped(i: torch.Tensor, n: int | torch.Tensor) -> torch.Tensor:
+    """i mod n, the wrap-around address; a bitwise and where n is a power of two (grids usually are), which is
+    several times cheaper than an integer remainder."""
+    if isinstance(n, int) and n & (n - 1) == 0:
+        return i & (n - 1)
+    return i % n
+
+
 def tap_cells(pos: torch.Tensor, w: int | torch.Tensor, h: int | torch.Tensor, wrap: bool):
     """Columns and rows (4N,) of the four cells around positions pos (N, 2) on a w x h grid (w, h: numbers,
     or (N,) per position), in the order c00, c10, c01, c11, and the fractions fx, fy (N, 1)."""
@@ -30,8 +38,8 @@ def tap_cells(pos: torch.Tensor, w: int | torch.Tensor, h: int | torch.Tensor, w
     f = pos - p0
     x0, y0 = p0[:, 0].long(), p0[:, 1].long()
     if wrap:
-        x0, x1 = x0 % w, (x0 + 1) % w
-        y0, y1 = y0 % h, (y0 + 1) % h
+        x0, x1 = wrapped(x0, w), wrapped(x0 + 1, w)
+        y0, y1 = wrapped(y0, h), wrapped(y0 + 1, h)
     else:  # torch.minimum: w and h may be tensors
         x0, x1 = (torch.minimum(x.clamp(min=0), torch.as_tensor(w - 1)) for x in (x0, x0 + 1))
         y0, y1 = (torch.minimum(y.clamp(min=0), torch.as_tensor(h - 1)) for y in (y0, y0 + 1))
@@ -54,6 +62,14 @@ def mix_corners(cells: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torc
 
 
 MIX = {"bilinear": mix_bilinear, "corners": mix_corners}
+
+
+def mix_centred(kind: str, cells: torch.Tensor) -> torch.Tensor:
+    """`MIX[kind]` of reads that sit on their cell's centre (fractions 0): the first tap weighs 1, the others 0,
+    so only that tap's cells (N, C) are needed."""
+    if kind == "bilinear":
+        return cells
+    return torch.cat([cells, cells.new_zeros(len(cells), 3 * cells.shape[1])], dim=-1)
 
 
 def read(kind: str, grid: torch.Tensor, pos: torch.Tensor, wrap: bool = True, transform: Transform = None):

@@ -24,7 +24,7 @@ import torch
 
 from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
-from .grid_taps import MIX, Transform, tap_cells
+from .grid_taps import MIX, Transform, mix_centred, tap_cells, wrapped
 from .quantization import rounded
 from .spec import QUANT_STEP
 
@@ -174,7 +174,7 @@ def _footprint(xs: torch.Tensor, ys: torch.Tensor, level: int, prefilter: bool, 
     d = torch.arange(len(weights), device=xs.device)
     cols, rows = xs[:, None] * side - pad + d, ys[:, None] * side - pad + d
     if wrap:
-        cols, rows = cols % width, rows % height
+        cols, rows = wrapped(cols, width), wrapped(rows, height)
     else:
         cols, rows = cols.clamp(0, width - 1), rows.clamp(0, height - 1)
     return (rows[:, :, None] * width + cols[:, None, :]).reshape(-1), torch.outer(weights, weights).reshape(-1)
@@ -216,7 +216,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
             else:  # noise on the pooled value, as on the atlas: the same spread, n^2 fewer draws
                 values = _pool(chunk, weights, pyramid.prefilter)
                 values = values + (torch.rand_like(values) - 0.5) * (QUANT_STEP * spread[lv])
-            parts.append(MIX[kind](values if taps == 4 else values.repeat(4, 1), fx, fy))
+            parts.append(MIX[kind](values, fx, fy) if taps == 4 else mix_centred(kind, values))
             order.append(rows)
     rows = (level > sparse).nonzero().squeeze(1)
     if len(rows):
@@ -230,8 +230,8 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
             cells = pyramid_noise(lv, spread)(cells)
         parts.append(MIX[kind](cells, fx, fy))
         order.append(rows)
-    if len(parts) == 1:
-        return parts[0]
+    if len(parts) == 1 or bool((level[1:] >= level[:-1]).all()):  # texels sorted by level (training's
+        return torch.cat(parts) if len(parts) > 1 else parts[0]      # batches): parts are in row order
     inverse = torch.empty(len(uv), dtype=torch.long, device=uv.device)
     inverse[torch.cat(order)] = torch.arange(len(uv), device=uv.device)
     return torch.cat(parts).index_select(0, inverse)

@@ -14,6 +14,7 @@ from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
 from models.fit import FitConfig, MipSampler, build_model, grid_groups
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
+from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
 from models.ngtc_file import pack_nibbles, unpack_nibbles
 from models.presets import PRESETS, nearest_preset, preset
@@ -83,6 +84,19 @@ def test_corner_features_sum_to_bilinear():
     # At a cell centre only that cell contributes.
     at = corners(g, torch.tensor([[2.0, 3.0]]))[0].reshape(4, 3)
     assert torch.allclose(at[0], g[3, 2]) and torch.all(at[1:] == 0)
+
+
+@pytest.mark.parametrize("kind", ["bilinear", "corners"])
+def test_a_read_on_cell_centres_needs_only_its_first_tap(kind):
+    cells, zero = torch.rand(4 * 6, 3), torch.zeros(6, 1)
+    assert torch.equal(mix_centred(kind, cells[:6]), MIX[kind](cells, zero, zero))
+
+
+def test_wrapped_addresses_match_the_remainder():
+    i = torch.arange(-20, 20)
+    for n in (1, 3, 4, 6, 8):
+        assert torch.equal(wrapped(i, n), i % n)
+    assert torch.equal(wrapped(i, torch.full_like(i, 4)), i % 4)
 
 
 def test_positional_encoding_values_and_tiling():

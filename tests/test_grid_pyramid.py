@@ -189,6 +189,9 @@ def test_sampler_reads_each_texel_from_its_level():
             lv = grid_pyramid.level(m, cell, pyramid.levels)
             src = grid if lv == 0 else pyramid.level(lv)
             torch.testing.assert_close(feats[i, cols], read(src, grid_pos(src, uv[i:i + 1]))[0])
+    order = mip.argsort(stable=True)  # training's batches come sorted by mip: the same reads, in that order
+    torch.testing.assert_close(GridSampler("corners", (2, 4))(g0, g1, uv[order], mip=mip[order], pyramids=pyramids),
+                               feats[order], rtol=0, atol=0)
     plain = GridSampler("corners", (2, 4))(g0, g1, uv)
     coarse = mip >= 2
     assert torch.equal(feats[~coarse], plain[~coarse]) and not torch.allclose(feats[coarse], plain[coarse])
