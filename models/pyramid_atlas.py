@@ -230,8 +230,10 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
             cells = pyramid_noise(lv, spread)(cells)
         parts.append(MIX[kind](cells, fx, fy))
         order.append(rows)
-    if len(parts) == 1 or bool((level[1:] >= level[:-1]).all()):  # texels sorted by level (training's
-        return torch.cat(parts) if len(parts) > 1 else parts[0]      # batches): parts are in row order
+    if len(parts) == 1:
+        return parts[0]
+    if bool((level[1:] >= level[:-1]).all()):  # texels sorted by level (training's batches): parts are in row order
+        return torch.cat(parts)
     inverse = torch.empty(len(uv), dtype=torch.long, device=uv.device)
     inverse[torch.cat(order)] = torch.arange(len(uv), device=uv.device)
     return torch.cat(parts).index_select(0, inverse)
