@@ -2,7 +2,8 @@
 
 Step counts, not seconds, so that a shared machine changes the time a run takes but not its result; the CPU
 seconds of the fitting thread (one torch thread) say what each variant costs. PSNR over all channels of
-mips 0-2 (`--mips`), decoded by the trained model (float32 weights, 4-bit grids as stored; "float" keeps them float).
+mips 0-2 (`--mips`), decoded by the trained model (float32 weights, grids quantized as stored; "float" keeps
+them float).
 
     python -m models.bench_capacity .cache/data/rocks --preset bpp16 --steps 3780 \\
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
@@ -10,8 +11,8 @@ mips 0-2 (`--mips`), decoded by the trained model (float32 weights, 4-bit grids 
 A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...), a FitConfig
 one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`, `steps=4500` for a variant whose
 steps are cheaper, compared at equal CPU time; `+` joins several), `float`
-(grids trained and read unquantized: what 4-bit features cost) or `bf16` (bf16 autocast of the synthesizer in training:
-faster matmuls on AVX512-BF16 CPUs, fp32 decoding).
+(grids trained and read unquantized: what quantized features cost) or `bf16` (bf16 autocast of the synthesizer
+in training: faster matmuls on AVX512-BF16 CPUs, fp32 decoding). `g0_bits=2+g0_channels=8` tries 2-bit G0.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class CompressionModel(nn.Module):
         if encoder_channels:
             self.global_transformer = GlobalTransformer(in_channels, encoder_channels, use_attention)
             self.grid_constructor = GridConstructor(self.global_transformer.out_channels, self.grid_channels,
-                                                    self.grid_cells, self.global_transformer.stride)
+                                                    self.grid_cells, self.global_transformer.stride, shape.grid_bits)
         self.grid_sampler = GridSampler(shape.g0_sampling, self.grid_cells)
         self.texture_synthesizer = TextureSynthesizer(shape.g0_features, shape.g1_channels, in_channels,
                                                       shape.hidden_dim, shape.num_residual_blocks,
@@ -109,8 +109,9 @@ class CompressionModel(nn.Module):
         """The free grids' features at uv and mip, the synthesizer's grid input (N, g0_features + g1_channels).
         Quantized as gathered: a fine grid has many more cells than a batch reads."""
         pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
-        return self.grid_sampler(*self.grids, uv, transform=partial(quantize, mode=quant_mode), mip=mip,
-                                 pyramids=pyramids, noise=quant_mode == "noise")
+        transforms = tuple(partial(quantize, mode=quant_mode, bits=b) for b in self.shape.grid_bits)
+        return self.grid_sampler(*self.grids, uv, transforms=transforms, mip=mip, pyramids=pyramids,
+                                 noise=quant_mode == "noise")
 
     def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool,
                   deep: tuple[Pyramid, ...] | None = None) -> tuple[Pyramid, ...] | None:
@@ -118,8 +119,8 @@ class CompressionModel(nn.Module):
         if not self.shape.grid_pyramid:
             return None
         prefilter = self.shape.pyramid_prefilter
-        return tuple(Pyramid.of(g, quantized, d, prefilter)
-                     for g, d in zip(grids, deep or (None,) * len(grids), strict=True))
+        return tuple(Pyramid.of(g, quantized, d, prefilter, b)
+                     for g, d, b in zip(grids, deep or (None,) * len(grids), self.shape.grid_bits, strict=True))
 
     def _free_grid_pyramids(self, quant_mode: str) -> tuple[Pyramid, ...] | None:
         """The free grids' pyramids as this quantization mode sees them. Their deep levels (without gradient,
@@ -130,7 +131,8 @@ class CompressionModel(nn.Module):
         quantized = quant_mode == "ste"
         if not self.training or self._deep is None or self._deep[0] != quantized or \
                 self._deep_age >= DEEP_LEVELS_EVERY:
-            self._deep = (quantized, tuple(deep_levels(g, quantized, self.shape.pyramid_prefilter) for g in self.grids))
+            self._deep = (quantized, tuple(deep_levels(g, quantized, self.shape.pyramid_prefilter, b)
+                                           for g, b in zip(self.grids, self.shape.grid_bits, strict=True)))
             self._deep_age = 0
         self._deep_age += 1
         return self._pyramids(tuple(self.grids), quantized, self._deep[1])
@@ -138,10 +140,10 @@ class CompressionModel(nn.Module):
     # -- storage ----------------------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, width: int, height: int, mips: int, layout: list[MapInfo]) -> CompressedTexture:
-        """The stored representation: 4-bit grid codes and fp16 synthesizer weights."""
+        """The stored representation: grid codes (`DecoderShape.grid_bits`) and fp16 synthesizer weights."""
         if len(self.grids) != 2:
             raise RuntimeError("no grids: call init_grids or construct_grids first")
-        g0, g1 = (to_codes(g).cpu().numpy() for g in self.grids)
+        g0, g1 = (to_codes(g, b).cpu().numpy() for g, b in zip(self.grids, self.shape.grid_bits, strict=True))
         weights = {k: v.detach().cpu().numpy().astype(np.float16)
                    for k, v in self.texture_synthesizer.state_dict().items()}
         return CompressedTexture(width, height, mips, list(layout), self.shape, g0, g1, weights)
@@ -153,8 +155,10 @@ def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> Com
     model.texture_synthesizer.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
                                                for k, v in ct.weights.items()})
     model.to(device)
-    model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g)) for g in (ct.g0, ct.g1)))
+    bits = ct.shape.grid_bits
+    model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g), b)
+                                                       for g, b in zip((ct.g0, ct.g1), bits, strict=True)))
     if ct.shape.grid_pyramid:  # the same floats the GLSL decoder's upload makes (viewer/neural_gl.py)
-        model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device, ct.shape.pyramid_prefilter)
-                                          for g in (ct.g0, ct.g1))
+        model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device, ct.shape.pyramid_prefilter, b)
+                                          for g, b in zip((ct.g0, ct.g1), bits, strict=True))
     return model.eval()

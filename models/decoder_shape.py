@@ -1,6 +1,6 @@
 """DecoderShape: the one typed description of a neural texture decoder's shape.
 
-The grids (channels and cell size of G0 and G1, how G0 is read, whether coarse mips read their
+The grids (channels, cell size and bits per feature of G0 and G1, how G0 is read, whether coarse mips read their
 pyramid), the TextureSynthesizer (hidden width,
 residual blocks, positional-encoding levels, activation) and everything derived from them: the MLP's
 input width, weight shapes, grid shapes and the grids' bits per texel. A preset is a name plus a
@@ -26,11 +26,13 @@ from .spec import (
     MAX_PE_LEVELS,
     QUANT_BITS,
     pe_dim,
+    quant_levels,
 )
 
 GridChannels = Annotated[int, Meta(ge=2, le=MAX_GRID_CHANNELS)]
 Cell = Annotated[int, Meta(ge=1, le=MAX_CELL)]
 G0Sampling = Literal["corners", "bilinear"]
+Bits = Literal[1, 2, 4, 8]  # spec.GRID_BITS
 
 
 class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -50,11 +52,17 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # The pyramid is of the grid's bilinear field: its codes filtered by [1, 6, 1] / 8 first, read from the mip of
     # the cell on (models/grid_pyramid.py); False: of the codes, the codes themselves at that mip
     pyramid_prefilter: bool = False  # files written before it existed lack the key
+    # Bits per feature: G0 at 2 bits with twice the channels of 4 bits reads more, coarser values per texel for the
+    # same stored bits (NTC's fine grids are 2-bit too); files written before the choice lack the keys (4 bits)
+    g0_bits: Bits = QUANT_BITS
+    g1_bits: Bits = QUANT_BITS
 
     def __post_init__(self) -> None:
-        for name in ("g0_channels", "g1_channels"):
-            if getattr(self, name) % 2:
-                raise ValueError(f"{name} {getattr(self, name)} must be even (two 4-bit codes a byte)")
+        for grid in ("g0", "g1"):
+            channels, bits = getattr(self, f"{grid}_channels"), getattr(self, f"{grid}_bits")
+            if channels * bits % 8:
+                raise ValueError(f"{grid}_channels {channels} at {bits} bits do not fill whole bytes "
+                                 f"(a multiple of {8 // math.gcd(8, bits)} channels)")
         for name in ("g0_cell", "g1_cell"):
             cell = getattr(self, name)
             if cell & (cell - 1):
@@ -76,7 +84,18 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     @property
     def grid_bits_per_texel(self) -> float:
         """Bits of grid codes per mip-0 texel (the weights and metadata come on top)."""
-        return QUANT_BITS * (self.g0_channels / self.g0_cell**2 + self.g1_channels / self.g1_cell**2)
+        return (self.g0_bits * self.g0_channels / self.g0_cell**2
+                + self.g1_bits * self.g1_channels / self.g1_cell**2)
+
+    @property
+    def grid_bits(self) -> tuple[int, int]:
+        """Bits per feature of G0 and G1."""
+        return self.g0_bits, self.g1_bits
+
+    @property
+    def grid_levels(self) -> tuple[int, int]:
+        """Codes per feature of G0 and G1."""
+        return quant_levels(self.g0_bits), quant_levels(self.g1_bits)
 
     def grid_shapes(self, width: int, height: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         """(rows, cols, channels) of G0 and G1 for a width x height texture."""

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .quantization import quantize
+from .spec import QUANT_BITS
 
 
 def grid_head(in_channels: int, out_channels: int, latent_stride: int, cell: int) -> nn.Module:
@@ -22,13 +23,15 @@ def grid_head(in_channels: int, out_channels: int, latent_stride: int, cell: int
 
 class GridConstructor(nn.Module):
     def __init__(self, in_channels: int, grid_channels: tuple[int, int], cells: tuple[int, int],
-                 latent_stride: int):
+                 latent_stride: int, bits: tuple[int, int] = (QUANT_BITS, QUANT_BITS)):
         super().__init__()
+        self.bits = bits
         self.heads = nn.ModuleList(
             grid_head(in_channels, c, latent_stride, s) for c, s in zip(grid_channels, cells, strict=True)
         )
 
     def forward(self, latent: torch.Tensor, quant_mode: str = "ste") -> tuple[torch.Tensor, torch.Tensor]:
-        """latent (1, C, h, w) -> (G0, G1), each (H_g, W_g, C_g), bounded by tanh then quantized."""
-        g0, g1 = (quantize(torch.tanh(head(latent))[0].permute(1, 2, 0), quant_mode) for head in self.heads)
+        """latent (1, C, h, w) -> (G0, G1), each (H_g, W_g, C_g), bounded by tanh then quantized to its bits."""
+        g0, g1 = (quantize(torch.tanh(head(latent))[0].permute(1, 2, 0), quant_mode, b)
+                  for head, b in zip(self.heads, self.bits, strict=True))
         return g0, g1

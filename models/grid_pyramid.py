@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import QUANT_RANGE, QUANT_STEP
+from .spec import QUANT_BITS, QUANT_RANGE, quant_step
 
 
 def depth(rows: int, cols: int) -> int:
@@ -87,15 +87,15 @@ def prefiltered(grid):
     return grid
 
 
-def levels_from_codes(codes: np.ndarray, prefilter: bool = False) -> list[np.ndarray]:
-    """Levels 1 .. `levels` of a stored grid, (H_l, W_l, C) each, from its (H, W, C) 4-bit codes.
+def levels_from_codes(codes: np.ndarray, prefilter: bool = False, bits: int = QUANT_BITS) -> list[np.ndarray]:
+    """Levels 1 .. `levels` of a stored grid, (H_l, W_l, C) each, from its (H, W, C) `bits`-bit codes.
 
     The means are taken in float32, level after level, and each level is then rounded to float16: the GPU
     keeps them as half floats (half the memory; the rounding, at most 2^-11 of a value in [-1, 1], is ~0.4%
-    of one code step) and the PyTorch decoder reads the same values. Level 1 of a prefiltered pyramid stays
+    of a 4-bit code step) and the PyTorch decoder reads the same values. Level 1 of a prefiltered pyramid stays
     float32: the GLSL decoder computes it from the codes where it reads it (stored, it would be a float copy
     of the grid, several times the codes' memory)."""
-    values = codes.astype(np.float32) * np.float32(QUANT_STEP) + np.float32(QUANT_RANGE[0])  # = from_codes
+    values = codes.astype(np.float32) * np.float32(quant_step(bits)) + np.float32(QUANT_RANGE[0])  # = from_codes
     out = []
     if prefilter:
         values = prefiltered(values)

@@ -56,12 +56,14 @@ class GridSampler(nn.Module):
         self.cells = cells
 
     def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True,
-                transform: Transform = None, mip: torch.Tensor | None = None,
+                transforms: tuple[Transform, Transform] = (None, None), mip: torch.Tensor | None = None,
                 pyramids: tuple[Pyramid, Pyramid] | None = None, noise: bool = False) -> torch.Tensor:
-        """`pyramids`: each grid's, read at the texels' `mip`; `noise`: training's stand-in for the
-        quantization of their atlas levels (`pyramid_atlas.pyramid_noise`)."""
+        """`transforms`: each grid's quantization of the cells it reads (they differ in bits); `pyramids`: each
+        grid's, read at the texels' `mip`; `noise`: training's stand-in for the quantization of their atlas levels
+        (`pyramid_atlas.pyramid_noise`)."""
         feats = []
         for i, (g, kind) in enumerate(((g0, self.g0_sampling), (g1, "bilinear"))):
+            transform = transforms[i]
             if pyramids is None or not pyramids[i].levels or mip is None:
                 feats.append(read(kind, g, grid_pos(g, uv), wrap, transform))
                 continue

@@ -41,15 +41,17 @@ from .spec import (
     MAX_MAPS,
     MAX_SIZE,
     QUANT_BITS,
-    QUANT_LEVELS,
     QUANT_RANGE,
     mip_count,
+    quant_levels,
 )
 
 HEADER = struct.Struct("<4sIQII")
 assert HEADER.size == 24
 MAX_MIPS = MAX_SIZE.bit_length()
-PACKING = "two codes per byte, even channel in the low nibble"
+PACKING = "little-endian: channel k of a cell at bit k * bits of its bytes"
+# what files written before per-grid bits say: the same layout for their 4-bit codes
+LEGACY_PACKING = "two codes per byte, even channel in the low nibble"
 
 
 class NgtcError(Exception):
@@ -92,11 +94,15 @@ class Info(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"info.{name} has control characters")
 
 
-class Quantization(msgspec.Struct, forbid_unknown_fields=True):
-    bits: Literal[4]
-    levels: Literal[16]
+class Quantization(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How grid codes map to features and bytes; each grid's bits are the synthesizer's (`g0_bits`, `g1_bits`)."""
+
     range: tuple[float, float]
-    packing: Literal["two codes per byte, even channel in the low nibble"] = PACKING
+    packing: Literal["little-endian: channel k of a cell at bit k * bits of its bytes",
+                     "two codes per byte, even channel in the low nibble"] = PACKING
+    # files written before per-grid bits name the one width there was (4 bits, 16 levels); new files omit them
+    bits: Literal[4] | None = None
+    levels: Literal[16] | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.range) != QUANT_RANGE:
@@ -129,6 +135,9 @@ class Metadata(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.mips != mip_count(self.width, self.height):
             raise ValueError(f"mip count {self.mips} does not match {self.width}x{self.height}")
         check_layout(self.layout, self.channels)
+        if self.quantization.bits is not None and self.synthesizer.grid_bits != (QUANT_BITS, QUANT_BITS):
+            raise ValueError(f"quantization bits {self.quantization.bits}, but grids of "
+                             f"{self.synthesizer.g0_bits} and {self.synthesizer.g1_bits} bits")
         expected = self.synthesizer.grid_shapes(self.width, self.height)
         if (tuple(self.grids.g0), tuple(self.grids.g1)) != expected:
             raise ValueError(f"grids {list(self.grids.g0)} and {list(self.grids.g1)} do not match the shape "
@@ -147,8 +156,8 @@ class CompressedTexture:
     mips: int
     layout: list[MapInfo]
     shape: DecoderShape
-    g0: np.ndarray  # uint8 codes (rows0, cols0, C0), values 0..15
-    g1: np.ndarray  # uint8 codes (rows1, cols1, C1)
+    g0: np.ndarray  # uint8 codes (rows0, cols0, C0), values 0 .. 2^shape.g0_bits - 1
+    g1: np.ndarray  # uint8 codes (rows1, cols1, C1), values 0 .. 2^shape.g1_bits - 1
     weights: dict[str, np.ndarray]  # synthesizer weights, float16, in shape.weight_shapes order
     info: Info = field(default_factory=Info)
 
@@ -161,22 +170,28 @@ class CompressedTexture:
         return self.info.material or "<compressed texture>"
 
 
-def pack_nibbles(codes: np.ndarray) -> np.ndarray:
-    """(..., C) codes (C even) -> (..., C/2) bytes; code 2k in the low nibble, 2k+1 in the high one."""
-    if codes.shape[-1] % 2:
-        raise ValueError("grid channels must be even to pack 4-bit codes")
-    if codes.max(initial=0) >= QUANT_LEVELS:
+def pack_codes(codes: np.ndarray, bits: int = QUANT_BITS) -> np.ndarray:
+    """(..., C) `bits`-bit codes -> (..., C * bits / 8) bytes, little-endian: code k at bit k * bits (4 bits:
+    code 2j in the low nibble of byte j, 2j+1 in the high one)."""
+    per = 8 // bits
+    if codes.shape[-1] % per:
+        raise ValueError(f"grid channels must be a multiple of {per} to pack {bits}-bit codes")
+    if codes.max(initial=0) >= quant_levels(bits):
         raise ValueError("codes out of range")
-    c = codes.astype(np.uint8)
-    return (c[..., 0::2] | (c[..., 1::2] << 4)).astype(np.uint8)
-
-
-def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
-    """Inverse of pack_nibbles."""
-    out = np.empty(packed.shape[:-1] + (packed.shape[-1] * 2,), np.uint8)
-    out[..., 0::2] = packed & 0x0F
-    out[..., 1::2] = packed >> 4
+    c = codes.astype(np.uint8).reshape(*codes.shape[:-1], -1, per)
+    out = np.zeros(c.shape[:-1], np.uint8)
+    for j in range(per):
+        out |= c[..., j] << np.uint8(j * bits)
     return out
+
+
+def unpack_codes(packed: np.ndarray, bits: int = QUANT_BITS) -> np.ndarray:
+    """Inverse of pack_codes."""
+    per, mask = 8 // bits, np.uint8(quant_levels(bits) - 1)
+    out = np.empty(packed.shape + (per,), np.uint8)
+    for j in range(per):
+        out[..., j] = (packed >> np.uint8(j * bits)) & mask
+    return out.reshape(*packed.shape[:-1], -1)
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -188,7 +203,7 @@ def _metadata(ct: CompressedTexture) -> dict:
     meta = msgspec.to_builtins({
         "width": ct.width, "height": ct.height, "mips": ct.mips, "channels": ct.out_channels,
         "layout": list(ct.layout), "synthesizer": ct.shape, "grids": {"g0": g0, "g1": g1}, "info": ct.info,
-        "quantization": Quantization(QUANT_BITS, QUANT_LEVELS, QUANT_RANGE)})
+        "quantization": Quantization(range=QUANT_RANGE)})
     try:
         msgspec.convert(meta, Metadata, strict=True)
     except msgspec.ValidationError as e:
@@ -200,7 +215,8 @@ def to_bytes(ct: CompressedTexture) -> bytes:
     """Serialise; info.stored_bytes and .stored_bits_per_texel describe the returned bytes themselves."""
     # safetensors stores an array's memory as it lies: a strided view (grids built by the encoder are) must be
     # made C-contiguous first, or the file holds its texels in the wrong order.
-    tensors = {"g0": np.ascontiguousarray(pack_nibbles(ct.g0)), "g1": np.ascontiguousarray(pack_nibbles(ct.g1))}
+    tensors = {name: np.ascontiguousarray(pack_codes(codes, bits))
+               for name, codes, bits in zip(("g0", "g1"), (ct.g0, ct.g1), ct.shape.grid_bits, strict=True)}
     tensors.update({f"synthesizer.{k}": np.ascontiguousarray(ct.weights[k], np.float16)
                     for k in ct.shape.weight_shapes(ct.out_channels)})
     size, pad = 0, 0
@@ -274,7 +290,9 @@ def _read(data: bytes) -> CompressedTexture:
     _expect(meta.info.stored_bytes == len(data), f"recorded size {meta.info.stored_bytes} does not match the "
                                                  f"file's {len(data)} bytes")
     return CompressedTexture(meta.width, meta.height, meta.mips, meta.layout, meta.synthesizer,
-                             unpack_nibbles(tensors["g0"]), unpack_nibbles(tensors["g1"]), weights, meta.info)
+                             *(unpack_codes(tensors[name], bits)
+                               for name, bits in zip(("g0", "g1"), meta.synthesizer.grid_bits, strict=True)),
+                             weights, meta.info)
 
 
 def _check_header(data: bytes) -> bytes:
@@ -344,8 +362,9 @@ def _decode_metadata(text: str) -> Metadata:
 
 
 def _expected_tensors(meta: Metadata) -> dict[str, tuple[str, tuple[int, ...]]]:
-    g0, g1 = meta.synthesizer.grid_shapes(meta.width, meta.height)
-    out = {"g0": ("U8", (*g0[:2], g0[2] // 2)), "g1": ("U8", (*g1[:2], g1[2] // 2))}
+    out = {name: ("U8", (*g[:2], g[2] * bits // 8))
+           for name, g, bits in zip(("g0", "g1"), meta.synthesizer.grid_shapes(meta.width, meta.height),
+                                    meta.synthesizer.grid_bits, strict=True)}
     for k, shape in meta.synthesizer.weight_shapes(meta.channels).items():
         out[f"synthesizer.{k}"] = ("F16", shape)
     return out

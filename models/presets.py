@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .decoder_shape import DecoderShape, decoder_shape
+from .spec import QUANT_BITS
 
 # Bytes of a file beside grids and weights: headers, the tensor table and the metadata JSON (layout,
 # sources, recorded PSNR per map and mip); the bundled tiles.ngtc has 3,984 (313,566 in all, 294,912 of
@@ -44,7 +45,8 @@ class Preset:
 def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell: int, *, hidden_dim: int = 32,
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
            activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
-           pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER) -> Preset:
+           pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER,
+           g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu).
     Grid pyramids are prefiltered unless `pyramid_prefilter` says otherwise."""
     prefilter = grid_pyramid if pyramid_prefilter is None else pyramid_prefilter
@@ -52,7 +54,8 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
                                       g1_cell=g1_cell, hidden_dim=hidden_dim, num_residual_blocks=num_residual_blocks,
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
                                       activation=activation, grid_pyramid=grid_pyramid,
-                                      pyramid_prefilter=prefilter), mip_falloff, lr_synthesizer)
+                                      pyramid_prefilter=prefilter, g0_bits=g0_bits, g1_bits=g1_bits),
+                  mip_falloff, lr_synthesizer)
 
 
 PRESETS: dict[str, Preset] = {

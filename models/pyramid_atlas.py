@@ -26,7 +26,7 @@ from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
 from .grid_taps import MIX, Transform, mix_centred, tap_cells, wrapped
 from .quantization import rounded
-from .spec import QUANT_STEP
+from .spec import QUANT_BITS, quant_step
 
 SPARSE_LEVELS = 2  # mips past a grid's cell that training reads from its cells (16 a tap at level 2; prefiltered, 36)
 
@@ -43,6 +43,7 @@ class Pyramid:
     sparse_levels: int = 0
     prefilter: bool = False  # `DecoderShape.pyramid_prefilter`: level 1 is the prefiltered grid
     first: int = 1  # the atlas's first level: training's holds only the levels past the sparse ones (`deep_levels`)
+    bits: int = QUANT_BITS  # the grid's bits per feature: its code step scales training's noise
 
     @property
     def levels(self) -> int:
@@ -68,28 +69,30 @@ class Pyramid:
         return torch.tensor(sizes, device=device), torch.as_tensor(offsets, dtype=torch.long, device=device)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, device: torch.device | str = "cpu", prefilter: bool = False) -> Pyramid:
+    def from_codes(cls, codes: np.ndarray, device: torch.device | str = "cpu", prefilter: bool = False,
+                   bits: int = QUANT_BITS) -> Pyramid:
         """The decoder's pyramid: `levels_from_codes`, the values the GLSL decoder's upload gets too."""
-        levels = levels_from_codes(codes, prefilter)
+        levels = levels_from_codes(codes, prefilter, bits)
         flat = [v.reshape(-1, codes.shape[2]) for v in levels]
         atlas = np.concatenate(flat).astype(np.float32) if flat else np.zeros((0, codes.shape[2]), np.float32)
-        return cls(torch.from_numpy(atlas).to(device), tuple(v.shape[:2] for v in levels), prefilter=prefilter)
+        return cls(torch.from_numpy(atlas).to(device), tuple(v.shape[:2] for v in levels), prefilter=prefilter,
+                   bits=bits)
 
     @classmethod
     def of(cls, grid: torch.Tensor, quantized: bool = False, deep: Pyramid | None = None,
-           prefilter: bool = False) -> Pyramid:
+           prefilter: bool = False, bits: int = QUANT_BITS) -> Pyramid:
         """Training's pyramid of a float grid (H, W, C): levels up to SPARSE_LEVELS read from `grid` (with its
         gradient), deeper ones from `deep` (an earlier `deep_levels`), else from a new `deep_levels(grid, ...)`."""
         sparse = SPARSE_LEVELS + int(prefilter)  # prefiltered, level l is read by the mip level l - 1 was
-        deep = deep or deep_levels(grid, quantized, prefilter)
-        return cls(deep.atlas, deep.shapes, grid, sparse, prefilter, deep.first)
+        deep = deep or deep_levels(grid, quantized, prefilter, bits)
+        return cls(deep.atlas, deep.shapes, grid, sparse, prefilter, deep.first, bits)
 
 
-def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False) -> Pyramid:
-    """Every level of a float grid (H, W, C), without gradient; `quantized`: of the grid rounded to its codes
+def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False, bits: int = QUANT_BITS) -> Pyramid:
+    """Every level of a float grid (H, W, C), without gradient; `quantized`: of the grid rounded to its `bits`-bit codes
     (the stored pyramid before its float16 rounding). Prefiltered wrapping, as decoding does (an encoder crop's
     deep levels, read by few texels, differ at its border from its clamped sparse reads)."""
-    x = rounded(grid.detach()) if quantized else grid.detach()
+    x = rounded(grid.detach(), bits) if quantized else grid.detach()
     parts, shapes = [], []
     if prefilter:
         x = prefiltered(x)
@@ -100,10 +103,11 @@ def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False) 
         parts.append(x.reshape(-1, grid.shape[2]))
         shapes.append(tuple(x.shape[:2]))
     return Pyramid(torch.cat(parts) if parts else grid.new_zeros(0, grid.shape[2]), tuple(shapes),
-                   prefilter=prefilter)
+                   prefilter=prefilter, bits=bits)
 
 
-def deep_levels(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False) -> Pyramid:
+def deep_levels(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False,
+                bits: int = QUANT_BITS) -> Pyramid:
     """The levels of a float grid (H, W, C) that training reads from an atlas (past the sparse ones), as `dense`
     makes them but without the levels before: the first of them comes straight from the grid, one box sum over
     it and small corrections along each axis (`_footprint_axis`), then halvings. `dense` built every level from
@@ -111,8 +115,8 @@ def deep_levels(grid: torch.Tensor, quantized: bool = False, prefilter: bool = F
     first = SPARSE_LEVELS + int(prefilter) + 1
     shapes = _level_shapes(grid.shape[0], grid.shape[1], prefilter)
     if first > len(shapes):
-        return Pyramid(grid.new_zeros(0, grid.shape[2]), shapes, prefilter=prefilter, first=first)
-    x = rounded(grid.detach()) if quantized else grid.detach()
+        return Pyramid(grid.new_zeros(0, grid.shape[2]), shapes, prefilter=prefilter, first=first, bits=bits)
+    x = rounded(grid.detach(), bits) if quantized else grid.detach()
     weights = footprint_weights(first, prefilter)
     side = 1 << (first - 1) if prefilter else 1 << first
     for axis in (1, 0):  # columns first: a row-major grid's inner axis, then rows of a grid side times smaller
@@ -121,7 +125,7 @@ def deep_levels(grid: torch.Tensor, quantized: bool = False, prefilter: bool = F
     for _ in range(first, len(shapes)):
         x = halve(x)
         parts.append(x.reshape(-1, grid.shape[2]))
-    return Pyramid(torch.cat(parts), shapes, prefilter=prefilter, first=first)
+    return Pyramid(torch.cat(parts), shapes, prefilter=prefilter, first=first, bits=bits)
 
 
 def _level_shapes(rows: int, cols: int, prefilter: bool) -> tuple[tuple[int, int], ...]:
@@ -157,10 +161,10 @@ def _spread(levels: int, prefilter: bool) -> tuple[float, ...]:
     return (1.0,) + tuple(sum(w * w for w in footprint_weights(lv, prefilter)) for lv in range(1, levels + 1))
 
 
-def pyramid_noise(level: torch.Tensor, spread: torch.Tensor) -> Transform:
+def pyramid_noise(level: torch.Tensor, spread: torch.Tensor, bits: int = QUANT_BITS) -> Transform:
     """Training's stand-in for the quantization error of atlas levels (N,), for the 4N cells of their taps:
-    uniform noise of `spread`[level] code steps (`noise_spread`)."""
-    scale = (QUANT_STEP * spread.index_select(0, level)).repeat(4)[:, None]
+    uniform noise of `spread`[level] code steps of `bits`-bit codes (`noise_spread`)."""
+    scale = (quant_step(bits) * spread.index_select(0, level)).repeat(4)[:, None]
     return lambda cells: cells + (torch.rand_like(cells) - 0.5) * scale
 
 
@@ -215,7 +219,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
                 values = values if weights is None else _pool(values, weights, pyramid.prefilter)
             else:  # noise on the pooled value, as on the atlas: the same spread, n^2 fewer draws
                 values = _pool(chunk, weights, pyramid.prefilter)
-                values = values + (torch.rand_like(values) - 0.5) * (QUANT_STEP * spread[lv])
+                values = values + (torch.rand_like(values) - 0.5) * (quant_step(pyramid.bits) * spread[lv])
             parts.append(MIX[kind](values, fx, fy) if taps == 4 else mix_centred(kind, values))
             order.append(rows)
     rows = (level > sparse).nonzero().squeeze(1)
@@ -227,7 +231,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
         xs, ys, fx, fy = tap_cells(pos, size[:, 0], size[:, 1], wrap)
         cells = pyramid.atlas.index_select(0, offset.repeat(4) + ys * size[:, 0].repeat(4) + xs)
         if noise:
-            cells = pyramid_noise(lv, spread)(cells)
+            cells = pyramid_noise(lv, spread, pyramid.bits)(cells)
         parts.append(MIX[kind](cells, fx, fy))
         order.append(rows)
     if len(parts) == 1:

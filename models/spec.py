@@ -11,10 +11,25 @@ import math
 FORMAT_MAGIC = b"NGTC"
 FORMAT_VERSION = 1
 
-QUANT_BITS = 4
-QUANT_LEVELS = 1 << QUANT_BITS  # 16 codes per grid feature
 QUANT_RANGE = (-1.0, 1.0)  # features are clamped to this range, then uniformly quantized
-QUANT_STEP = (QUANT_RANGE[1] - QUANT_RANGE[0]) / (QUANT_LEVELS - 1)
+# Bits per grid feature, per grid (DecoderShape.g0_bits, .g1_bits): codes pack little-endian into bytes, so a
+# width divides 8. The paper's features are 4-bit (the default, and every file written before the choice).
+GRID_BITS = (1, 2, 4, 8)
+QUANT_BITS = 4
+QUANT_LEVELS = 1 << QUANT_BITS  # 16 codes per 4-bit feature
+
+
+def quant_levels(bits: int) -> int:
+    """Codes of a `bits`-bit feature."""
+    return 1 << bits
+
+
+def quant_step(bits: int) -> float:
+    """Distance between two neighbouring feature values of a `bits`-bit grid (the levels span QUANT_RANGE)."""
+    return (QUANT_RANGE[1] - QUANT_RANGE[0]) / (quant_levels(bits) - 1)
+
+
+QUANT_STEP = quant_step(QUANT_BITS)
 
 PE_LEVELS = 10  # positional-encoding octaves: sin/cos(2*pi * 2^i * uv), i = 0 .. PE_LEVELS-1
 
@@ -26,7 +41,7 @@ FEATURES_PER_CHANNEL = {"bilinear": 1, "corners": 4}
 MAX_SIZE = 16384  # texels of mip 0 per side
 MAX_CHANNELS = 32  # synthesizer outputs (decode-on-load writes one image per 4: 8 image units)
 MAX_MAPS = 16  # layout entries
-MAX_GRID_CHANNELS = 64  # per grid, even (two 4-bit codes a byte)
+MAX_GRID_CHANNELS = 64  # per grid; channels x bits fill whole bytes
 MAX_CELL = 64  # mip-0 texels per grid cell side; a power of two
 ACTIVATIONS = ("relu", "silu")  # the synthesizer's nonlinearity; GLSL: NGTC_SILU 0 or 1
 MAX_HIDDEN = 128  # synthesizer width: per-texel arrays live in GPU registers
@@ -62,7 +77,5 @@ def grid_stride(mip: int, cell: int) -> float:
 def glsl_defines() -> dict[str, str]:
     """The constants above, as the GLSL decoder's `#define`s."""
     return {
-        "NGTC_QUANT_LEVELS": str(QUANT_LEVELS),
         "NGTC_QUANT_MIN": f"{QUANT_RANGE[0]:.9g}",
-        "NGTC_QUANT_STEP": f"{QUANT_STEP:.9g}",
     }

@@ -135,7 +135,8 @@ class CropBatches:
 
 def grid_pair(model, x: torch.Tensor, quant: str) -> tuple[torch.Tensor, torch.Tensor]:
     z = model.global_transformer(x)
-    return tuple(quantize(torch.tanh(head(z)).permute(0, 2, 3, 1), quant) for head in model.grid_constructor.heads)
+    return tuple(quantize(torch.tanh(head(z)).permute(0, 2, 3, 1), quant, b)
+                 for head, b in zip(model.grid_constructor.heads, model.grid_constructor.bits, strict=True))
 
 
 def grids_at_mip(model, g0: torch.Tensor, g1: torch.Tensor, mip: int) -> tuple[torch.Tensor, torch.Tensor]:

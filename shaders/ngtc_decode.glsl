@@ -11,8 +11,8 @@
 // Needs GLSL 4.30 (SSBO, explicit bindings). All shape constants are #defines generated from the file's
 // metadata by viewer/neural_gl.py (NeuralGL.defines), quantization constants from models.spec:
 //   NGTC_CHANNELS, NGTC_G0_CHANNELS, NGTC_G1_CHANNELS, NGTC_G0_TEXELS, NGTC_G1_TEXELS, NGTC_G0_CODES,
-//   NGTC_G1_CODES, NGTC_SILU, NGTC_HIDDEN, NGTC_BLOCKS, NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_BITS,
-//   NGTC_QUANT_LEVELS, NGTC_QUANT_MIN, NGTC_QUANT_STEP, NGTC_OFF_INPUT_W, NGTC_OFF_INPUT_B, NGTC_OFF_BLOCKS,
+//   NGTC_G1_CODES, NGTC_G0_BITS, NGTC_G1_BITS, NGTC_G0_STEP, NGTC_G1_STEP, NGTC_SILU, NGTC_HIDDEN, NGTC_BLOCKS,
+//   NGTC_PE_LEVELS, NGTC_IN_DIM, NGTC_QUANT_MIN, NGTC_OFF_INPUT_W, NGTC_OFF_INPUT_B, NGTC_OFF_BLOCKS,
 //   NGTC_BLOCK_STRIDE, NGTC_OFF_OUTPUT_W, NGTC_OFF_OUTPUT_B, NGTC_G0_UNIT, NGTC_G1_UNIT,
 //   NGTC_WEIGHTS_BINDING; optional: NGTC_WEIGHTS_UBO with NGTC_WEIGHTS_VEC4, NGTC_NO_UNROLL, NGTC_GRID_OFFSET
 //   (all below).
@@ -22,12 +22,12 @@
 // NGTC_NO_UNROLL uniform ngtc_no_unroll.
 //
 // GPU data (uploaded by viewer/neural_gl.py):
-//   ngtc_g0, ngtc_g1: 4-component unsigned integer textures of 4-bit grid codes, N = NGTC_Gi_CODES codes
-//     per component (RGBA8UI: 2, RGBA16UI: 4, RGBA32UI: 8; the one that wastes least), T = NGTC_Gi_TEXELS
-//     texels per grid cell side by side: cell (x, y) is texels x*T .. x*T+T-1 of row y. Channel k is in
-//     texel k / (4N), component (k % 4N) / N, bits 4 * (k % N) and up (the file's nibble order: channel
-//     2j in the low nibble of byte j, read as a little-endian integer). Unused codes are 0.
-//     Feature value = code * NGTC_QUANT_STEP + NGTC_QUANT_MIN.
+//   ngtc_g0, ngtc_g1: 4-component unsigned integer textures of B = NGTC_Gi_BITS-bit grid codes, N =
+//     NGTC_Gi_CODES codes per component (RGBA8UI, RGBA16UI or RGBA32UI: 8 / B, 16 / B or 32 / B; the one that
+//     wastes least), T = NGTC_Gi_TEXELS texels per grid cell side by side: cell (x, y) is texels x*T ..
+//     x*T+T-1 of row y. Channel k is in texel k / (4N), component (k % 4N) / N, bits B * (k % N) and up (the
+//     file's order: channel k at bit k * B of the cell's bytes, read as a little-endian integer). Unused codes
+//     are 0. Feature value = code * NGTC_Gi_STEP + NGTC_QUANT_MIN.
 //   ngtc_g0_pyramid, ngtc_g1_pyramid (NGTC_GRID_PYRAMID 1): levels 1 .. NGTC_Gi_LEVELS of each grid's box-filtered
 //     pyramid (models/grid_pyramid.py) as texture levels 0 .. NGTC_Gi_LEVELS - 1 of an RGBA16F texture, the
 //     half floats models.grid_pyramid.levels_from_codes computes; ceil(channels / 4) texels per cell side by side,
@@ -39,10 +39,6 @@
 //     input.bias, then per block i: blocks.i.linear.weight, .bias, then output.weight, .bias. With
 //     NGTC_WEIGHTS_UBO a uniform block of NGTC_WEIGHTS_VEC4 vec4s (std140: 4 floats a vec4; at the unrolled
 //     loops' constant offsets a GPU reads them from its constant cache), else a std430 float[] SSBO.
-
-#if NGTC_QUANT_BITS != 4
-#error "ngtc_decode.glsl unpacks 4-bit codes"
-#endif
 
 // Test hook: the grid position rule is pos = uv * grid_size - NGTC_GRID_OFFSET (texel centres, as in
 // grid_sampler.py). The parity test overrides it to prove a wrong rule is caught.
@@ -96,9 +92,10 @@ ivec2 ngtc_wrap(ivec2 i, ivec2 n) {
     return i - n * ivec2(floor(vec2(i) / vec2(n)));
 }
 
-float ngtc_dequant(uint bits, uint nibble) {
-    uint code = (bits >> (4u * nibble)) & uint(NGTC_QUANT_LEVELS - 1);
-    return float(code) * NGTC_QUANT_STEP + NGTC_QUANT_MIN;
+// Code `index` of a component holding `bits`-bit codes, as its feature value.
+float ngtc_dequant(uint word, uint index, int bits, float step) {
+    uint code = (word >> (uint(bits) * index)) & ((1u << uint(bits)) - 1u);
+    return float(code) * step + NGTC_QUANT_MIN;
 }
 
 // The four cells around uv on a grid of `cells` cells (wrap addressing), and their bilinear weights.
@@ -127,8 +124,8 @@ void ngtc_put(bool corners, int channels, int base, int ch, vec2 f, float v00, f
 }
 
 // grid_sampler.bilinear (or .corners) with wrap addressing, for `channels` channels written to x[base ..].
-void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool corners, int base, vec2 uv,
-                    inout float x[NGTC_IN_DIM]) {
+void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, int bits, float step, bool corners,
+                    int base, vec2 uv, inout float x[NGTC_IN_DIM]) {
     ivec2 i0, i1;
     vec2 f;
     ngtc_taps(uv, textureSize(grid, 0) / ivec2(texels, 1), i0, i1, f);
@@ -139,10 +136,10 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool c
         uvec4 c11 = texelFetch(grid, ivec2(i1.x * texels + t, i1.y), 0);
         for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
             int comp = k / codes;
-            uint nibble = uint(k % codes);
-            ngtc_put(corners, channels, base, t * 4 * codes + k, f, ngtc_dequant(c00[comp], nibble),
-                     ngtc_dequant(c10[comp], nibble), ngtc_dequant(c01[comp], nibble),
-                     ngtc_dequant(c11[comp], nibble), x);
+            uint index = uint(k % codes);
+            ngtc_put(corners, channels, base, t * 4 * codes + k, f, ngtc_dequant(c00[comp], index, bits, step),
+                     ngtc_dequant(c10[comp], index, bits, step), ngtc_dequant(c01[comp], index, bits, step),
+                     ngtc_dequant(c11[comp], index, bits, step), x);
         }
     }
 }
@@ -151,13 +148,14 @@ void ngtc_read_grid(usampler2D grid, int channels, int texels, int codes, bool c
 // The same read on the prefiltered grid (level 1 with NGTC_PYRAMID_PREFILTER): each tap's value is its cell's
 // codes filtered by [1, 6, 1] / 8 along rows and columns (models.grid_pyramid.prefiltered), from the 4 x 4
 // cells around the taps (wrap addressing), filtered along rows first.
-float ngtc_code(usampler2D grid, ivec2 cell, ivec2 cells, int texels, int t, int comp, uint nibble) {
+float ngtc_code(usampler2D grid, ivec2 cell, ivec2 cells, int texels, int t, int comp, uint index, int bits,
+                float step) {
     ivec2 i = ngtc_wrap(cell, cells);
-    return ngtc_dequant(texelFetch(grid, ivec2(i.x * texels + t, i.y), 0)[comp], nibble);
+    return ngtc_dequant(texelFetch(grid, ivec2(i.x * texels + t, i.y), 0)[comp], index, bits, step);
 }
 
-void ngtc_read_prefiltered(usampler2D grid, int channels, int texels, int codes, bool corners, int base, vec2 uv,
-                           inout float x[NGTC_IN_DIM]) {
+void ngtc_read_prefiltered(usampler2D grid, int channels, int texels, int codes, int bits, float step,
+                           bool corners, int base, vec2 uv, inout float x[NGTC_IN_DIM]) {
     ivec2 cells = textureSize(grid, 0) / ivec2(texels, 1);
     ivec2 i0, i1;
     vec2 f;
@@ -165,14 +163,14 @@ void ngtc_read_prefiltered(usampler2D grid, int channels, int texels, int codes,
     for (int t = 0; t < texels; ++t) {
         for (int k = 0; k < 4 * codes && t * 4 * codes + k < channels; ++k) {
             int comp = k / codes;
-            uint nibble = uint(k % codes);
+            uint index = uint(k % codes);
             float v00 = 0.0, v10 = 0.0, v01 = 0.0, v11 = 0.0;
             for (int r = 0; r < 4; ++r) {  // rows i0.y - 1 .. i0.y + 2
                 ivec2 c = ivec2(i0.x, i0.y + r - 1);
-                float a0 = ngtc_code(grid, c + ivec2(-1, 0), cells, texels, t, comp, nibble);
-                float a1 = ngtc_code(grid, c, cells, texels, t, comp, nibble);
-                float a2 = ngtc_code(grid, c + ivec2(1, 0), cells, texels, t, comp, nibble);
-                float a3 = ngtc_code(grid, c + ivec2(2, 0), cells, texels, t, comp, nibble);
+                float a0 = ngtc_code(grid, c + ivec2(-1, 0), cells, texels, t, comp, index, bits, step);
+                float a1 = ngtc_code(grid, c, cells, texels, t, comp, index, bits, step);
+                float a2 = ngtc_code(grid, c + ivec2(1, 0), cells, texels, t, comp, index, bits, step);
+                float a3 = ngtc_code(grid, c + ivec2(2, 0), cells, texels, t, comp, index, bits, step);
                 float h0 = (a0 + a1 * 6.0 + a2) * 0.125;  // the row filtered at column i0.x, then i1.x
                 float h1 = (a1 + a2 * 6.0 + a3) * 0.125;
                 float w0 = r == 1 ? 0.75 : (r == 3 ? 0.0 : 0.125);  // row r's weight for the taps in row i0.y
@@ -241,20 +239,22 @@ void ngtc_decode(vec2 uv, float mip, out float channels[NGTC_CHANNELS]) {
     if (l0 > 0) {
         ngtc_read_pyramid(ngtc_g0_pyramid, l0 - 1, NGTC_G0_CHANNELS, NGTC_G0_CORNERS != 0, 0, uv, x);
     } else if (l0 == 0 && NGTC_PYRAMID_PREFILTER != 0) {
-        ngtc_read_prefiltered(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0,
-                              uv, x);
+        ngtc_read_prefiltered(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_BITS, NGTC_G0_STEP,
+                              NGTC_G0_CORNERS != 0, 0, uv, x);
     } else
 #endif
-    ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_CORNERS != 0, 0, uv, x);
+    ngtc_read_grid(ngtc_g0, NGTC_G0_CHANNELS, NGTC_G0_TEXELS, NGTC_G0_CODES, NGTC_G0_BITS, NGTC_G0_STEP,
+                   NGTC_G0_CORNERS != 0, 0, uv, x);
 #if NGTC_GRID_PYRAMID
     if (l1 > 0) {
         ngtc_read_pyramid(ngtc_g1_pyramid, l1 - 1, NGTC_G1_CHANNELS, false, NGTC_G0_FEATURES, uv, x);
     } else if (l1 == 0 && NGTC_PYRAMID_PREFILTER != 0) {
-        ngtc_read_prefiltered(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES,
-                              uv, x);
+        ngtc_read_prefiltered(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, NGTC_G1_BITS, NGTC_G1_STEP,
+                              false, NGTC_G0_FEATURES, uv, x);
     } else
 #endif
-    ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, false, NGTC_G0_FEATURES, uv, x);
+    ngtc_read_grid(ngtc_g1, NGTC_G1_CHANNELS, NGTC_G1_TEXELS, NGTC_G1_CODES, NGTC_G1_BITS, NGTC_G1_STEP, false,
+                   NGTC_G0_FEATURES, uv, x);
     ngtc_encode(uv, x);
     x[NGTC_IN_DIM - 1] = mip;
 

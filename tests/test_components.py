@@ -16,11 +16,11 @@ from models.fit import FitConfig, MipSampler, build_model, grid_groups
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
-from models.ngtc_file import pack_nibbles, unpack_nibbles
+from models.ngtc_file import pack_codes, unpack_codes
 from models.presets import PRESETS, nearest_preset, preset
 from models.quantization import from_codes, quantize, to_codes
 from models.rate import shape_for_rate
-from models.spec import QUANT_LEVELS, grid_stride, mip_count
+from models.spec import GRID_BITS, QUANT_LEVELS, grid_stride, mip_count, quant_step
 from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer
 
 
@@ -35,6 +35,19 @@ def test_exactly_16_quantization_levels():
     assert levels.min() == -1 and levels.max() == 1
 
 
+@pytest.mark.parametrize("bits", GRID_BITS)
+def test_levels_of_every_width_span_the_range(bits):
+    x = torch.linspace(-3, 3, 100_001)
+    codes = to_codes(x, bits)
+    assert torch.unique(codes).tolist() == list(range(1 << bits))
+    levels = torch.unique(quantize(x, "ste", bits))
+    assert torch.equal(levels, from_codes(torch.arange(1 << bits), bits))
+    assert levels.min() == -1 and levels.max() == 1
+    assert torch.allclose(levels.diff(), torch.full((len(levels) - 1,), quant_step(bits)), atol=1e-6)
+    noisy = quantize(torch.zeros(1000), "noise", bits)
+    assert noisy.abs().max() <= quant_step(bits) / 2 and noisy.abs().max() > quant_step(bits) / 4
+
+
 def test_straight_through_gradient_and_noise_bounds():
     x = torch.linspace(-0.9, 0.9, 50, requires_grad=True)
     quantize(x, "ste").sum().backward()
@@ -45,10 +58,22 @@ def test_straight_through_gradient_and_noise_bounds():
 
 def test_nibble_packing_round_trip():
     codes = np.random.default_rng(0).integers(0, 16, (5, 7, 12), dtype=np.uint8)
-    packed = pack_nibbles(codes)
+    packed = pack_codes(codes, 4)
     assert packed.shape == (5, 7, 6)
     assert packed[0, 0, 0] == codes[0, 0, 0] | (codes[0, 0, 1] << 4)
-    assert np.array_equal(unpack_nibbles(packed), codes)
+    assert np.array_equal(unpack_codes(packed, 4), codes)
+
+
+@pytest.mark.parametrize("bits", GRID_BITS)
+def test_code_packing_round_trip_at_every_width(bits):
+    codes = np.random.default_rng(bits).integers(0, 1 << bits, (5, 7, 16), dtype=np.uint8)
+    packed = pack_codes(codes, bits)
+    assert packed.shape == (5, 7, 16 * bits // 8)
+    first = sum(int(codes[0, 0, k]) << (k * bits) for k in range(8 // bits))  # little-endian in the first byte
+    assert packed[0, 0, 0] == first
+    assert np.array_equal(unpack_codes(packed, bits), codes)
+    with pytest.raises(ValueError, match="out of range"):
+        pack_codes(np.full((1, 1, 8), 1 << bits, np.uint16), bits)
 
 
 def test_stride_rule():

@@ -116,7 +116,7 @@ def decode_and_prepare(ct: CompressedTexture) -> None:
         assert texels.shape[-1] == ct.out_channels, mip
         assert torch.isfinite(texels).all() and texels.min() >= 0 and texels.max() <= 1, mip
     check_limits(ct, "fuzz")
-    pack_grid(ct.g0), pack_grid(ct.g1), pack_weights(ct)
+    pack_grid(ct.g0, ct.shape.g0_bits), pack_grid(ct.g1, ct.shape.g1_bits), pack_weights(ct)
     decoder_defines(ct)
 
 

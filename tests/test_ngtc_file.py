@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import struct
 import zlib
@@ -54,6 +56,61 @@ def test_encoder_grids_survive_storage():
     back = decompress(ngtc_file.from_bytes(ngtc_file.to_bytes(ct)))
     for g, d in zip(model.grids, back.grids, strict=True):
         assert torch.equal(from_codes(to_codes(g.detach())), d)
+
+
+def test_grids_of_other_widths_round_trip_and_decode_as_stored():
+    """2-bit G0 and 8-bit G1: the file packs each grid at its own width, the decoder reads the model's values."""
+    import msgspec
+    import torch
+
+    from models.compression_model import CompressionModel, decompress
+    from models.decoder_shape import decoder_shape
+
+    torch.manual_seed(0)
+    fields = msgspec.to_builtins(preset_shape())
+    shape = decoder_shape(**{**fields, "g0_channels": 8, "g0_bits": 2, "g1_bits": 8})
+    model = CompressionModel(3, shape, encoder_channels=None)
+    model.init_grids(64, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for g in model.grids:
+            g.uniform_(-1, 1)
+    ct = model.compress(64, 32, 7, [MapInfo("basecolor", 3, "srgb", "b.png", 8, 0)])
+    assert int(ct.g0.max()) == 3 and int(ct.g1.max()) > 15
+    data = ngtc_file.to_bytes(ct)
+    back = ngtc_file.from_bytes(data)
+    assert np.array_equal(back.g0, ct.g0) and np.array_equal(back.g1, ct.g1)
+    # the rate counts what is stored: the same codes as 4-bit G0 take 2 more bytes a cell (8 x 2 bits more)
+    as_4bit = dataclasses.replace(ct, shape=msgspec.structs.replace(shape, g0_bits=4))
+    cells = ct.g0.shape[0] * ct.g0.shape[1]
+    assert abs(len(ngtc_file.to_bytes(as_4bit)) - len(data) - 2 * cells) <= 16
+    decoder = decompress(back)
+    uv, mip = torch.rand(256, 2), torch.zeros(256)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(decoder(uv, mip), model(uv, mip, quant_mode="ste"), atol=2e-3)
+
+
+def preset_shape():
+    from models.presets import get_preset
+    return get_preset("bpp4").shape
+
+
+def test_files_written_before_per_grid_bits_still_load():
+    """The bundled file names its one width (quantization bits 4, levels 16, the nibble packing): it loads as
+    4-bit grids; the same legacy block beside 2-bit grids is refused."""
+    from pathlib import Path
+
+    data = (Path(__file__).resolve().parents[1] / "assets" / "tiles.ngtc").read_bytes()
+    payload = data[HEADER.size:]
+    (n,) = struct.unpack_from("<Q", payload)
+    head = payload[8:8 + n].decode()
+    assert '\\"levels\\": 16' in head and "g0_bits" not in head
+    ct = ngtc_file.from_bytes(data)
+    assert ct.shape.grid_bits == (4, 4)
+    meta = json.loads(json.loads(head)["__metadata__"]["ngtc"])
+    meta["synthesizer"]["g0_bits"] = 2
+    with pytest.raises(NgtcError, match="quantization bits 4, but grids of 2 and 4 bits"):
+        ngtc_file._decode_metadata(json.dumps(meta))
 
 
 def test_rate_is_the_stored_size(small_ngtc):
@@ -109,7 +166,7 @@ def test_inconsistent_contents_with_valid_checksum(small_ngtc):
     (n,) = struct.unpack_from("<Q", payload)
     head = payload[8:8 + n].decode()
     for old, new in [('\\"mips\\": 7', '\\"mips\\": 9'), ('\\"g0_cell\\": 2', '\\"g0_cell\\": 8'),
-                     ('\\"levels\\": 16', '\\"levels\\": 15')]:
+                     ('\\"g0_bits\\": 4', '\\"g0_bits\\": 2'), ('\\"g1_bits\\": 4', '\\"g1_bits\\": 3')]:
         assert old in head, old
         changed = head.replace(old, new)
         changed += " " * (n - len(changed))

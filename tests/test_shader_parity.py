@@ -47,13 +47,17 @@ TOL = 1 / 255  # the brief: one 8-bit step; float32 decoders agree to ~1e-6
 # cell (20 and 40 channels) on a non-square, non-power-of-two crop; "silu": the SiLU synthesizer on fine cells;
 # "pyramid": coarse mips read the grids' prefiltered pyramids (6 channels: a half-filled RGBA32F texel), cut short
 # at 96x80 (G0 48x40 halves 3 times, G1 24x20 twice: the deepest mips read the last level); "box": the pyramids of
-# the codes (files written before the prefilter), down to 1x1 at 128x128.
+# the codes (files written before the prefilter), down to 1x1 at 128x128; "bits": 2-bit G0 (12 channels, 4 codes
+# a component of one RGBA8UI texel) and 8-bit G1 (6 channels, 2 a component of RGBA16UI) with prefiltered pyramids;
+# "bits1": 1-bit G0 (16 channels, 8 a component of RGBA8UI) and 2-bit G1 with the codes' pyramids.
 PRESETS = {**PRESETS, "coarse": preset("coarse", 8, 4, 16, 16), "multi": preset("multi", 20, 4, 40, 16),
            "rgba32": preset("rgba32", 28, 4, 16, 8), "silu": preset("silu", 12, 2, 16, 4, activation="silu"),
            "pyramid": preset("pyramid", 6, 2, 8, 4, activation="silu", grid_pyramid=True),
-           "box": preset("box", 6, 2, 8, 4, activation="silu", grid_pyramid=True, pyramid_prefilter=False)}
+           "box": preset("box", 6, 2, 8, 4, activation="silu", grid_pyramid=True, pyramid_prefilter=False),
+           "bits": preset("bits", 12, 2, 6, 4, activation="silu", grid_pyramid=True, g0_bits=2, g1_bits=8),
+           "bits1": preset("bits1", 16, 2, 8, 8, grid_pyramid=True, pyramid_prefilter=False, g0_bits=1, g1_bits=2)}
 CASES = [("bpp2.4", 128, 128), ("coarse", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80),
-         ("box", 128, 128), ("pyramid", 96, 80)]
+         ("box", 128, 128), ("pyramid", 96, 80), ("bits", 96, 80), ("bits1", 128, 128)]
 
 @pytest.fixture(scope="module")
 def ctx(egl):  # conftest's egl: skips, saying what is missing, without a headless OpenGL 4.3 context

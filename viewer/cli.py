@@ -203,8 +203,8 @@ def info(path: Annotated[Path, typer.Argument(help="An .ngtc file.")]) -> None:
     out = stdout_console()
     out.print(summary_table(ct, path, ct.info.stored_bytes))
     s, (g0, g1) = ct.shape, ct.shape.grid_shapes(ct.width, ct.height)
-    out.print(f"grids: G0 {g0[1]}x{g0[0]}x{g0[2]} (cell {s.g0_cell}, read as {s.g0_sampling}), "
-              f"G1 {g1[1]}x{g1[0]}x{g1[2]} (cell {s.g1_cell}), 4-bit codes | synthesizer: hidden {s.hidden_dim}, "
+    out.print(f"grids: G0 {g0[1]}x{g0[0]}x{g0[2]} (cell {s.g0_cell}, {s.g0_bits}-bit, read as {s.g0_sampling}), "
+              f"G1 {g1[1]}x{g1[0]}x{g1[2]} (cell {s.g1_cell}, {s.g1_bits}-bit) | synthesizer: hidden {s.hidden_dim}, "
               f"{s.num_residual_blocks} residual blocks, {s.positional_encoding_levels} PE levels, {s.activation}, "
               f"fp16 weights")
 

@@ -6,9 +6,9 @@
     maps = decode_to_textures(ctx, ngl)              # decode-on-load: RGBA8 mip chains, hardware filtering
 
 GPU layout (documented in shaders/ngtc_decode.glsl):
-- grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (8, 16 or 32 four-bit codes per texel, whichever
-  wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's nibble order (channel 2k
-  in the low nibble of byte k);
+- grids: one RGBA8UI, RGBA16UI or RGBA32UI texture each (codes of the grid's bits packed into each component,
+  whichever wastes least), (W_g * T) x H_g with T texels per grid cell, codes in the file's order (channel k at
+  bit k * bits);
 - grid pyramids (`DecoderShape.grid_pyramid`): levels 1.. of each grid as the mip levels of one RGBA16F
   texture, 4 channels a texel, the half floats `models.grid_pyramid.levels_from_codes` computes for the
   PyTorch decoder too;
@@ -37,14 +37,14 @@ from models.spec import (
     MAX_GRID_CHANNELS,
     MAX_HIDDEN,
     MAX_PE_LEVELS,
-    QUANT_BITS,
     glsl_defines,
     mip_size,
+    quant_step,
 )
 
 from .glsl import compile_compute
 
-GRID_DTYPES = {2: "u1", 4: "u2", 8: "u4"}  # 4-bit codes per component -> moderngl dtype (RGBA8/16/32UI)
+GRID_DTYPES = {8: "u1", 16: "u2", 32: "u4"}  # bits per component -> moderngl dtype (RGBA8/16/32UI)
 
 DEFAULT_G0_UNIT, DEFAULT_G1_UNIT = 14, 15  # high texture units: the viewer's own maps use the low ones
 PYRAMID_UNITS = (9, 10)  # the grids' pyramids (DecoderShape.grid_pyramid); 8 is the feedback cache, 11-13 IBL
@@ -137,8 +137,8 @@ def decode_loop_iterations(ct: CompressedTexture) -> int:
     s = ct.shape
     hidden, blocks, ins = s.hidden_dim, s.num_residual_blocks, s.in_dim
     grids = 0
-    for channels in (s.g0_channels, s.g1_channels):
-        codes, texels = grid_format(channels)
+    for channels, bits in zip((s.g0_channels, s.g1_channels), s.grid_bits, strict=True):
+        codes, texels = grid_format(channels, bits)
         loops = texels * (1 + 4 * codes)
         if s.grid_pyramid:  # read from its codes or, past its cell, from a pyramid level: the longer loop
             loops = max(loops, grid_pyramid.pyramid_texels(channels) * (1 + 4))
@@ -168,8 +168,8 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     if ctx is None:
         return
     max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
-    for g, grid, levels in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), strict=True):
-        sizes = [(grid.shape[1] * grid_format(grid.shape[2])[1], grid.shape[0])]
+    for g, grid, levels, bits in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), s.grid_bits, strict=True):
+        sizes = [(grid.shape[1] * grid_format(grid.shape[2], bits)[1], grid.shape[0])]
         if levels:  # the pyramid texture's first level: half the cells, 4 channels a texel
             sizes.append((grid.shape[1] // 2 * grid_pyramid.pyramid_texels(grid.shape[2]), grid.shape[0] // 2))
         for w, h in sizes:
@@ -183,24 +183,30 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
                           f"renderer ({ctx.info.get('GL_RENDERER')}) stops a shader at {SOFTWARE_LOOP_LIMIT}")
 
 
-def grid_format(grid_channels: int) -> tuple[int, int]:
-    """(codes per component, texels per cell) for a grid: least padding, then fewest texels (fetches)."""
+def grid_format(grid_channels: int, bits: int) -> tuple[int, int]:
+    """(codes per component, texels per cell) for a grid of `bits`-bit codes: least padding, then fewest texels
+    (fetches)."""
     def cost(codes: int) -> tuple[int, int]:
         texels = -(-grid_channels // (4 * codes))
         return texels * 4 * codes - grid_channels, texels
 
-    codes = min(GRID_DTYPES, key=lambda n: (cost(n), -n))
+    codes = min((n // bits for n in GRID_DTYPES), key=lambda n: (cost(n), -n))
     return codes, cost(codes)[1]
 
 
-def pack_grid(codes: np.ndarray) -> np.ndarray:
-    """(H_g, W_g, C_g) codes 0..15 -> (H_g, W_g * T, 4) unsigned texels (see module doc)."""
+def grid_dtype(grid_channels: int, bits: int) -> str:
+    """The moderngl dtype of a grid's texture (`grid_format`)."""
+    return GRID_DTYPES[grid_format(grid_channels, bits)[0] * bits]
+
+
+def pack_grid(codes: np.ndarray, bits: int) -> np.ndarray:
+    """(H_g, W_g, C_g) `bits`-bit codes -> (H_g, W_g * T, 4) unsigned texels (see module doc)."""
     h, w, c = codes.shape
-    per_comp, t = grid_format(c)
-    dtype = np.dtype(f"<{GRID_DTYPES[per_comp]}")
+    per_comp, t = grid_format(c, bits)
+    dtype = np.dtype(f"<{grid_dtype(c, bits)}")
     padded = np.zeros((h, w, t * 4 * per_comp), dtype)
     padded[..., :c] = codes
-    shifts = (QUANT_BITS * np.arange(per_comp)).astype(dtype)
+    shifts = (bits * np.arange(per_comp)).astype(dtype)
     return np.bitwise_or.reduce(padded.reshape(h, w * t, 4, per_comp) << shifts, axis=-1).astype(dtype)
 
 
@@ -220,10 +226,10 @@ def pack_pyramid_level(values: np.ndarray) -> np.ndarray:
     return padded.reshape(h, -1, 4)
 
 
-def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray, prefilter: bool) -> moderngl.Texture:
+def upload_pyramid(ctx: moderngl.Context, codes: np.ndarray, prefilter: bool, bits: int) -> moderngl.Texture:
     """A grid's pyramid levels 1.. (2.. prefiltered) as the levels of one RGBA16F texture (a 1x1 placeholder when
     it has none)."""
-    levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes, prefilter)[int(prefilter):]]
+    levels = [pack_pyramid_level(v) for v in grid_pyramid.levels_from_codes(codes, prefilter, bits)[int(prefilter):]]
     if not levels:
         return ctx.texture((1, 1), 4, dtype="f2")
     tex = ctx.texture((levels[0].shape[1], levels[0].shape[0]), 4, levels[0].tobytes(), dtype="f2")
@@ -265,7 +271,7 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
                     weights_block: str = "ssbo") -> dict[str, str]:
     """The `#define`s ngtc_decode.glsl needs, from the file's metadata and models.spec."""
     s, off = ct.shape, weight_offsets(ct)
-    g0, g1 = grid_format(s.g0_channels), grid_format(s.g1_channels)
+    g0, g1 = grid_format(s.g0_channels, s.g0_bits), grid_format(s.g1_channels, s.g1_bits)
     hidden, blocks = s.hidden_dim, s.num_residual_blocks
     block_stride = hidden * hidden + hidden  # blocks.i.linear.weight then .bias, block after block
     assert not blocks or off["output.weight"] - off["blocks.0.linear.weight"] == blocks * block_stride
@@ -278,7 +284,8 @@ def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_
         "NGTC_G0_CORNERS": int(s.g0_sampling == "corners"),
         "NGTC_SILU": int(s.activation == "silu"),
         "NGTC_IN_DIM": s.in_dim,
-        "NGTC_QUANT_BITS": QUANT_BITS,
+        "NGTC_G0_BITS": s.g0_bits, "NGTC_G1_BITS": s.g1_bits,
+        "NGTC_G0_STEP": f"{quant_step(s.g0_bits):.9g}", "NGTC_G1_STEP": f"{quant_step(s.g1_bits):.9g}",
         "NGTC_OFF_INPUT_W": off["input.weight"], "NGTC_OFF_INPUT_B": off["input.bias"],
         "NGTC_OFF_BLOCKS": off["blocks.0.linear.weight"] if blocks else off["output.weight"],
         "NGTC_BLOCK_STRIDE": block_stride,
@@ -323,14 +330,15 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
     if weights_block not in ("ubo", "ssbo"):
         raise ValueError(f"weights_block must be 'ubo' or 'ssbo', not {weights_block!r}")
     grids = []
-    for codes in (ct.g0, ct.g1):
-        texels = pack_grid(codes)
-        dtype = GRID_DTYPES[grid_format(codes.shape[2])[0]]
+    for codes, bits in zip((ct.g0, ct.g1), ct.shape.grid_bits, strict=True):
+        texels = pack_grid(codes, bits)
+        dtype = grid_dtype(codes.shape[2], bits)
         tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
         tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
         grids.append(tex)
-    pyramids = tuple(upload_pyramid(ctx, codes, ct.shape.pyramid_prefilter)
-                     for codes in (ct.g0, ct.g1)) if ct.shape.grid_pyramid else ()
+    pyramids = tuple(upload_pyramid(ctx, codes, ct.shape.pyramid_prefilter, bits)
+                     for codes, bits in zip((ct.g0, ct.g1), ct.shape.grid_bits, strict=True)) \
+        if ct.shape.grid_pyramid else ()
     weights = ctx.buffer(packed.tobytes())
     defines = decoder_defines(ct, units, weights_binding, unroll, weights_block)
     return NeuralGL(ctx, ct, name, grids[0], grids[1], weights, defines, units, weights_binding, weights_block,
