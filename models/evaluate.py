@@ -330,13 +330,17 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     budget, seed, batch, learning rates...; the device as its kind), the warm start's weights and the file
     format."""
     from .fit import pick_device
-    from .spec import FORMAT_VERSION
+    from .spec import FORMAT_VERSION, QUANT_BITS
 
     fit = fit_config(preset, opts)
     cfg = msgspec.to_builtins(fit)  # the preset's DecoderShape included
+    shape = cfg["preset"]["shape"]
     for flag in ("grid_pyramid", "pyramid_prefilter"):  # off, keyed as before the flag existed: same fits
-        if not cfg["preset"]["shape"][flag]:
-            del cfg["preset"]["shape"][flag]
+        if not shape[flag]:
+            del shape[flag]
+    for bits in ("g0_bits", "g1_bits"):  # 4-bit grids, keyed as before per-grid bits: same fits
+        if shape[bits] == QUANT_BITS:
+            del shape[bits]
     # the synthesizer's learning rate, keyed where it was before presets carried it (same fits, same keys)
     del cfg["preset"]["lr_synthesizer"]
     cfg["lr_synthesizer"] = fit.synthesizer_lr
