@@ -75,8 +75,15 @@ PRESETS: dict[str, Preset] = {
         # Every pyramid preset reads prefiltered pyramids (models/grid_pyramid.py): the mip where a cell is one texel
         # was 1.5-4 dB under its neighbours; at equal steps bpp2.4 mip 3 +2.4 / +4.1 dB (old chest / rocks), bpp16
         # mip 2 +5.3 dB, mip 0 +0.1-0.6 dB (docs/benchmarks.md, "Prefiltered grid pyramids").
+        # bpp2.4 stores G0 as 2-bit features, twice the channels of 4 bits in the same bits (NTC's fine grids are
+        # 2-bit too): the synthesizer reads more, coarser values per texel. At 3000 steps mip 0 +1.0 dB on rocks; at
+        # 120 s, with 0.6-0.9x the steps, +0.5 to +1.4 dB on rocks, walnut, aluminium and the old chest, -0.1 to
+        # -0.2 on tiles and snow rock, -2.45 on the 2048x2048 BoomBox (short of steps). bpp4 and bpp8 gain 1.0-1.75 dB
+        # at equal steps but lose at 120 s on four sets of seven; bpp1 gained only 0.1-0.3 dB at equal steps
+        # (docs/benchmarks.md, "2-bit G0").
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
-        preset("bpp2.4", 2, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
+               g0_bits=2),
         preset("bpp4", 4, 2, 8, 8, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU

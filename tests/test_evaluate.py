@@ -40,7 +40,9 @@ MEASURED_PSNR = {
     # bpp2.4 28.125 / 28.613 / 30.653 / 28.688 / 29.3, bpp12 30.608 / 32.677 / 33.436 / 30.06 / 30.556; 60 steps on a
     # 64 px crop say little of quality, the 120-s evals in docs/benchmarks.md do). Since 2026-12-03 #6 bpp12 has G1
     # at cell 8 (before: 30.494 / 32.442 / 33.935 / 29.715 / 30.696): on this crop an 8 x 8 G1, under bpp2.4 at mip 4.
-    ("neural", "bpp2.4"): [27.214, 27.327, 29.744, 28.402, 29.08],
+    # Since 2026-12-04 bpp2.4's G0 is 2-bit (before: 27.214 / 27.327 / 29.744 / 28.402 / 29.08): twice the channels
+    # to learn, and 60 steps are far from enough; bpp12 is now above it at every mip.
+    ("neural", "bpp2.4"): [25.457, 26.401, 28.048, 28.027, 28.012],
     ("neural", "bpp12"): [30.512, 31.605, 31.681, 28.477, 28.251],
 }
 
@@ -141,11 +143,11 @@ def test_quick_report_json_fields(quick):
     # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve lies under ASTC's at mips 0 and 1 ("no overlap":
     # its top, 30.51 / 31.61 dB, under ASTC 12x12's 36.85 / 33.21); the curves share 1.03 dB at mip 2 ("ok", or
     # "barely overlap" within another machine's rounding) and meet at mip 3 (28.48 against 28.51: "no overlap" or
-    # "barely overlap"); at mip 4 bpp12 is under bpp2.4, a curve of one point ("too few points"). Each verdict must
-    # also follow from the settings' own PSNRs: the points of a curve that improve on each other, then whether
-    # their PSNR ranges meet.
+    # "barely overlap"); at mip 4 the curve (28.01 and 28.25 dB) stays under ASTC 12x12's 29.19 ("no overlap").
+    # Each verdict must also follow from the settings' own PSNRs: the points of a curve that improve on each other,
+    # then whether their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[:2] == ["no overlap", "no overlap"] and statuses[4] == "too few points", statuses
+    assert statuses[:2] == ["no overlap", "no overlap"] and statuses[4] == "no overlap", statuses
     assert statuses[2] in ("ok", "barely overlap") and statuses[3] in ("no overlap", "barely overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
