@@ -60,9 +60,9 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         for grid in ("g0", "g1"):
             channels, bits = getattr(self, f"{grid}_channels"), getattr(self, f"{grid}_bits")
-            if channels * bits % 8:
+            if channels % channel_step(bits):
                 raise ValueError(f"{grid}_channels {channels} at {bits} bits do not fill whole bytes "
-                                 f"(a multiple of {8 // math.gcd(8, bits)} channels)")
+                                 f"(a multiple of {channel_step(bits)} channels)")
         for name in ("g0_cell", "g1_cell"):
             cell = getattr(self, name)
             if cell & (cell - 1):
@@ -122,6 +122,12 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def to_dict(self) -> dict:
         return msgspec.to_builtins(self)
+
+
+def channel_step(bits: int) -> int:
+    """Grid channels of `bits`-bit codes come in multiples of this, so that a cell's codes fill whole bytes (and
+    at least 2: the shortest grid)."""
+    return max(2, 8 // math.gcd(8, bits))
 
 
 def grid_shape(width: int, height: int, cell: int) -> tuple[int, int]:

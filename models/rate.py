@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 
 from . import ngtc_file
-from .decoder_shape import DecoderShape
+from .decoder_shape import DecoderShape, channel_step
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture, Info, Quality
 from .presets import PRESETS, Preset
@@ -66,7 +66,7 @@ def _with(shape: DecoderShape, **changes) -> DecoderShape:
 def _variable_bytes(shape: DecoderShape, width: int, height: int, channels: int) -> int:
     """Bytes that change with the grid channels: the packed grids and the fp16 weights."""
     (r0, c0, k0), (r1, c1, k1) = shape.grid_shapes(width, height)
-    return r0 * c0 * k0 // 2 + r1 * c1 * k1 // 2 + 2 * shape.weight_count(channels)
+    return (r0 * c0 * k0 * shape.g0_bits + r1 * c1 * k1 * shape.g1_bits) // 8 + 2 * shape.weight_count(channels)
 
 
 def shape_for_rate(bpp: float, width: int, height: int, layout: Sequence[MapInfo]) -> RatePlan:
@@ -85,8 +85,9 @@ def shape_for_rate(bpp: float, width: int, height: int, layout: Sequence[MapInfo
             base = _with(preset.shape, hidden_dim=hidden)
             fixed = stored_bytes(base, width, height, layout) - _variable_bytes(base, width, height, channels)
             found = []
-            for c0 in range(2, MAX_GRID_CHANNELS + 1, 2):
-                for c1 in range(2, MAX_GRID_CHANNELS + 1, 2):
+            step0, step1 = channel_step(base.g0_bits), channel_step(base.g1_bits)
+            for c0 in range(step0, MAX_GRID_CHANNELS + 1, step0):
+                for c1 in range(step1, MAX_GRID_CHANNELS + 1, step1):
                     shape = _with(base, g0_channels=c0, g1_channels=c1)
                     size = fixed + _variable_bytes(shape, width, height, channels)
                     error = abs(size - target) / target

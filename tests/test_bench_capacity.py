@@ -40,5 +40,5 @@ def test_bad_variants_are_refused(variant):
 
 
 def test_an_invalid_shape_is_refused_by_name():
-    with pytest.raises(SystemExit, match="g0_channels=3.*even"):
+    with pytest.raises(SystemExit, match="g0_channels=3.*whole bytes"):
         variant_preset(get_preset("bpp4"), "g0_channels=3+g0_cell=2")

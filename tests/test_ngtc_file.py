@@ -166,7 +166,7 @@ def test_inconsistent_contents_with_valid_checksum(small_ngtc):
     (n,) = struct.unpack_from("<Q", payload)
     head = payload[8:8 + n].decode()
     for old, new in [('\\"mips\\": 7', '\\"mips\\": 9'), ('\\"g0_cell\\": 2', '\\"g0_cell\\": 8'),
-                     ('\\"g0_bits\\": 4', '\\"g0_bits\\": 2'), ('\\"g1_bits\\": 4', '\\"g1_bits\\": 3')]:
+                     ('\\"g0_bits\\": 2', '\\"g0_bits\\": 3'), ('\\"g1_bits\\": 4', '\\"g1_bits\\": 2')]:
         assert old in head, old
         changed = head.replace(old, new)
         changed += " " * (n - len(changed))
