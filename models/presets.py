@@ -77,10 +77,10 @@ PRESETS: dict[str, Preset] = {
         # mip 2 +5.3 dB, mip 0 +0.1-0.6 dB (docs/benchmarks.md, "Prefiltered grid pyramids").
         # bpp2.4 stores G0 as 2-bit features, twice the channels of 4 bits in the same bits (NTC's fine grids are
         # 2-bit too): the synthesizer reads more, coarser values per texel. At 3000 steps mip 0 +1.0 dB on rocks; at
-        # 120 s, with 0.6-0.9x the steps, +0.5 to +1.4 dB on rocks, walnut, aluminium and the old chest, -0.1 to
-        # -0.2 on tiles and snow rock, -2.45 on the 2048x2048 BoomBox (short of steps). bpp4 and bpp8 gain 1.0-1.75 dB
-        # at equal steps but lose at 120 s on four sets of seven; bpp1 gained only 0.1-0.3 dB at equal steps
-        # (docs/benchmarks.md, "2-bit G0").
+        # 120 s, with 0.75-0.95x the steps, +0.6 to +1.3 dB on rocks, walnut, aluminium and the old chest, even on
+        # tiles, -0.25 on snow rock, -1.96 on the 2048x2048 BoomBox (short of steps). bpp4 and bpp8 gain 1.0-1.75 dB
+        # at equal steps; their 120-s runs were on a busy machine and stay to be redone; bpp1 gained only 0.1-0.3 dB
+        # at equal steps (docs/benchmarks.md, "2-bit G0").
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
                g0_bits=2),
