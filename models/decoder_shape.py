@@ -26,7 +26,6 @@ from .spec import (
     MAX_PE_LEVELS,
     QUANT_BITS,
     pe_dim,
-    quant_levels,
 )
 
 GridChannels = Annotated[int, Meta(ge=2, le=MAX_GRID_CHANNELS)]
@@ -91,11 +90,6 @@ class DecoderShape(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def grid_bits(self) -> tuple[int, int]:
         """Bits per feature of G0 and G1."""
         return self.g0_bits, self.g1_bits
-
-    @property
-    def grid_levels(self) -> tuple[int, int]:
-        """Codes per feature of G0 and G1."""
-        return quant_levels(self.g0_bits), quant_levels(self.g1_bits)
 
     def grid_shapes(self, width: int, height: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         """(rows, cols, channels) of G0 and G1 for a width x height texture."""
