@@ -155,10 +155,8 @@ def decompress(ct: CompressedTexture, device: torch.device | str = "cpu") -> Com
     model.texture_synthesizer.load_state_dict({k: torch.from_numpy(v.astype(np.float32))
                                                for k, v in ct.weights.items()})
     model.to(device)
-    bits = ct.shape.grid_bits
-    model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g), b)
-                                                       for g, b in zip((ct.g0, ct.g1), bits, strict=True)))
+    model.init_grids(ct.width, ct.height, values=tuple(from_codes(torch.from_numpy(g), b) for g, b in ct.coded_grids))
     if ct.shape.grid_pyramid:  # the same floats the GLSL decoder's upload makes (viewer/neural_gl.py)
         model.pyramids_from_codes = tuple(Pyramid.from_codes(g, device, ct.shape.pyramid_prefilter, b)
-                                          for g, b in zip((ct.g0, ct.g1), bits, strict=True))
+                                          for g, b in ct.coded_grids)
     return model.eval()

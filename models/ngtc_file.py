@@ -169,6 +169,11 @@ class CompressedTexture:
     def name(self) -> str:
         return self.info.material or "<compressed texture>"
 
+    @property
+    def coded_grids(self) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
+        """(codes, bits per feature) of G0 and G1."""
+        return (self.g0, self.shape.g0_bits), (self.g1, self.shape.g1_bits)
+
 
 def pack_codes(codes: np.ndarray, bits: int = QUANT_BITS) -> np.ndarray:
     """(..., C) `bits`-bit codes -> (..., C * bits / 8) bytes, little-endian: code k at bit k * bits (4 bits:
@@ -216,7 +221,7 @@ def to_bytes(ct: CompressedTexture) -> bytes:
     # safetensors stores an array's memory as it lies: a strided view (grids built by the encoder are) must be
     # made C-contiguous first, or the file holds its texels in the wrong order.
     tensors = {name: np.ascontiguousarray(pack_codes(codes, bits))
-               for name, codes, bits in zip(("g0", "g1"), (ct.g0, ct.g1), ct.shape.grid_bits, strict=True)}
+               for name, (codes, bits) in zip(("g0", "g1"), ct.coded_grids, strict=True)}
     tensors.update({f"synthesizer.{k}": np.ascontiguousarray(ct.weights[k], np.float16)
                     for k in ct.shape.weight_shapes(ct.out_channels)})
     size, pad = 0, 0

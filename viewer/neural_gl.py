@@ -168,7 +168,7 @@ def check_limits(ct: CompressedTexture, name: str, ctx: moderngl.Context | None 
     if ctx is None:
         return
     max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
-    for g, grid, levels, bits in zip(("g0", "g1"), (ct.g0, ct.g1), pyramid_levels(ct), s.grid_bits, strict=True):
+    for g, (grid, bits), levels in zip(("g0", "g1"), ct.coded_grids, pyramid_levels(ct), strict=True):
         sizes = [(grid.shape[1] * grid_format(grid.shape[2], bits)[1], grid.shape[0])]
         if levels:  # the pyramid texture's first level: half the cells, 4 channels a texel
             sizes.append((grid.shape[1] // 2 * grid_pyramid.pyramid_texels(grid.shape[2]), grid.shape[0] // 2))
@@ -330,14 +330,14 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
     if weights_block not in ("ubo", "ssbo"):
         raise ValueError(f"weights_block must be 'ubo' or 'ssbo', not {weights_block!r}")
     grids = []
-    for codes, bits in zip((ct.g0, ct.g1), ct.shape.grid_bits, strict=True):
+    for codes, bits in ct.coded_grids:
         texels = pack_grid(codes, bits)
         dtype = grid_dtype(codes.shape[2], bits)
         tex = ctx.texture((texels.shape[1], texels.shape[0]), 4, texels.tobytes(), dtype=dtype)
         tex.filter = (moderngl.NEAREST, moderngl.NEAREST)  # integer textures cannot be filtered
         grids.append(tex)
     pyramids = tuple(upload_pyramid(ctx, codes, ct.shape.pyramid_prefilter, bits)
-                     for codes, bits in zip((ct.g0, ct.g1), ct.shape.grid_bits, strict=True)) \
+                     for codes, bits in ct.coded_grids) \
         if ct.shape.grid_pyramid else ()
     weights = ctx.buffer(packed.tobytes())
     defines = decoder_defines(ct, units, weights_binding, unroll, weights_block)
