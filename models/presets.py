@@ -78,9 +78,10 @@ PRESETS: dict[str, Preset] = {
         # bpp2.4 stores G0 as 2-bit features, twice the channels of 4 bits in the same bits (NTC's fine grids are
         # 2-bit too): the synthesizer reads more, coarser values per texel. At 3000 steps mip 0 +1.0 dB on rocks; at
         # 120 s, with 0.75-0.95x the steps, +0.6 to +1.3 dB on rocks, walnut, aluminium and the old chest, even on
-        # tiles, -0.25 on snow rock, -1.96 on the 2048x2048 BoomBox (short of steps). bpp4 and bpp8 gain 1.0-1.75 dB
-        # at equal steps; their 120-s runs were on a busy machine and stay to be redone; bpp1 gained only 0.1-0.3 dB
-        # at equal steps (docs/benchmarks.md, "2-bit G0").
+        # tiles, -0.25 on snow rock, -1.96 on the 2048x2048 BoomBox (short of steps). bpp4 and bpp8 stay 4-bit: at
+        # 120 s their 2-bit shapes gain on rocks (+1.3 / +0.5 dB) but lose up to 2.2 dB where the fit reaches
+        # 40-53 dB (aluminium, snow rock, tiles); bpp1 gained only 0.1-0.3 dB at equal steps (docs/benchmarks.md,
+        # "2-bit G0").
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
                g0_bits=2),
