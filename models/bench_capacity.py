@@ -3,7 +3,8 @@
 Step counts, not seconds, so that a shared machine changes the time a run takes but not its result; the CPU
 seconds of the fitting thread (one torch thread) say what each variant costs. PSNR over all channels of
 mips 0-2 (`--mips`), decoded by the trained model (float32 weights, grids quantized as stored; "float" keeps
-them float).
+them float); with `--stored`, also decoded from the file the model would be stored as (fp16 weights), as
+`ngtc compress` measures it.
 
     python -m models.bench_capacity .cache/data/rocks --preset bpp16 --steps 3780 \\
         --variants base,activation=silu,hidden_dim=64,positional_encoding_levels=6,float,bf16 --out r.json
@@ -28,8 +29,10 @@ from pathlib import Path
 import msgspec
 import torch
 
-from . import compression_model
+from . import compression_model, ngtc_file
 from .atomic import write_atomic
+from .codec import measure
+from .decoder import NeuralTexture
 from .decoder_shape import DecoderShape, decoder_shape
 from .fit import FitConfig, fit
 from .grid_sampler import texel_index_uv
@@ -121,7 +124,15 @@ def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
     return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
 
 
-def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int = 3) -> dict:
+def psnr_stored(model, material: Material, chain: list, mips: int) -> list[float]:
+    """PSNR over all channels at mips 0 .. mips-1, decoded from the model's stored bytes (fp16 weights, grid codes)."""
+    ct = model.compress(material.width, material.height, len(chain), material.layout())
+    stored = ngtc_file.from_bytes(ngtc_file.to_bytes(ct))
+    quality = measure(NeuralTexture(stored, "cpu"), chain[:mips], material.layout())
+    return [round(v, 2) for v in quality.psnr]
+
+
+def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int = 3, stored: bool = False) -> dict:
     """Fit one variant of `preset` (its shape and settings in `cfg`) and measure it."""
     chain, layout = material.mip_chain(), material.layout()
     with training_mode(variant) as quant_mode:
@@ -130,9 +141,12 @@ def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
         psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, quant_mode), 2)
                 for m in range(min(mips, len(chain)))]
-    return {"material": material.name, "preset": preset, "variant": variant,
-            "steps": cfg.steps, "shape": msgspec.to_builtins(cfg.preset.shape),
-            f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
+    result = {"material": material.name, "preset": preset, "variant": variant,
+              "steps": cfg.steps, "shape": msgspec.to_builtins(cfg.preset.shape),
+              f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
+    if stored:
+        result["psnr_stored"] = psnr_stored(model, material, chain, len(psnr))
+    return result
 
 
 def main() -> None:
@@ -142,6 +156,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--variants", default="base", help="comma-separated (see above)")
     p.add_argument("--mips", type=int, default=3, help="PSNR of mips 0 .. N-1 (default 3)")
+    p.add_argument("--stored", action="store_true",
+                   help="also measure each fit from its stored bytes (fp16 weights), as ngtc compress records it")
     p.add_argument("--out", type=Path, help="JSON results (one object per variant)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: then cpu_seconds, one thread's, is the cost measure; with more, "
@@ -154,7 +170,7 @@ def main() -> None:
     material = load_material(args.material)
     results = []
     for variant, cfg in configs.items():
-        results.append(run(material, args.preset, variant, cfg, args.mips))
+        results.append(run(material, args.preset, variant, cfg, args.mips, args.stored))
         print(json.dumps(results[-1]), flush=True)
     if args.out:
         write_atomic(args.out, (json.dumps(results, indent=1) + "\n").encode())

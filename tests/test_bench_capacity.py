@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from models.bench_capacity import variant_config, variant_preset
+from models.bench_capacity import run, variant_config, variant_preset
+from models.material import load_material
 from models.presets import get_preset
 
 
@@ -42,3 +45,14 @@ def test_bad_variants_are_refused(variant):
 def test_an_invalid_shape_is_refused_by_name():
     with pytest.raises(SystemExit, match="g0_channels=3.*whole bytes"):
         variant_preset(get_preset("bpp4"), "g0_channels=3+g0_cell=2")
+
+
+def test_stored_psnr_is_measured_from_the_file_and_agrees_with_the_trained_model():
+    """`--stored` decodes the bytes `ngtc compress` would write (fp16 weights): on a short fit they agree with the
+    trained model's float32 decode to a few hundredths of a dB."""
+    material = load_material(Path(__file__).parent.parent / "assets" / "tiles").crop(100, 200, 64, 48)
+    result = run(material, "bpp2.4", "base", variant_config(get_preset("bpp2.4"), 40, "batch=2048"), mips=2,
+                 stored=True)
+    trained, stored = result["psnr_mips_0_1"], result["psnr_stored"]
+    assert len(stored) == len(trained) == 2
+    assert all(abs(a - b) < 0.1 for a, b in zip(trained, stored, strict=True)), (trained, stored)
