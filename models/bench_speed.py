@@ -6,6 +6,9 @@ grid sampler with its pyramids, synthesizer, loss and backward, optimizer, clamp
 around each part over `--steps` steps of the same loop (the CPU runs each part to its end before the next;
 on CUDA the parts are synchronized). Prints tables and writes JSON. Quote medians of several runs on an
 idle machine: a shared 2-core CPU halves PyTorch's speed, or worse.
+
+A preset may carry shape overrides as `models.bench_capacity` variants do:
+`--presets bpp4,bpp4:g0_bits=2+g0_channels=8`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import write_atomic
+from .bench_capacity import variant_preset
 from .fit import FitConfig, MipSampler, build_model, fit, grid_groups, make_optimizer, pick_device
 from .material import load_material
-from .presets import PRESETS, get_preset
+from .presets import Preset, get_preset
 
 DATA = Path(__file__).resolve().parents[1] / ".cache" / "data"
 
@@ -33,7 +37,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.bench_speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("material", nargs="?", default=str(DATA / "rocks"), help="a material (default: rocks)")
-    p.add_argument("--presets", default="bpp2.4", help="comma-separated presets (default bpp2.4)")
+    p.add_argument("--presets", default="bpp2.4",
+                   help="comma-separated presets, each optionally NAME:VARIANT with shape overrides (default bpp2.4)")
     p.add_argument("--steps", type=int, default=300, help="steps per timed fit (default 300)")
     p.add_argument("--repeats", type=int, default=3, help="timed fits per preset; the median is reported")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -41,8 +46,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def preset_of(name: str) -> Preset:
+    """A preset by name, or `name:variant` for one with shape overrides (`bpp4:g0_bits=2+g0_channels=8`)."""
+    base, _, variant = name.partition(":")
+    try:
+        preset = get_preset(base)
+    except ValueError as e:
+        raise SystemExit(f"bench_speed: {e}") from None
+    return variant_preset(preset, variant) if variant else preset
+
+
 def steps_per_second(mips, preset: str, steps: int) -> float:
-    model = fit(mips, FitConfig(PRESETS[preset], steps=steps, seconds=None, device="cpu"))
+    model = fit(mips, FitConfig(preset_of(preset), steps=steps, seconds=None, device="cpu"))
     return steps / model.fit_seconds
 
 
@@ -52,7 +67,7 @@ PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optim
 def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, float]:
     """Milliseconds per step in each part of the free-grid training loop (fit's grids phase, noise
     quantization for the first 60% of the steps as in `fit`), averaged over `steps` steps."""
-    cfg = FitConfig(get_preset(preset), steps=steps, seconds=None, device=device)
+    cfg = FitConfig(preset_of(preset), steps=steps, seconds=None, device=device)
     dev = pick_device(device)
     gen = torch.Generator().manual_seed(cfg.seed)
     sampler = MipSampler(mips, dev, gen, cfg.falloff, cfg.epoch_sampling)

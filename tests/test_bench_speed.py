@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.bench_speed import PARTS, parts_table, step_parts
+import pytest
+
+from models.bench_speed import PARTS, parts_table, preset_of, step_parts
 from models.material import load_material
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +25,11 @@ def test_the_table_shows_each_part_and_the_total():
     total = table.columns[-1]
     assert list(total.cells) == ["10.75"]
     assert [c.header for c in table.columns[1:-1]] == list(PARTS)
+
+
+def test_a_preset_with_shape_overrides_is_timed_with_that_shape():
+    chosen = preset_of("bpp4:g0_bits=2+g0_channels=8")
+    assert (chosen.shape.g0_bits, chosen.shape.g0_channels) == (2, 8)
+    assert chosen.shape.g1_channels == preset_of("bpp4").shape.g1_channels
+    with pytest.raises(SystemExit, match="unknown preset 'bpp5'"):
+        preset_of("bpp5")
