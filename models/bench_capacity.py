@@ -29,10 +29,9 @@ from pathlib import Path
 import msgspec
 import torch
 
-from . import compression_model, ngtc_file
+from . import compression_model
 from .atomic import write_atomic
-from .codec import measure
-from .decoder import NeuralTexture
+from .codec import measure_stored
 from .decoder_shape import DecoderShape, decoder_shape
 from .fit import FitConfig, fit
 from .grid_sampler import texel_index_uv
@@ -124,14 +123,6 @@ def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
     return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
 
 
-def psnr_stored(model, material: Material, chain: list, mips: int) -> list[float]:
-    """PSNR over all channels at mips 0 .. mips-1, decoded from the model's stored bytes (fp16 weights, grid codes)."""
-    ct = model.compress(material.width, material.height, len(chain), material.layout())
-    stored = ngtc_file.from_bytes(ngtc_file.to_bytes(ct))
-    quality = measure(NeuralTexture(stored, "cpu"), chain[:mips], material.layout())
-    return [round(v, 2) for v in quality.psnr]
-
-
 def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int = 3, stored: bool = False) -> dict:
     """Fit one variant of `preset` (its shape and settings in `cfg`) and measure it."""
     chain, layout = material.mip_chain(), material.layout()
@@ -145,7 +136,8 @@ def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int
               "steps": cfg.steps, "shape": msgspec.to_builtins(cfg.preset.shape),
               f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
     if stored:
-        result["psnr_stored"] = psnr_stored(model, material, chain, len(psnr))
+        ct = model.compress(material.width, material.height, len(chain), layout)
+        result["psnr_stored"] = [round(v, 2) for v in measure_stored(ct, chain[:len(psnr)], layout).psnr]
     return result
 
 

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from .atomic import write_atomic
 from .bench_capacity import variant_preset
+from .decoder_shape import DecoderShape
 from .fit import FitConfig, MipSampler, build_model, fit, grid_groups, make_optimizer, pick_device
 from .material import load_material
 from .presets import Preset, get_preset
@@ -53,6 +54,10 @@ def preset_of(name: str) -> Preset:
         preset = get_preset(base)
     except ValueError as e:
         raise SystemExit(f"bench_speed: {e}") from None
+    # a fit setting (batch=4096) would be dropped by variant_preset, and the base preset timed under the name
+    others = {part.split("=", 1)[0] for part in variant.split("+") if variant} - set(DecoderShape.__struct_fields__)
+    if others:
+        raise SystemExit(f"bench_speed: {name!r}: only DecoderShape fields here, not {', '.join(sorted(others))}")
     return variant_preset(preset, variant) if variant else preset
 
 

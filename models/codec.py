@@ -40,10 +40,14 @@ def compress_material(material, cfg: FitConfig, callback: Callback | None = None
     ct.info = Info(material=printable(material.name), preset=cfg.preset.name, method=cfg.method, seed=cfg.seed,
                    steps=model.fit_steps, seconds=round(model.fit_seconds, 1), batch=cfg.batch,
                    device=describe_device(pick_device(cfg.device)), torch=str(torch.__version__))
-    stored = ngtc_file.from_bytes(ngtc_file.to_bytes(ct))
-    ct.info.quality = measure(NeuralTexture(stored, model.texture_synthesizer.input.weight.device),
-                              mips[:mips_measured], layout)
+    ct.info.quality = measure_stored(ct, mips[:mips_measured], layout, model.texture_synthesizer.input.weight.device)
     return ngtc_file.to_bytes(ct), ct
+
+
+def measure_stored(ct: CompressedTexture, mips: list[np.ndarray], layout: list[MapInfo],
+                   device: torch.device | str = "cpu") -> Quality:
+    """`measure` of what a file of `ct` holds: serialised and read back (fp16 weights, grid codes), then decoded."""
+    return measure(NeuralTexture(ngtc_file.from_bytes(ngtc_file.to_bytes(ct)), device), mips, layout)
 
 
 def describe_device(device: torch.device) -> str:

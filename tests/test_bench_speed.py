@@ -33,3 +33,8 @@ def test_a_preset_with_shape_overrides_is_timed_with_that_shape():
     assert chosen.shape.g1_channels == preset_of("bpp4").shape.g1_channels
     with pytest.raises(SystemExit, match="unknown preset 'bpp5'"):
         preset_of("bpp5")
+
+
+def test_a_fit_setting_in_a_speed_preset_is_refused_rather_than_timing_the_base():
+    with pytest.raises(SystemExit, match="not batch"):
+        preset_of("bpp4:batch=4096")
