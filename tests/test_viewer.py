@@ -90,12 +90,12 @@ def test_modes_reference_neural_astc(host):
     astc = render(host, mode_a="astc-8x8")  # encoded on demand (background thread, subprocess)
     mask = object_mask(ref)
     assert mask.mean() > 0.2  # the sphere fills a good part of the frame
-    # Measured on the shaded sphere: neural 29.86 dB (small_ngtc: 30 steps of bpp2.4; 31.67 when its G0 was 4-bit:
-    # 2-bit G0 has twice the channels to learn), ASTC 8x8 56.43 dB (both deterministic); the bands leave 1 dB for
-    # other machines' float rounding. The neural mode showing the reference (inf) falls outside; so did decoding on
-    # load that fills mip m with the decoder's mip m + 1, 1.6 dB under the right decode when bpp2.4 had coarse
-    # cells (27.07 against 28.64 dB).
-    assert 28.86 < psnr(ref, neural, mask) < 30.86
+    # Measured on the shaded sphere: neural 28.56 dB (small_ngtc: 30 steps of bpp2.4; 29.86 before the learning
+    # rates decayed to 0, 31.67 when its G0 was 4-bit: 2-bit G0 has twice the channels to learn), ASTC 8x8 56.43 dB
+    # (both deterministic); the bands leave 1 dB for other machines' float rounding. The neural mode showing the
+    # reference (inf) falls outside; so did decoding on load that fills mip m with the decoder's mip m + 1, 1.6 dB
+    # under the right decode when bpp2.4 had coarse cells (27.07 against 28.64 dB).
+    assert 27.56 < psnr(ref, neural, mask) < 29.56
     assert 55.4 < psnr(ref, astc, mask) < 57.4
     facts = host.viewer.scene.sets
     astc = facts["astc-8x8"]
