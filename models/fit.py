@@ -194,8 +194,8 @@ def reuse_large_allocations(limit: int = 1 << 28) -> bool:
     return bool(libc.mallopt(m_mmap_threshold, limit)) and bool(libc.mallopt(m_trim_threshold, limit))
 
 
-def cosine(fraction: float, floor: float = 0.0) -> float:
-    """The learning-rate factor at `fraction` of a phase: a cosine from 1 down to `floor`."""
+def cosine(fraction: float, floor: float) -> float:
+    """The learning-rate factor at `fraction` of a phase: a cosine from 1 down to `floor` (`FitConfig.lr_floor`)."""
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
 
 
