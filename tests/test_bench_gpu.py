@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_env import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (64, 48)
@@ -96,7 +97,7 @@ def test_bench_times_every_mode(scene, tmp_path, monkeypatch):
 
 
 def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NGTC_CACHE": str(cwd / "cache"), "HOME": str(cwd)}
+    env = cli_env(cwd)
     return subprocess.run([sys.executable, "-m", "viewer.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600, env=env)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_env import cli_env
 from PIL import Image
 from viewer_shots import object_mask, psnr, render
 
@@ -141,7 +142,7 @@ def test_transcoded_astc_files_read_back_identically(host, tmp_path):
 
 
 def ngtc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NGTC_CACHE": str(cwd / "cache"), "HOME": str(cwd)}
+    env = cli_env(cwd)
     return subprocess.run([sys.executable, "-m", "viewer.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env=env)
 

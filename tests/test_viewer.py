@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_env import cli_env
 from PIL import Image
 from viewer_shots import object_mask, psnr, render
 
@@ -574,7 +575,7 @@ def test_window_opens_and_panel_renders(display, scene, tmp_path, monkeypatch):
 
 
 def ngtc(*args: str, cwd: Path, display: str | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NGTC_CACHE": str(cwd / "cache"), "HOME": str(cwd)}
+    env = cli_env(cwd)
     if display:
         env["DISPLAY"] = display
     return subprocess.run([sys.executable, "-m", "viewer.cli", *args], cwd=cwd, capture_output=True, text=True,

@@ -12,8 +12,9 @@ py=${KIT_PYTHON:-3.12}
 [ -x .venv/bin/python ] || { echo "prepare: no .venv: run scripts/setup.sh first" >&2; exit 2; }
 mkdir -p "$kit/whl" "$kit/gl" "$kit/cache"
 
-# Wheels the device image lacks, pinned to what .venv runs (pure-Python ones need no platform tag).
-pkgs=(moderngl glcontext glfw pyrr trimesh imgui-bundle astc-encoder-py archspec)
+# Wheels the device image lacks (its package list: the device tool's KINDS.md), pinned to what .venv runs
+# (pure-Python ones need no platform tag). msgspec: DecoderShape; OpenEXR: the IBL environments.
+pkgs=(moderngl glcontext glfw pyrr trimesh imgui-bundle astc-encoder-py archspec msgspec OpenEXR)
 pins=$(.venv/bin/python -c "import importlib.metadata as m, sys; print(' '.join(f'{p}=={m.version(p)}' for p in sys.argv[1:]))" "${pkgs[@]}")
 rm -f "$kit"/whl/*.whl
 python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version "$py" \
