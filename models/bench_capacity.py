@@ -14,6 +14,11 @@ one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`, `ste
 steps are cheaper, compared at equal CPU time; `+` joins several), `float`
 (grids trained and read unquantized: what quantized features cost) or `bf16` (bf16 autocast of the synthesizer
 in training: faster matmuls on AVX512-BF16 CPUs, fp32 decoding). `g0_bits=2+g0_channels=8` tries 2-bit G0.
+
+On a GPU, what a time budget reaches (issue 10: a 1024x1024 set at final quality in 10 s there):
+
+    python -m models.bench_capacity .cache/data/rocks --preset bpp2.4 --device cuda --seconds 10 --stored \\
+        --variants base,batch=32768,deterministic=0 --out gpu.json
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import torch
 
 from . import compression_model
 from .atomic import write_atomic
-from .codec import measure_stored
+from .codec import describe_device, measure_stored
 from .decoder_shape import DecoderShape, decoder_shape
 from .fit import FitConfig, fit
 from .grid_sampler import texel_index_uv
@@ -86,9 +91,11 @@ def variant_preset(base: Preset, variant: str) -> Preset:
     return base.renamed(f"{base.name}:{variant}", shape)
 
 
-def variant_config(preset: Preset, steps: int, variant: str) -> FitConfig:
-    """The fit's settings with the variant's FitConfig overrides (`lr_grids=0.04`, `batch=4096`)."""
-    cfg = FitConfig(preset, steps=steps, seconds=None)
+def variant_config(preset: Preset, steps: int | None, variant: str, seconds: float | None = None,
+                   device: str | None = "cpu") -> FitConfig:
+    """The fit's settings with the variant's FitConfig overrides (`lr_grids=0.04`, `batch=4096`); a step budget,
+    or with `seconds` a time budget."""
+    cfg = FitConfig(preset, steps=None if seconds else steps, seconds=seconds, device=device)
     for key, value in _overrides(variant):
         if key in CONFIG_FIELDS:
             setattr(cfg, key, _typed(getattr(cfg, key), value))
@@ -116,11 +123,12 @@ def training_mode(variant: str):
 @torch.no_grad()
 def psnr_at(model, mip: torch.Tensor, level: int, quant_mode: str) -> float:
     h, w, c = mip.shape
-    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    dev = next(model.parameters()).device
+    ys, xs = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
     uv = texel_index_uv(xs.reshape(-1), ys.reshape(-1), w, h)
-    out = torch.cat([model(u, torch.full((len(u),), float(level)), quant_mode=quant_mode)
+    out = torch.cat([model(u, torch.full((len(u),), float(level), device=dev), quant_mode=quant_mode)
                      for u in uv.split(65536)])
-    return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.reshape(-1, c)) ** 2)))
+    return -10 * math.log10(float(torch.mean((out.clamp(0, 1) - mip.to(dev).reshape(-1, c)) ** 2)))
 
 
 def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int = 3, stored: bool = False) -> dict:
@@ -132,12 +140,14 @@ def run(material: Material, preset: str, variant: str, cfg: FitConfig, mips: int
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
         psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, quant_mode), 2)
                 for m in range(min(mips, len(chain)))]
-    result = {"material": material.name, "preset": preset, "variant": variant,
-              "steps": cfg.steps, "shape": msgspec.to_builtins(cfg.preset.shape),
+    dev = next(model.parameters()).device
+    result = {"material": material.name, "preset": preset, "variant": variant, "steps": model.fit_steps,
+              "seconds_budget": cfg.seconds, "batch": cfg.batch, "device": describe_device(dev),
+              "shape": msgspec.to_builtins(cfg.preset.shape),
               f"psnr_mips_0_{len(psnr) - 1}": psnr, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1)}
     if stored:
         ct = model.compress(material.width, material.height, len(chain), layout)
-        result["psnr_stored"] = [round(v, 2) for v in measure_stored(ct, chain[:len(psnr)], layout).psnr]
+        result["psnr_stored"] = [round(v, 2) for v in measure_stored(ct, chain[:len(psnr)], layout, dev).psnr]
     return result
 
 
@@ -146,6 +156,9 @@ def main() -> None:
     p.add_argument("material", help="a material folder or .glb")
     p.add_argument("--preset", default="bpp12")
     p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--seconds", type=float, default=None,
+                   help="a time budget per fit instead of --steps (the steps each reached are recorded)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--variants", default="base", help="comma-separated (see above)")
     p.add_argument("--mips", type=int, default=3, help="PSNR of mips 0 .. N-1 (default 3)")
     p.add_argument("--stored", action="store_true",
@@ -158,7 +171,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = get_preset(args.preset)
     # every variant's settings first: a bad one is refused before the first fit, not after an hour of them
-    configs = {v: variant_config(variant_preset(base, v), args.steps, v) for v in args.variants.split(",")}
+    configs = {v: variant_config(variant_preset(base, v), args.steps, v, args.seconds, args.device)
+               for v in args.variants.split(",")}
     material = load_material(args.material)
     results = []
     for variant, cfg in configs.items():

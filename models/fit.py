@@ -66,6 +66,9 @@ class FitConfig:
     # 1-4 +0.1 to +0.9 dB on rocks, the old chest, tiles and aluminium, mip 0 +0 to +1.2 (docs/benchmarks.md,
     # "The learning rates' floor"); 0.1 lost up to 1 dB.
     lr_floor: float = 0.0
+    # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
+    # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
+    deterministic: bool = True
 
     @property
     def falloff(self) -> float:
@@ -254,7 +257,7 @@ def fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None = None
     The warm start needs the material's `layout` to place its channels."""
     # Scatter-adds in the grids' backward otherwise sum in thread order: same seed, different bits.
     was = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
     try:
         return _fit(mips, cfg, callback, layout)
     finally:

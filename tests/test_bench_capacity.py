@@ -31,6 +31,17 @@ def test_fit_overrides_are_typed():
     assert (cfg.steps, cfg.seconds) == (100, None)
 
 
+def test_a_time_budget_records_the_steps_it_reached():
+    """`--seconds` (what a GPU reaches in 10 s, issue 10): a time budget instead of steps, on the device asked for
+    (deterministic=0 lets CUDA's scatter-adds run atomically), and the steps each fit reached in the results."""
+    cfg = variant_config(get_preset("bpp2.4"), 100, "batch=2048+deterministic=0", seconds=1.5, device="cpu")
+    assert (cfg.steps, cfg.seconds, cfg.device, cfg.deterministic, cfg.batch) == (None, 1.5, "cpu", False, 2048)
+    material = load_material(Path(__file__).parent.parent / "assets" / "tiles").crop(100, 200, 64, 48)
+    result = run(material, "bpp2.4", "batch=2048+deterministic=0", cfg, mips=1)
+    assert result["seconds_budget"] == 1.5 and result["steps"] > 0 and result["batch"] == 2048
+    assert result["wall_seconds"] >= 1.5 and result["device"].startswith("cpu")
+
+
 def test_a_variant_sets_its_own_step_count_for_equal_time_rows():
     cfg = variant_config(get_preset("bpp4"), 3200, "g0_cell=2+steps=4500")
     assert cfg.steps == 4500 and isinstance(cfg.steps, int)
