@@ -147,9 +147,14 @@ def test_decoder_compute_throughput(scene, tmp_path):
     from viewer.bench_decode import main
 
     out = tmp_path / "decode.json"
-    assert main([str(scene[1]), "--repeats", "2", "--peak-tflops", "1", "-o", str(out)]) == 0
+    assert main([str(scene[1]), "--repeats", "2", "--peak-tflops", "1", "--variants", "default,ssbo", "-o",
+                 str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["size"] == [64, 48] and doc["texels_per_run"] == 64 * 48 and len(doc["batch_seconds"]) == 2
+    default, ssbo = doc["variants"]  # each variant timed as its own upload; the top level is the first's
+    assert (default["variant"], ssbo["variant"], ssbo["weights_block"]) == ("default", "ssbo", "ssbo")
+    assert default["weights_block"] == ("ubo" if doc["software"] else "ssbo")
+    assert doc["texels_per_s"] == default["texels_per_s"] and ssbo["texels_per_s"] > 0
     rate = doc["texels_per_run"] * doc["runs_per_batch"] / float(np.median(doc["batch_seconds"]))
     assert doc["texels_per_s"] == pytest.approx(rate, rel=1e-3)
     assert doc["gflops"] == pytest.approx(rate * doc["flops_per_decode"] / 1e9, rel=1e-3, abs=1e-3)
@@ -157,4 +162,22 @@ def test_decoder_compute_throughput(scene, tmp_path):
     r = subprocess.run([sys.executable, "-m", "viewer.bench_decode", str(scene[1]), "--mip", "9", "-o",
                         str(tmp_path / "x.json")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.strip() == "bench_decode: error: --mip 9: crop.ngtc has mips 0 .. 6"
+    r = subprocess.run([sys.executable, "-m", "viewer.bench_decode", str(scene[1]), "--variants", "default,fast", "-o",
+                        str(tmp_path / "x.json")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip() == ("bench_decode: error: --variants default,fast: choose from "
+                                                      "default, ubo, ssbo, no-unroll")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_weights_block_by_renderer():
+    """A GPU reads the decoder's weights from a storage buffer (faster on the H200), a software renderer from a
+    uniform block where they fit (faster on llvmpipe), and from a storage buffer where they do not."""
+    from viewer.neural_gl import default_weights_block
+
+    class Ctx:
+        def __init__(self, renderer: str) -> None:
+            self.info = {"GL_RENDERER": renderer, "GL_MAX_UNIFORM_BLOCK_SIZE": 65536}
+
+    assert default_weights_block(Ctx("NVIDIA H200/PCIe/SSE2"), 30_000) == "ssbo"
+    assert default_weights_block(Ctx("llvmpipe (LLVM 15.0.6, 256 bits)"), 30_000) == "ubo"
+    assert default_weights_block(Ctx("llvmpipe (LLVM 15.0.6, 256 bits)"), 70_000) == "ssbo"

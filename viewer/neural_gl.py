@@ -22,6 +22,7 @@ GPU layout (documented in shaders/ngtc_decode.glsl):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,6 +267,15 @@ def is_software_renderer(ctx: moderngl.Context) -> bool:
     return any(name in renderer for name in SOFTWARE_RENDERERS)
 
 
+def default_weights_block(ctx: moderngl.Context, nbytes: int) -> str:
+    """Where the decoder reads its weights unless told: a storage buffer on a GPU (an H200 decoded 2.6x faster from one
+    than from a uniform block), a uniform block on a software renderer where they fit (llvmpipe: 2.4x faster);
+    docs/benchmarks.md, "On an H200"."""
+    if is_software_renderer(ctx) and nbytes <= int(ctx.info["GL_MAX_UNIFORM_BLOCK_SIZE"]):
+        return "ubo"
+    return "ssbo"
+
+
 def decoder_defines(ct: CompressedTexture, units: tuple[int, int] = (DEFAULT_G0_UNIT, DEFAULT_G1_UNIT),
                     weights_binding: int = DEFAULT_WEIGHTS_BINDING, unroll: bool = True,
                     weights_block: str = "ssbo") -> dict[str, str]:
@@ -314,7 +324,7 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
     """Upload a `.ngtc` file (path) or CompressedTexture: grid textures, weight buffer and defines.
 
     `unroll`: let the compiler unroll the MLP loops; default: yes, except on software renderers.
-    `weights_block`: "ubo" or "ssbo"; default: a uniform buffer when the weights fit this GPU's.
+    `weights_block`: "ubo" or "ssbo"; default: $NGTC_WEIGHTS_BLOCK if set, else `default_weights_block`.
     """
     if isinstance(source, CompressedTexture):
         ct, name = source, source.name
@@ -325,8 +335,8 @@ def upload_ngtc(ctx: moderngl.Context, source: CompressedTexture | str | Path,
     check_limits(ct, name, ctx, unroll)
     packed = pack_weights(ct)
     packed = np.concatenate([packed, np.zeros(-len(packed) % 4, np.float32)])  # whole vec4s for std140
-    if weights_block is None:
-        weights_block = "ubo" if packed.nbytes <= int(ctx.info["GL_MAX_UNIFORM_BLOCK_SIZE"]) else "ssbo"
+    if weights_block is None:  # NGTC_WEIGHTS_BLOCK: a benchmark's override (scripts/device/gpu_bench.sh)
+        weights_block = os.environ.get("NGTC_WEIGHTS_BLOCK") or default_weights_block(ctx, packed.nbytes)
     if weights_block not in ("ubo", "ssbo"):
         raise ValueError(f"weights_block must be 'ubo' or 'ssbo', not {weights_block!r}")
     grids = []
