@@ -149,8 +149,11 @@ def test_feedback_converges_to_decode_on_load(host, small_tiles):
     for _ in range(2 + 2 * cache.lag):  # decoded `lag` frames after the pass that asks; seen `lag` frames later
         shown = render(host, mode_a="neural-feedback")
     assert cache.settled and cache.last.decoded == 0 and cache.last.hits == cache.last.requested > 0
-    # The same 8-bit texels, filtered by the same hardware trilinear read (a slot's level 1 is the next mip)
-    assert np.array_equal(decoded, shown)
+    # The same 8-bit texels, filtered by the same hardware trilinear read (a slot's level 1 is the next mip). On an
+    # H200 they differed (the device kit's run of 2026-12-04, docs/benchmarks.md): the message says by how much.
+    differ = np.any(decoded != shown, axis=-1)
+    assert not differ.any(), (f"{differ.mean():.2%} of the pixels differ, by up to {np.abs(decoded - shown).max():g} "
+                              f"levels; PSNR {psnr(decoded, shown):.2f} dB")
     render(host, panel=True, mode_a="neural-feedback")  # the panel shows the cache's last frame
     assert "/16 slots (16 tiles)" in cache.summary() and "100% resident, 0 decoded" in cache.summary()
 
