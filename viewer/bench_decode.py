@@ -28,11 +28,12 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
+from models.ngtc_file import CompressedTexture
 from models.spec import mip_size
 
 from .bench_common import write_json
 from .errors import ViewerError, one_line
-from .neural_gl import NeuralGL, _bake_program, _run_bake, decode_flops, is_software_renderer, upload_ngtc
+from .neural_gl import _bake_program, _run_bake, decode_flops, is_software_renderer, upload_ngtc
 
 DEFAULT_NGTC = Path(__file__).resolve().parents[1] / "assets" / "tiles.ngtc"
 MIN_BATCH_SECONDS = 0.25  # a timed batch at least this long: glFinish's own latency stays small beside it
@@ -65,8 +66,9 @@ def parse_variants(text: str) -> list[str]:
     return names
 
 
-def time_variant(ctx: moderngl.Context, ngtc: Path, mip: int, repeats: int, variant: str) -> tuple[dict, NeuralGL]:
-    """Throughput of one variant of the decoder: its figures, and its upload (released by the caller)."""
+def time_variant(ctx: moderngl.Context, ngtc: Path, mip: int, repeats: int,
+                 variant: str) -> tuple[dict, CompressedTexture]:
+    """Throughput of one variant of the decoder, uploaded for it and released after: its figures, and the file."""
     ngl = upload_ngtc(ctx, Path(ngtc), **VARIANTS[variant])
     textures = []
     try:
@@ -90,13 +92,11 @@ def time_variant(ctx: moderngl.Context, ngtc: Path, mip: int, repeats: int, vari
         rate = w * h * batch / float(np.median(times))
         return {"variant": variant, "weights_block": ngl.weights_block, "unrolled": "NGTC_NO_UNROLL" not in ngl.defines,
                 "size": [w, h], "runs_per_batch": batch, "batch_seconds": [round(t, 5) for t in times],
-                "first_run_seconds": round(first, 4), "texels_per_s": round(rate, 1)}, ngl
-    except BaseException:
-        ngl.release()
-        raise
+                "first_run_seconds": round(first, 4), "texels_per_s": round(rate, 1)}, ngl.compressed
     finally:
         for tex in textures:
             tex.release()
+        ngl.release()
 
 
 def bench_decode(ngtc: Path, mip: int = 0, repeats: int = 5, peak_tflops: float | None = None,
@@ -114,12 +114,11 @@ def bench_decode(ngtc: Path, mip: int = 0, repeats: int = 5, peak_tflops: float 
     own = ctx is None
     ctx = ctx or headless_context()
     try:
-        rows, flops, channels = [], 0, 0
+        rows, ct = [], None
         for variant in variants:
-            row, ngl = time_variant(ctx, ngtc, mip, repeats, variant)
-            flops, channels = decode_flops(ngl.compressed), ngl.channels
-            ngl.release()
+            row, ct = time_variant(ctx, ngtc, mip, repeats, variant)
             rows.append(row)
+        flops, channels = decode_flops(ct), ct.out_channels
         renderer = str(ctx.info.get("GL_RENDERER"))
         peak = peak_tflops or peak_for(renderer)
         for row in rows:
