@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Run ON the device tool's GPU machine, after scripts/device/prepare.sh here:
-#   device run: command "bash scripts/device/gpu_bench.sh", carry [".device"]
-# The shader parity tests on this GPU (its own compiler; decode on feedback's tiles too), the decoder's throughput
-# in compute (python -m viewer.bench_decode: texels decoded per second, GFLOP/s against the chip's FP32 peak), then
-# `ngtc bench` in every mode (reference, ASTC, neural on sample, on load, on feedback, transcoded to ASTC) at
-# 1920x1080 and 3840x2160 (issue 4: on sample <= 3x ASTC; issue 11: feedback steady <= 1.5x ASTC, orbit p95 <= 3x,
-# transcoded within 1.1x ASTC at the same bytes) and at 1280x720 with --viewer (issues 5 and 11: the viewer's
-# whole frame at >= 60 fps in every mode).
+#   device run: command "bash scripts/device/gpu_bench.sh", carry [".device", ".cache/data/rocks"]
+# The working tree that travels must stay under 64 MiB: take bench/ out of the index for the call (docs/benchmarks.md).
+# Stages (STAGES, all by default: "fit tests decode bench bench-4k"; each under its own time limit): what a 10-s
+# fit reaches on this GPU (issue 10), the shader parity tests with its own compiler (decode on feedback's tiles
+# too), the decoder's throughput in compute (python -m viewer.bench_decode: texels decoded per second, GFLOP/s
+# against the chip's FP32 peak, per weights block), then `ngtc bench` in every mode (reference, ASTC, neural on
+# sample, on load, on feedback, transcoded to ASTC) at 1920x1080 and 3840x2160 (issue 4: on sample <= 3x ASTC;
+# issue 11: feedback steady <= 1.5x ASTC, orbit p95 <= 3x, transcoded within 1.1x ASTC at the same bytes) and at
+# 1280x720 with --viewer (issues 5 and 11: the viewer's whole frame at >= 60 fps in every mode).
 # Results (JSON, one log) go to $OUT (the device tool's) or out/device/. FRAMES: frames per mode;
 # BENCH_ARGS / DECODE_ARGS: more options for ngtc bench / bench_decode (a quick try here:
 # PYTHON=.venv/bin/python NGTC_KEEP_GL=1 KIT=/tmp/kit BENCH_ARGS="--size 64x48 --warmup 0"
