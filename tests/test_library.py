@@ -141,7 +141,9 @@ def test_ctrl_c_leaves_completed_materials_and_a_valid_library_json(ray_cluster,
     import ray
 
     inputs = tmp_path / "many"
-    for i in range(4):  # four materials at 100 steps: Ctrl-C comes after the first ones
+    # six materials at 100 steps: Ctrl-C comes after the first ones. With four, one full run (warm workers, two
+    # materials at a time) was done with all of them before the signal landed, and ended with status 0.
+    for i in range(6):
         crop_set(library / ("rocks" if i % 2 else "tiles"), inputs / f"m{i}", 0, 8 * i)
     out = tmp_path / "lib"
     cmd = [sys.executable, "-m", "viewer.cli", "compress", str(inputs), "-o", str(out), "--steps", "100",
@@ -159,7 +161,7 @@ def test_ctrl_c_leaves_completed_materials_and_a_valid_library_json(ray_cluster,
     assert "ngtc: interrupted" in err and "Traceback" not in err
     doc = json.loads((out / LIBRARY_JSON).read_text())
     done = [e for e in doc["materials"] if e["status"] == "ok"]
-    assert 1 <= len(done) < 4 and doc["summary"]["ok"] == len(done)
+    assert 1 <= len(done) < 6 and doc["summary"]["ok"] == len(done)
     assert {e["status"] for e in doc["materials"]} <= {"ok", "pending"}
     for e in done:
         assert ngtc_file.load(out / e["file"]).info.steps == 100
