@@ -61,6 +61,8 @@ if [ -d .cache/data/rocks ]; then
   stage fit 200 "${fit[@]}" --preset bpp2.4 --out "$out/fit_rocks_bpp2.4.json" \
     --variants seed=1,base,batch=32768,batch=65536,batch=131072,batch=65536+deterministic=0
   stage fit 100 "${fit[@]}" --preset bpp16 --variants seed=1,batch=65536,batch=131072 --out "$out/fit_rocks_bpp16.json"
+elif [[ $stages == *" fit "* ]]; then
+  echo "== fit: skipped, .cache/data/rocks was not carried" | tee -a "$log"
 fi
 # The shader parity tests with this GPU's own compiler.
 stage tests 300 "$py" -m pytest -q -p no:cacheprovider \
