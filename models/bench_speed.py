@@ -94,7 +94,7 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
     for step in range(steps):
         quant = "noise" if step < cfg.noise_share * steps else "ste"
         uv, mip, target = timed("draw texels", sampler.sample, cfg.batch)
-        feats = timed("grid sampler", model.grid_features, uv, mip, quant)
+        feats = timed("grid sampler", model.grid_features, uv, mip, quant, sampler.runs(cfg.batch))
         out = timed("synthesizer", model.texture_synthesizer, feats, uv, mip)
         opt.zero_grad(set_to_none=True)
         timed("loss + backward", _backward, out, target)

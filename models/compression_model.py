@@ -8,6 +8,7 @@ GridSampler + TextureSynthesizer (decoder side, run per texel) reconstruct any t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
@@ -18,7 +19,7 @@ from . import grid_gradient
 from .decoder_shape import DecoderShape, grid_shape
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
-from .grid_sampler import GridSampler
+from .grid_sampler import GridSampler, MipRun
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture
 from .pyramid_atlas import Pyramid, deep_levels
@@ -91,27 +92,31 @@ class CompressionModel(nn.Module):
 
     # -- training ---------------------------------------------------------------------------------
     def forward(self, uv: torch.Tensor, mip: torch.Tensor, texels: torch.Tensor | None = None,
-                grid_uv: torch.Tensor | None = None, quant_mode: str = "ste") -> torch.Tensor:
+                grid_uv: torch.Tensor | None = None, quant_mode: str = "ste",
+                mip_runs: Sequence[MipRun] | None = None) -> torch.Tensor:
         """Predicted channels (N, C) of texels at texture coordinates uv (N, 2) and mip levels (N,).
 
         With `texels` (a crop, (C, h, w)) the grids come from the encoder and are read at `grid_uv`,
         the coordinates inside the crop (clamped at its borders); otherwise the free grids are read.
+        `mip_runs`: the free grids' texels are these runs of texel centres, sorted by mip (training's batches):
+        read without a device read (`GridSampler.forward`).
         """
         if texels is not None:  # the encoder's grids are quantized whole, so their pyramids are exact
             g0, g1 = self.construct_grids(texels, quant_mode)
             feats = self.grid_sampler(g0, g1, grid_uv if grid_uv is not None else uv, wrap=False, mip=mip,
                                       pyramids=self._pyramids((g0, g1), quantized=False))
         else:
-            feats = self.grid_features(uv, mip, quant_mode)
+            feats = self.grid_features(uv, mip, quant_mode, mip_runs)
         return self.texture_synthesizer(feats, uv, mip)
 
-    def grid_features(self, uv: torch.Tensor, mip: torch.Tensor, quant_mode: str = "ste") -> torch.Tensor:
+    def grid_features(self, uv: torch.Tensor, mip: torch.Tensor, quant_mode: str = "ste",
+                      mip_runs: Sequence[MipRun] | None = None) -> torch.Tensor:
         """The free grids' features at uv and mip, the synthesizer's grid input (N, g0_features + g1_channels).
         Quantized as gathered: a fine grid has many more cells than a batch reads."""
         pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
         transforms = tuple(partial(quantize, mode=quant_mode, bits=b) for b in self.shape.grid_bits)
         return self.grid_sampler(*self.grids, uv, transforms=transforms, mip=mip, pyramids=pyramids,
-                                 noise=quant_mode == "noise")
+                                 noise=quant_mode == "noise", mip_runs=mip_runs)
 
     def _pyramids(self, grids: tuple[torch.Tensor, ...], quantized: bool,
                   deep: tuple[Pyramid, ...] | None = None) -> tuple[Pyramid, ...] | None:

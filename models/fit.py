@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .compression_model import CompressionModel
-from .grid_sampler import texel_index_uv
+from .grid_sampler import MipRun, texel_index_uv
 from .layout import MapInfo
 from .presets import Preset
 from .warm_start import load_shared, warm_start
@@ -120,7 +120,8 @@ class Budget:
 
 class MipSampler:
     """Random texels across the whole reference mip chain, kept on the training device. With `epochs`, each
-    mip's texels are drawn without replacement (a new permutation per pass)."""
+    mip's texels are drawn without replacement (a new permutation per pass). A batch is sorted by mip in runs
+    the host knows (`runs`); on a GPU the draws are made there, so that a step never waits for the device."""
 
     def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float,
                  epochs: bool = False):
@@ -132,27 +133,43 @@ class MipSampler:
         share = np.array([falloff**m for m in range(len(mips))])
         self.share = share / share.sum()
         self.device, self.gen = device, generator
+        # Draws on the CPU keep a CPU fit's bits as they were; a GPU draws with its own generator, seeded from ours
+        self.draw_device = device if device.type == "cuda" else torch.device("cpu")
+        self.draw_gen = generator if self.draw_device.type == "cpu" else torch.Generator(device).manual_seed(
+            int(torch.randint(0, 1 << 62, (), generator=generator)))
+        self._mips: dict[int, torch.Tensor] = {}
 
     def counts(self, batch: int) -> list[int]:
         return [max(16, int(round(batch * s))) for s in self.share]
 
+    def runs(self, batch: int) -> tuple[MipRun, ...]:
+        """The mips of a `sample(batch)`, in order: what the model reads them by without reading the device."""
+        return tuple(MipRun(m, n, *self.sizes[m]) for m, n in enumerate(self.counts(batch)))
+
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """uv (N, 2), mip (N,), target texels (N, C)."""
-        uvs, mips, targets = [], [], []
+        """uv (N, 2), mip (N,), target texels (N, C), sorted by mip (`runs`)."""
+        uvs, targets = [], []
         for m, n in enumerate(self.counts(batch)):
             w, h = self.sizes[m]
             idx = self._draw(m, n, w * h).to(self.device)
             uvs.append(texel_index_uv(idx % w, idx // w, w, h))
-            mips.append(torch.full((n,), float(m), device=self.device))
             targets.append(self.levels[m].index_select(0, idx))
-        return torch.cat(uvs), torch.cat(mips), torch.cat(targets)
+        return torch.cat(uvs), self._mip_column(batch), torch.cat(targets)
+
+    def _mip_column(self, batch: int) -> torch.Tensor:
+        """The mip of each texel of a batch: the same every step, made once (read only)."""
+        if batch not in self._mips:
+            self._mips[batch] = torch.cat([torch.full((n,), float(m), device=self.device)
+                                           for m, n in enumerate(self.counts(batch))])
+        return self._mips[batch]
 
     def _draw(self, m: int, n: int, count: int) -> torch.Tensor:
+        device, gen = self.draw_device, self.draw_gen
         if not self.epochs or n >= count:
-            return torch.randint(0, count, (n,), generator=self.gen, device="cpu")
+            return torch.randint(0, count, (n,), generator=gen, device=device)
         order, at = self.orders[m], self.cursors[m]
         if order is None or at + n > count:
-            order, at = torch.randperm(count, generator=self.gen), 0
+            order, at = torch.randperm(count, generator=gen, device=device), 0
             self.orders[m] = order
         self.cursors[m] = at + n
         return order[at:at + n]
@@ -280,7 +297,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
 
     def grid_loss(quant: str) -> torch.Tensor:
         uv, mip, target = sampler.sample(cfg.batch)
-        return torch.mean((model(uv, mip, quant_mode=quant) - target) ** 2)
+        return torch.mean((model(uv, mip, quant_mode=quant, mip_runs=sampler.runs(cfg.batch)) - target) ** 2)
 
     refine_from = 0.0
     if cfg.method == "warm":

@@ -18,14 +18,27 @@ The reads themselves are in models/grid_taps.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
+from . import grid_pyramid
 from .grid_taps import SAMPLING, Transform, bilinear, corners, grid_pos, read
-from .pyramid_atlas import Pyramid, read_pyramid
+from .pyramid_atlas import LevelRun, Pyramid, read_pyramid
 from .spec import mip_size
 
-__all__ = ["SAMPLING", "GridSampler", "bilinear", "corners", "grid_pos", "texel_index_uv", "texel_uv"]
+__all__ = ["SAMPLING", "GridSampler", "MipRun", "bilinear", "corners", "grid_pos", "texel_index_uv", "texel_uv"]
+
+
+class MipRun(NamedTuple):
+    """`count` texel centres of mip `mip` (`width` x `height` texels), one after the other in a batch sorted by
+    mip: training's batches (`fit.MipSampler.runs`). Known on the host, so reading the batch needs no device reads."""
+    mip: int
+    count: int
+    width: int
+    height: int
 
 
 def texel_uv(width: int, height: int, mip: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -57,10 +70,11 @@ class GridSampler(nn.Module):
 
     def forward(self, g0: torch.Tensor, g1: torch.Tensor, uv: torch.Tensor, wrap: bool = True,
                 transforms: tuple[Transform, Transform] = (None, None), mip: torch.Tensor | None = None,
-                pyramids: tuple[Pyramid, Pyramid] | None = None, noise: bool = False) -> torch.Tensor:
+                pyramids: tuple[Pyramid, Pyramid] | None = None, noise: bool = False,
+                mip_runs: Sequence[MipRun] | None = None) -> torch.Tensor:
         """`transforms`: each grid's quantization of the cells it reads (they differ in bits); `pyramids`: each
         grid's, read at the texels' `mip`; `noise`: training's stand-in for the quantization of their atlas levels
-        (`pyramid_atlas.pyramid_noise`)."""
+        (`pyramid_atlas.pyramid_noise`); `mip_runs`: the texels are these runs of texel centres, sorted by mip."""
         feats = []
         for i, (g, kind) in enumerate(((g0, self.g0_sampling), (g1, "bilinear"))):
             transform = transforms[i]
@@ -69,5 +83,16 @@ class GridSampler(nn.Module):
                 continue
             past = torch.floor(mip).long() - (self.cells[i].bit_length() - 1)  # grid_pyramid.level, for all
             level = torch.where(past < 0, 0, (past + int(pyramids[i].prefilter)).clamp(max=pyramids[i].levels))
-            feats.append(read_pyramid(kind, g, pyramids[i], level, uv, wrap, transform, noise))
+            runs = None if mip_runs is None else level_runs(mip_runs, self.cells[i], pyramids[i])
+            feats.append(read_pyramid(kind, g, pyramids[i], level, uv, wrap, transform, noise, runs))
         return torch.cat(feats, dim=-1)
+
+
+def level_runs(mip_runs: Sequence[MipRun], cell: int, pyramid: Pyramid) -> list[LevelRun]:
+    """The pyramid level each run of a sorted batch reads (`GridSampler.forward`'s per-texel level, on the host)."""
+    runs, start = [], 0
+    for run in mip_runs:
+        level = grid_pyramid.level(run.mip, cell, pyramid.levels, pyramid.prefilter)
+        runs.append(LevelRun(level, start, start + run.count, (run.width, run.height)))
+        start += run.count
+    return runs

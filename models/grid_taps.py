@@ -8,6 +8,7 @@ weight (see models/grid_sampler.py). The GLSL decoder does exactly this.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -17,10 +18,16 @@ from .grid_gradient import gather
 Transform = Callable[[torch.Tensor], torch.Tensor] | None
 
 
+@functools.lru_cache(maxsize=512)
+def constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small tensor of fixed values on a device, made once and never written to: made afresh every training
+    step it is a host-to-device copy, and on a GPU such a copy waits for the queue to drain."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def grid_pos(grid: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     """Positions in grid cells of texture coordinates uv: texel centres, so uv * size - 0.5."""
-    size = torch.tensor([grid.shape[1], grid.shape[0]], dtype=uv.dtype, device=uv.device)
-    return uv * size - 0.5
+    return uv * constant((grid.shape[1], grid.shape[0]), uv.dtype, uv.device) - 0.5
 
 
 def wrapped(i: torch.Tensor, n: int | torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,16 @@ SPARSE_LEVELS + log2(cell), come from an atlas without gradient that the caller 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
-from .grid_taps import MIX, Transform, mix_centred, tap_cells, wrapped
+from .grid_taps import MIX, Transform, constant, mix_centred, tap_cells, wrapped
 from .quantization import rounded
 from .spec import QUANT_BITS, quant_step
 
@@ -63,10 +65,10 @@ class Pyramid:
 
     def geometry(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per level 0 .. levels: (cols, rows) and the first atlas row; level 0 (the grid itself) has none."""
-        sizes = [(0, 0)] + [(w, h) for h, w in self.shapes]
-        offsets = np.concatenate([[0, 0], np.cumsum(self._rows())[:-1]]) if self.shapes else [0]
+        sizes = ((0, 0),) + tuple((w, h) for h, w in self.shapes)
+        offsets = (0, 0) + tuple(int(o) for o in np.cumsum(self._rows())[:-1]) if self.shapes else (0,)
         device = self.atlas.device
-        return torch.tensor(sizes, device=device), torch.as_tensor(offsets, dtype=torch.long, device=device)
+        return constant(sizes, torch.long, device), constant(offsets, torch.long, device)
 
     @classmethod
     def from_codes(cls, codes: np.ndarray, device: torch.device | str = "cpu", prefilter: bool = False,
@@ -153,7 +155,7 @@ def noise_spread(levels: int, prefilter: bool, device: torch.device | str = "cpu
     """Per level 0 .. levels, the spread of a level cell's rounding error in code steps: a weighted mean of
     independent uniform errors has sqrt(sum w^2) of one cell's (per axis sum w^2, the weights separable);
     1 / 2^level for the box."""
-    return torch.tensor(_spread(levels, prefilter), device=device)
+    return constant(_spread(levels, prefilter), torch.float32, torch.device(device))
 
 
 @functools.cache
@@ -173,9 +175,9 @@ def _footprint(xs: torch.Tensor, ys: torch.Tensor, level: int, prefilter: bool, 
     """Row-major grid indices (len(xs) * n^2,) of the n x n grid cells each cell (xs, ys) of `level` is made of,
     and their weights (n^2,) (`grid_pyramid.footprint_weights`): the 2^level x 2^level cells under it, or with
     prefilter one cell more on every side (wrapping, or clamped at the edge)."""
-    weights = torch.tensor(footprint_weights(level, prefilter), device=xs.device)
+    weights = constant(tuple(footprint_weights(level, prefilter)), torch.float32, xs.device)
     side, pad = (1 << (level - 1), 1) if prefilter else (1 << level, 0)
-    d = torch.arange(len(weights), device=xs.device)
+    d = constant(tuple(range(len(weights))), torch.long, xs.device)
     cols, rows = xs[:, None] * side - pad + d, ys[:, None] * side - pad + d
     if wrap:
         cols, rows = wrapped(cols, width), wrapped(rows, height)
@@ -184,25 +186,37 @@ def _footprint(xs: torch.Tensor, ys: torch.Tensor, level: int, prefilter: bool, 
     return (rows[:, :, None] * width + cols[:, None, :]).reshape(-1), torch.outer(weights, weights).reshape(-1)
 
 
+class LevelRun(NamedTuple):
+    """Rows [start, stop) of a batch sorted by mip that read one pyramid `level`: the texel centres of a mip of
+    `mip_size` (w, h) (`grid_sampler.MipRun`, training's batches). With runs, `read_pyramid` slices the batch and
+    knows which reads sit on cell centres without reading the device (a GPU would wait for its queue to drain)."""
+    level: int
+    start: int
+    stop: int
+    mip_size: tuple[int, int]
+
+
 def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.Tensor, uv: torch.Tensor,
-                 wrap: bool, transform: Transform, noise: bool) -> torch.Tensor:
+                 wrap: bool, transform: Transform, noise: bool,
+                 runs: Sequence[LevelRun] | None = None) -> torch.Tensor:
     """Each texel read (`grid_taps.MIX[kind]`) from its pyramid level: level 0 and, in training, the sparse
     levels from the grid (one gather, quantized by `transform`), the others from the atlas (with
     `pyramid_noise` when `noise`). A level whose texels sit on its cell centres (a mip that halves with the
-    level: every read past the cell but the deepest) gathers one tap, not four: the others weigh 0."""
+    level: every read past the cell but the deepest) gathers one tap, not four: the others weigh 0. `runs`: the
+    texels are sorted by level in these runs (training's batches), found without reading the device."""
     h0, w0, c = grid.shape
-    sparse = pyramid.sparse_levels if pyramid.grid is not None else 0
+    sparse = min(pyramid.sparse_levels if pyramid.grid is not None else 0, pyramid.levels)
     spread = noise_spread(pyramid.levels, pyramid.prefilter, uv.device) if noise else None
+    reads, deep = _split(level, sparse, pyramid.shapes, (w0, h0), runs)
     parts, order, indices, finish = [], [], [], []
-    for lv in range(min(sparse, pyramid.levels) + 1):
-        rows = (level == lv).nonzero().squeeze(1)
-        if not len(rows):
-            continue
+    for lv, rows, centred in reads:
         h, w = (h0, w0) if lv == 0 else pyramid.shapes[lv - 1]
-        size = torch.tensor([w, h], dtype=uv.dtype, device=uv.device)
-        xs, ys, fx, fy = tap_cells(uv.index_select(0, rows) * size - 0.5, w, h, wrap)
-        taps = 1 if lv and not (fx.any() or fy.any()) else 4
-        xs, ys = xs[:len(rows) * taps], ys[:len(rows) * taps]
+        xs, ys, fx, fy = tap_cells(_take(uv, rows) * constant((w, h), uv.dtype, uv.device) - 0.5, w, h, wrap)
+        if centred is None:
+            centred = lv > 0 and not bool(fx.any() or fy.any())
+        taps = 1 if centred else 4
+        n = _length(rows)
+        xs, ys = xs[:n * taps], ys[:n * taps]
         weights = None
         if lv == 0:
             indices.append(ys * w0 + xs)
@@ -222,25 +236,79 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
                 values = values + (torch.rand_like(values) - 0.5) * (quant_step(pyramid.bits) * spread[lv])
             parts.append(MIX[kind](values, fx, fy) if taps == 4 else mix_centred(kind, values))
             order.append(rows)
-    rows = (level > sparse).nonzero().squeeze(1)
-    if len(rows):
-        lv = level.index_select(0, rows)
+    if deep is not None:
+        lv = _take(level, deep)
         sizes, offsets = pyramid.geometry()
         size, offset = sizes.index_select(0, lv), offsets.index_select(0, lv)
-        pos = uv.index_select(0, rows) * size.to(uv.dtype) - 0.5  # grid_pos, on each texel's level
+        pos = _take(uv, deep) * size.to(uv.dtype) - 0.5  # grid_pos, on each texel's level
         xs, ys, fx, fy = tap_cells(pos, size[:, 0], size[:, 1], wrap)
         cells = pyramid.atlas.index_select(0, offset.repeat(4) + ys * size[:, 0].repeat(4) + xs)
         if noise:
             cells = pyramid_noise(lv, spread, pyramid.bits)(cells)
         parts.append(MIX[kind](cells, fx, fy))
-        order.append(rows)
+        order.append(deep)
     if len(parts) == 1:
         return parts[0]
-    if bool((level[1:] >= level[:-1]).all()):  # texels sorted by level (training's batches): parts are in row order
+    if runs is not None or bool((level[1:] >= level[:-1]).all()):  # sorted by level: parts are in row order
         return torch.cat(parts)
     inverse = torch.empty(len(uv), dtype=torch.long, device=uv.device)
     inverse[torch.cat(order)] = torch.arange(len(uv), device=uv.device)
     return torch.cat(parts).index_select(0, inverse)
+
+
+Rows = slice | torch.Tensor  # a batch's rows: a run of them, or their indices
+
+
+def _split(level: torch.Tensor, sparse: int, shapes: tuple[tuple[int, int], ...], grid_size: tuple[int, int],
+           runs: Sequence[LevelRun] | None) -> tuple[list[tuple[int, Rows, bool | None]], Rows | None]:
+    """The rows read from the grid, per level 0 .. `sparse`, with whether they sit on cell centres (None: not
+    known without reading them), and the rows read from the atlas (None: none). From `runs` without reading the
+    device; else from `level`, with a read of each level's row count."""
+    if runs is None:
+        reads = []
+        for lv in range(sparse + 1):
+            rows = (level == lv).nonzero().squeeze(1)
+            if len(rows):
+                reads.append((lv, rows, None))
+        rows = (level > sparse).nonzero().squeeze(1)
+        return reads, rows if len(rows) else None
+    reads: list[tuple[int, Rows, bool | None]] = []
+    deep = None
+    for run in runs:
+        if run.stop <= run.start:
+            continue
+        if run.level > sparse:
+            deep = slice(run.start if deep is None else deep.start, run.stop)
+            continue
+        w, h = grid_size if run.level == 0 else shapes[run.level - 1][::-1]
+        centred = run.level > 0 and on_centres(*run.mip_size, w, h)
+        if reads and reads[-1][0] == run.level:  # several mips on one (the deepest) level
+            lv, rows, was = reads.pop()
+            run_rows, centred = slice(rows.start, run.stop), was and centred
+        else:
+            run_rows = slice(run.start, run.stop)
+        reads.append((run.level, run_rows, centred))
+    return reads, deep
+
+
+@functools.lru_cache(maxsize=1024)
+def on_centres(mip_w: int, mip_h: int, w: int, h: int) -> bool:
+    """Whether every texel centre of a mip_w x mip_h mip sits on a cell centre of a w x h grid level: its position
+    there, computed in float32 as training computes it (`texel_index_uv`, then uv * size - 0.5), is whole."""
+    for texels, cells in ((mip_w, w), (mip_h, h)):
+        uv = (torch.arange(texels).to(torch.float32) + 0.5) / texels
+        pos = uv * torch.tensor([cells], dtype=torch.float32) - 0.5
+        if bool((pos != torch.floor(pos)).any()):
+            return False
+    return True
+
+
+def _take(x: torch.Tensor, rows: Rows) -> torch.Tensor:
+    return x[rows] if isinstance(rows, slice) else x.index_select(0, rows)
+
+
+def _length(rows: Rows) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
 def _pool(cells: torch.Tensor, weights: torch.Tensor, prefilter: bool) -> torch.Tensor:
