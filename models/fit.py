@@ -128,8 +128,17 @@ class MipSampler:
         self.epochs = epochs
         self.orders: list[torch.Tensor | None] = [None] * len(mips)
         self.cursors = [0] * len(mips)
-        self.levels = [torch.from_numpy(np.ascontiguousarray(m.reshape(-1, m.shape[-1]))).to(device) for m in mips]
         self.sizes = [(m.shape[1], m.shape[0]) for m in mips]  # (w, h)
+        counts = [w * h for w, h in self.sizes]
+        self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        # Every mip's texels and their uv in one table each, so that a batch is one gather from each (a step's
+        # few calls matter on a GPU); `levels` are views of the texels per mip
+        self.texels = torch.cat([torch.from_numpy(np.ascontiguousarray(m.reshape(-1, m.shape[-1]))) for m in mips])
+        self.texels = self.texels.to(device)
+        self.levels = list(self.texels.split(counts))
+        self.uv = torch.cat([texel_index_uv(i % w, i // w, w, h)
+                             for (w, h), i in ((s, torch.arange(n)) for s, n in zip(self.sizes, counts, strict=True))])
+        self.uv = self.uv.to(device)
         share = np.array([falloff**m for m in range(len(mips))])
         self.share = share / share.sum()
         self.device, self.gen = device, generator
@@ -148,13 +157,8 @@ class MipSampler:
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """uv (N, 2), mip (N,), target texels (N, C), sorted by mip (`runs`)."""
-        uvs, targets = [], []
-        for m, n in enumerate(self.counts(batch)):
-            w, h = self.sizes[m]
-            idx = self._draw(m, n, w * h).to(self.device)
-            uvs.append(texel_index_uv(idx % w, idx // w, w, h))
-            targets.append(self.levels[m].index_select(0, idx))
-        return torch.cat(uvs), self._mip_column(batch), torch.cat(targets)
+        rows = torch.cat([self._draw(m, n) for m, n in enumerate(self.counts(batch))]).to(self.device)
+        return self.uv.index_select(0, rows), self._mip_column(batch), self.texels.index_select(0, rows)
 
     def _mip_column(self, batch: int) -> torch.Tensor:
         """The mip of each texel of a batch: the same every step, made once (read only)."""
@@ -163,13 +167,16 @@ class MipSampler:
                                            for m, n in enumerate(self.counts(batch))])
         return self._mips[batch]
 
-    def _draw(self, m: int, n: int, count: int) -> torch.Tensor:
+    def _draw(self, m: int, n: int) -> torch.Tensor:
+        """n rows of the tables from mip m: at random, or with `epochs` the next of a pass's permutation."""
         device, gen = self.draw_device, self.draw_gen
+        w, h = self.sizes[m]
+        count = w * h
         if not self.epochs or n >= count:
-            return torch.randint(0, count, (n,), generator=gen, device=device)
+            return torch.randint(0, count, (n,), generator=gen, device=device) + self.offsets[m]
         order, at = self.orders[m], self.cursors[m]
         if order is None or at + n > count:
-            order, at = torch.randperm(count, generator=gen, device=device), 0
+            order, at = torch.randperm(count, generator=gen, device=device) + self.offsets[m], 0
             self.orders[m] = order
         self.cursors[m] = at + n
         return order[at:at + n]
