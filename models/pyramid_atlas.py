@@ -207,7 +207,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     h0, w0, c = grid.shape
     sparse = min(pyramid.sparse_levels if pyramid.grid is not None else 0, pyramid.levels)
     spread = noise_spread(pyramid.levels, pyramid.prefilter, uv.device) if noise else None
-    reads, deep = _split(level, sparse, pyramid.shapes, (w0, h0), runs)
+    reads, deep = _split(level, sparse, pyramid.shapes, runs)
     parts, order, indices, finish = [], [], [], []
     for lv, rows, centred in reads:
         h, w = (h0, w0) if lv == 0 else pyramid.shapes[lv - 1]
@@ -257,22 +257,28 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
 
 
 Rows = slice | torch.Tensor  # a batch's rows: a run of them, or their indices
+Read = tuple[int, Rows, bool | None]  # a level, its rows, whether they sit on its cell centres (None: not known)
 
 
-def _split(level: torch.Tensor, sparse: int, shapes: tuple[tuple[int, int], ...], grid_size: tuple[int, int],
-           runs: Sequence[LevelRun] | None) -> tuple[list[tuple[int, Rows, bool | None]], Rows | None]:
-    """The rows read from the grid, per level 0 .. `sparse`, with whether they sit on cell centres (None: not
-    known without reading them), and the rows read from the atlas (None: none). From `runs` without reading the
-    device; else from `level`, with a read of each level's row count."""
-    if runs is None:
-        reads = []
-        for lv in range(sparse + 1):
-            rows = (level == lv).nonzero().squeeze(1)
-            if len(rows):
-                reads.append((lv, rows, None))
-        rows = (level > sparse).nonzero().squeeze(1)
-        return reads, rows if len(rows) else None
-    reads: list[tuple[int, Rows, bool | None]] = []
+def _split(level: torch.Tensor, sparse: int, shapes: tuple[tuple[int, int], ...],
+           runs: Sequence[LevelRun] | None) -> tuple[list[Read], Rows | None]:
+    """The rows read from the grid, per level 0 .. `sparse`, and the rows read from the atlas (None: none): from
+    `runs` without reading the device, else from `level`, reading each level's row count back."""
+    if runs is not None:
+        return _split_runs(runs, sparse, shapes)
+    reads: list[Read] = []
+    for lv in range(sparse + 1):
+        rows = (level == lv).nonzero().squeeze(1)
+        if len(rows):
+            reads.append((lv, rows, None))
+    rows = (level > sparse).nonzero().squeeze(1)
+    return reads, rows if len(rows) else None
+
+
+def _split_runs(runs: Sequence[LevelRun], sparse: int,
+                shapes: tuple[tuple[int, int], ...]) -> tuple[list[Read], Rows | None]:
+    """`_split` of a batch sorted by level in `runs`: slices, and whether they sit on cell centres from the sizes."""
+    reads: list[Read] = []
     deep = None
     for run in runs:
         if run.stop <= run.start:
@@ -280,14 +286,12 @@ def _split(level: torch.Tensor, sparse: int, shapes: tuple[tuple[int, int], ...]
         if run.level > sparse:
             deep = slice(run.start if deep is None else deep.start, run.stop)
             continue
-        w, h = grid_size if run.level == 0 else shapes[run.level - 1][::-1]
-        centred = run.level > 0 and on_centres(*run.mip_size, w, h)
+        centred = run.level > 0 and on_centres(*run.mip_size, *shapes[run.level - 1][::-1])
+        rows = slice(run.start, run.stop)
         if reads and reads[-1][0] == run.level:  # several mips on one (the deepest) level
-            lv, rows, was = reads.pop()
-            run_rows, centred = slice(rows.start, run.stop), was and centred
-        else:
-            run_rows = slice(run.start, run.stop)
-        reads.append((run.level, run_rows, centred))
+            _, before, was = reads.pop()
+            rows, centred = slice(before.start, run.stop), was and centred
+        reads.append((run.level, rows, centred))
     return reads, deep
 
 
