@@ -66,6 +66,11 @@ class FitConfig:
     # 1-4 +0.1 to +0.9 dB on rocks, the old chest, tiles and aluminium, mip 0 +0 to +1.2 (docs/benchmarks.md,
     # "The learning rates' floor"); 0.1 lost up to 1 dB.
     lr_floor: float = 0.0
+    # Mips 3-4 weigh in the loss at least as much as bpp1's and bpp2.4's falloff (0.55) has them, whatever the preset's
+    # falloff draws (`COARSE_MIPS`): at 120 s the presets that favour mip 0 (0.45, 0.4) had mip 4 under the preset
+    # below's on every set. Weights rather than more texels: the same step. None: as drawn. docs/benchmarks.md,
+    # "The coarse mips' weight in the loss".
+    coarse_falloff: float | None = 0.55
     # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
     # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
     deterministic: bool = True
@@ -118,13 +123,24 @@ class Budget:
         return min(1.0, self.elapsed / self.seconds)
 
 
+# The coarse mips the evaluation measures that the presets' falloffs starve: in the loss, mip 3 and 4 weigh at least
+# the share `FitConfig.coarse_falloff` gives them (their texels drawn as the preset's falloff says)
+COARSE_MIPS = (3, 4)
+
+
+def falloff_shares(falloff: float, mips: int) -> np.ndarray:
+    """Each mip's share of a batch, falling as falloff^m, summing to 1."""
+    share = np.array([falloff**m for m in range(mips)])
+    return share / share.sum()
+
+
 class MipSampler:
     """Random texels across the whole reference mip chain, kept on the training device. With `epochs`, each
     mip's texels are drawn without replacement (a new permutation per pass). A batch is sorted by mip in runs
     the host knows (`runs`); on a GPU the draws are made there, so that a step never waits for the device."""
 
     def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float,
-                 epochs: bool = False):
+                 epochs: bool = False, coarse_falloff: float | None = None):
         self.epochs = epochs
         self.orders: list[torch.Tensor | None] = [None] * len(mips)
         self.cursors = [0] * len(mips)
@@ -139,8 +155,16 @@ class MipSampler:
         self.uv = torch.cat([texel_index_uv(i % w, i // w, w, h)
                              for (w, h), i in ((s, torch.arange(n)) for s, n in zip(self.sizes, counts, strict=True))])
         self.uv = self.uv.to(device)
-        share = np.array([falloff**m for m in range(len(mips))])
-        self.share = share / share.sum()
+        self.share = falloff_shares(falloff, len(mips))
+        self.weight = np.ones(len(mips))  # each mip's weight in the loss, per texel
+        if coarse_falloff is not None:
+            floor = falloff_shares(coarse_falloff, len(mips))
+            for m in COARSE_MIPS[:len(mips)]:
+                if floor[m] > self.share[m] * (1 + 1e-9):  # not a rounding error's difference (bpp2.4's own falloff)
+                    self.weight[m] = floor[m] / self.share[m]
+        if (self.weight != 1).any():
+            self.weight /= (self.weight * self.share).sum()
+        self._weights: dict[int, torch.Tensor | None] = {}
         self.device, self.gen = device, generator
         # Draws on the CPU keep a CPU fit's bits as they were; a GPU draws with its own generator, seeded from ours
         self.draw_device = device if device.type == "cuda" else torch.device("cpu")
@@ -159,6 +183,14 @@ class MipSampler:
         """uv (N, 2), mip (N,), target texels (N, C), sorted by mip (`runs`)."""
         rows = torch.cat([self._draw(m, n) for m, n in enumerate(self.counts(batch))]).to(self.device)
         return self.uv.index_select(0, rows), self._mip_column(batch), self.texels.index_select(0, rows)
+
+    def weights(self, batch: int) -> torch.Tensor | None:
+        """Each texel's weight in the loss of a `sample(batch)`, (N, 1); None where every mip weighs the same."""
+        if batch not in self._weights:
+            self._weights[batch] = None if (self.weight == 1).all() else torch.cat(
+                [torch.full((n, 1), float(self.weight[m]), device=self.device)
+                 for m, n in enumerate(self.counts(batch))])
+        return self._weights[batch]
 
     def _mip_column(self, batch: int) -> torch.Tensor:
         """The mip of each texel of a batch: the same every step, made once (read only)."""
@@ -297,14 +329,16 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     if device.type == "cpu":
         reuse_large_allocations()
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = MipSampler(mips, device, gen, cfg.falloff, cfg.epoch_sampling)
+    sampler = MipSampler(mips, device, gen, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:
         uv, mip, target = sampler.sample(cfg.batch)
-        return torch.mean((model(uv, mip, quant_mode=quant, mip_runs=sampler.runs(cfg.batch)) - target) ** 2)
+        error = (model(uv, mip, quant_mode=quant, mip_runs=sampler.runs(cfg.batch)) - target) ** 2
+        weights = sampler.weights(cfg.batch)
+        return torch.mean(error if weights is None else error * weights)
 
     refine_from = 0.0
     if cfg.method == "warm":

@@ -26,7 +26,8 @@ class Preset:
     name: str
     shape: DecoderShape
     # How training spreads its texels over the mips (share at mip m ~ mip_falloff^m): a training setting, not
-    # stored in the file, carried by the preset because the best share differs with the grids' size.
+    # stored in the file, carried by the preset because the best share differs with the grids' size. Mips 3-4 weigh
+    # in the loss at least as falloff 0.55 has them, whatever this draws (`FitConfig.coarse_falloff`).
     mip_falloff: float = DEFAULT_MIP_FALLOFF
     # The synthesizer's learning rate with free grids: a training setting too.
     lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER

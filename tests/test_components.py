@@ -12,7 +12,7 @@ from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import FitConfig, MipSampler, build_model, grid_groups
+from models.fit import FitConfig, MipSampler, build_model, falloff_shares, grid_groups
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
@@ -195,6 +195,27 @@ def test_mip_sampler_draws_every_texel_once_per_pass():
             drawn += target[at0, 0].long().tolist()
         # Drawn per pass, each texel comes once; at random, 8 draws of 32 repeat some (p of none ~1e-48).
         assert (len(set(drawn)) == len(drawn) == 256 // n0 * n0) == epochs
+
+
+def test_coarse_mips_weigh_at_least_the_coarse_falloffs_share():
+    """Mips 3-4 weigh in the loss as if drawn with the coarse falloff where the preset's own draws fewer of them;
+    the draws themselves stay the preset's, and a preset at the coarse falloff is left as it is."""
+    mips = [np.zeros((s, s, 1), np.float32) for s in (256, 128, 64, 32, 16, 8, 4, 2, 1)]
+    coarse = falloff_shares(0.55, len(mips))
+    for falloff in (0.4, 0.45):
+        plain = MipSampler(mips, torch.device("cpu"), torch.Generator(), falloff)
+        floored = MipSampler(mips, torch.device("cpu"), torch.Generator(), falloff, coarse_falloff=0.55)
+        assert floored.counts(8192) == plain.counts(8192)
+        assert plain.weights(8192) is None
+        effective = floored.weight * floored.share  # each mip's share of the loss
+        assert effective.sum() == pytest.approx(1.0)
+        for m in (3, 4):  # against mip 0, as the coarse falloff has it
+            assert effective[m] / effective[0] == pytest.approx(coarse[m] / floored.share[0])
+        assert effective[1] / effective[0] == pytest.approx(floored.share[1] / floored.share[0])  # others as drawn
+        weights = floored.weights(8192)[:, 0]
+        _, mip, _ = floored.sample(8192)
+        assert torch.equal(weights, torch.as_tensor(floored.weight, dtype=torch.float32)[mip.long()])
+    assert MipSampler(mips, torch.device("cpu"), torch.Generator(), 0.55, coarse_falloff=0.55).weights(8192) is None
 
 
 def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
