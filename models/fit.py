@@ -159,8 +159,9 @@ class MipSampler:
         self.weight = np.ones(len(mips))  # each mip's weight in the loss, per texel
         if coarse_falloff is not None:
             floor = falloff_shares(coarse_falloff, len(mips))
-            for m in COARSE_MIPS[:len(mips)]:
-                if floor[m] > self.share[m] * (1 + 1e-9):  # not a rounding error's difference (bpp2.4's own falloff)
+            for m in COARSE_MIPS:
+                # past a rounding error's difference only (bpp2.4's own falloff is the floor's)
+                if m < len(mips) and floor[m] > self.share[m] * (1 + 1e-9):
                     self.weight[m] = floor[m] / self.share[m]
         if (self.weight != 1).any():
             self.weight /= (self.weight * self.share).sum()

@@ -216,6 +216,9 @@ def test_coarse_mips_weigh_at_least_the_coarse_falloffs_share():
         _, mip, _ = floored.sample(8192)
         assert torch.equal(weights, torch.as_tensor(floored.weight, dtype=torch.float32)[mip.long()])
     assert MipSampler(mips, torch.device("cpu"), torch.Generator(), 0.55, coarse_falloff=0.55).weights(8192) is None
+    for n in (1, 2, 4):  # chains that end before or at the coarse mips
+        short = MipSampler(mips[-n:], torch.device("cpu"), torch.Generator(), 0.45, coarse_falloff=0.55)
+        assert (short.weights(64) is None) == (n <= 3)
 
 
 def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
