@@ -134,6 +134,19 @@ def falloff_shares(falloff: float, mips: int) -> np.ndarray:
     return share / share.sum()
 
 
+def loss_weights(share: np.ndarray, coarse_falloff: float | None) -> np.ndarray:
+    """Each mip's weight in the loss, per texel: 1, but `COARSE_MIPS` weigh what `coarse_falloff` would draw of them
+    where `share` draws fewer; scaled so that weights times shares sum to 1 (the loss keeps its scale)."""
+    weight = np.ones(len(share))
+    if coarse_falloff is not None:
+        floor = falloff_shares(coarse_falloff, len(share))
+        for m in COARSE_MIPS:
+            # past a rounding error's difference only (bpp2.4's own falloff is the floor's)
+            if m < len(share) and floor[m] > share[m] * (1 + 1e-9):
+                weight[m] = floor[m] / share[m]
+    return weight / (weight * share).sum() if (weight != 1).any() else weight
+
+
 class MipSampler:
     """Random texels across the whole reference mip chain, kept on the training device. With `epochs`, each
     mip's texels are drawn without replacement (a new permutation per pass). A batch is sorted by mip in runs
@@ -156,15 +169,7 @@ class MipSampler:
                              for (w, h), i in ((s, torch.arange(n)) for s, n in zip(self.sizes, counts, strict=True))])
         self.uv = self.uv.to(device)
         self.share = falloff_shares(falloff, len(mips))
-        self.weight = np.ones(len(mips))  # each mip's weight in the loss, per texel
-        if coarse_falloff is not None:
-            floor = falloff_shares(coarse_falloff, len(mips))
-            for m in COARSE_MIPS:
-                # past a rounding error's difference only (bpp2.4's own falloff is the floor's)
-                if m < len(mips) and floor[m] > self.share[m] * (1 + 1e-9):
-                    self.weight[m] = floor[m] / self.share[m]
-        if (self.weight != 1).any():
-            self.weight /= (self.weight * self.share).sum()
+        self.weight = loss_weights(self.share, coarse_falloff)
         self._weights: dict[int, torch.Tensor | None] = {}
         self.device, self.gen = device, generator
         # Draws on the CPU keep a CPU fit's bits as they were; a GPU draws with its own generator, seeded from ours
