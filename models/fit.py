@@ -193,17 +193,19 @@ class MipSampler:
     def weights(self, batch: int) -> torch.Tensor | None:
         """Each texel's weight in the loss of a `sample(batch)`, (N, 1); None where every mip weighs the same."""
         if batch not in self._weights:
-            self._weights[batch] = None if (self.weight == 1).all() else torch.cat(
-                [torch.full((n, 1), float(self.weight[m]), device=self.device)
-                 for m, n in enumerate(self.counts(batch))])
+            self._weights[batch] = None if (self.weight == 1).all() else self._per_texel(self.weight, batch)[:, None]
         return self._weights[batch]
 
     def _mip_column(self, batch: int) -> torch.Tensor:
         """The mip of each texel of a batch: the same every step, made once (read only)."""
         if batch not in self._mips:
-            self._mips[batch] = torch.cat([torch.full((n,), float(m), device=self.device)
-                                           for m, n in enumerate(self.counts(batch))])
+            self._mips[batch] = self._per_texel(range(len(self.sizes)), batch)
         return self._mips[batch]
+
+    def _per_texel(self, values, batch: int) -> torch.Tensor:
+        """values[m] for each texel of a `sample(batch)`, (N,)."""
+        return torch.cat([torch.full((n,), float(values[m]), device=self.device)
+                          for m, n in enumerate(self.counts(batch))])
 
     def _draw(self, m: int, n: int) -> torch.Tensor:
         """n rows of the tables from mip m: at random, or with `epochs` the next of a pass's permutation."""
