@@ -72,9 +72,21 @@ def _accumulate(grid: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> 
     if channels * rows.element_size() < CACHE_LINE:
         # Rows narrower than a cache line: threads adding into neighbouring rows share lines, and a row-wise
         # index_add_ on 2 threads took 2.2 ms where one add per value takes 0.5 (G1, 8 channels at 1024x1024).
-        flat = (index[:, None] * channels + torch.arange(channels, device=index.device)).reshape(-1)
-        grid.grad.view(-1).index_add_(0, flat, rows.reshape(-1))
+        grad, rows, width = _pairs(grid.grad, rows, channels)
+        flat = (index[:, None] * width + torch.arange(width, device=index.device)).reshape(-1)
+        grad.view(-1).index_add_(0, flat, rows.reshape(-1))
     else:
         grid.grad.view(-1, channels).index_add_(0, index, rows)
     if grid.grad is buffer and len(grid._touched) <= MAX_TOUCHED:  # past it, clear_ zeroes the whole buffer
         grid._touched.append(index)
+
+
+def _pairs(grad: torch.Tensor, rows: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """float32 values two at a time, as complex64 (a complex add is the two float adds, in the same order): half
+    the scattered adds, the same bits. G0 of 4 channels at 1024x1024, 2 CPU threads: 0.67 -> 0.46 ms a backward.
+    On the CPU only: a GPU's adds are atomic per float either way."""
+    if (grad.device.type != "cpu" or grad.dtype != torch.float32 or channels % 2 or not grad.is_contiguous()
+            or not rows.is_contiguous()):
+        return grad, rows, channels
+    return grad.view(torch.complex64), rows.view(torch.complex64), channels // 2
+

@@ -15,9 +15,10 @@ def _autograd_gradient(values: torch.Tensor, index: torch.Tensor, upstream: torc
     return leaf.grad
 
 
-# Narrow rows add value by value, 16 float channels (a cache line) row by row; a step touching more than a
-# quarter of the rows zeroes the whole buffer, fewer only its rows.
-@pytest.mark.parametrize("channels, count", [(3, 100), (16, 100), (16, 20)])
+# Narrow rows add value by value (an even count of channels two values at a time, as complex64), 16 float channels
+# (a cache line) row by row; a step touching more than a quarter of the rows zeroes the whole buffer, fewer only its
+# rows.
+@pytest.mark.parametrize("channels, count", [(3, 100), (4, 100), (8, 100), (16, 100), (16, 20)])
 def test_gradient_is_autograds_step_after_step_and_the_buffer_is_kept(channels: int, count: int):
     gen = torch.Generator().manual_seed(0)
     grid = torch.rand(16, 16, channels, generator=gen).requires_grad_(True)
@@ -34,6 +35,18 @@ def test_gradient_is_autograds_step_after_step_and_the_buffer_is_kept(channels: 
             grid -= 0.01 * grid.grad
         clear_(grid)
         assert not grid.grad.any()
+
+
+@pytest.mark.parametrize("channels", [2, 4, 8])
+def test_values_added_in_pairs_give_the_bits_of_adding_them_one_by_one(channels: int):
+    gen = torch.Generator().manual_seed(2)
+    grid = torch.zeros(8, 8, channels).requires_grad_(True)
+    index = torch.randint(0, 64, (500,), generator=gen)  # many repeats: the order of the adds shows in the bits
+    upstream = torch.randn(500, channels, generator=gen) * 1e3
+    (gather(grid, index) * upstream).sum().backward()
+    one_by_one = torch.zeros(64 * channels).index_add_(
+        0, (index[:, None] * channels + torch.arange(channels)).reshape(-1), upstream.reshape(-1))
+    assert torch.equal(grid.grad.reshape(-1), one_by_one)
 
 
 def test_without_clear_the_next_gradient_is_still_right():
