@@ -89,4 +89,3 @@ def _pairs(grad: torch.Tensor, rows: torch.Tensor, channels: int) -> tuple[torch
             or not rows.is_contiguous()):
         return grad, rows, channels
     return grad.view(torch.complex64), rows.view(torch.complex64), channels // 2
-
