@@ -27,7 +27,7 @@ from rich.table import Table
 from .atomic import write_atomic
 from .bench_capacity import variant_preset
 from .decoder_shape import DecoderShape
-from .fit import FitConfig, MipSampler, build_model, fit, grid_groups, make_optimizer, pick_device
+from .fit import FitConfig, build_model, fit, fit_sampler, grid_groups, make_optimizer, pick_device, texel_loss
 from .material import load_material
 from .presets import Preset, get_preset
 
@@ -75,7 +75,7 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
     cfg = FitConfig(preset_of(preset), steps=steps, seconds=None, device=device)
     dev = pick_device(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = MipSampler(mips, dev, gen, cfg.falloff, cfg.epoch_sampling)
+    sampler = fit_sampler(mips, cfg, dev, gen)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=False).to(dev)
     model.init_grids(w, h, generator=gen)
@@ -97,14 +97,14 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
         feats = timed("grid sampler", model.grid_features, uv, mip, quant, sampler.runs(cfg.batch))
         out = timed("synthesizer", model.texture_synthesizer, feats, uv, mip)
         opt.zero_grad(set_to_none=True)
-        timed("loss + backward", _backward, out, target)
+        timed("loss + backward", _backward, out, target, sampler.weights(cfg.batch))
         timed("optimizer", opt.step)
         timed("clamp grids, clear gradients", model.after_optimizer_step_)
     return {part: round(1000 * t / steps, 3) for part, t in spent.items()}
 
 
-def _backward(out: torch.Tensor, target: torch.Tensor) -> None:
-    torch.mean((out - target) ** 2).backward()
+def _backward(out: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> None:
+    texel_loss(out, target, weights).backward()
 
 
 def parts_table(rows: list[dict]) -> Table:

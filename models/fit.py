@@ -246,6 +246,17 @@ class MipSampler:
         return texels, torch.cat(uvs), torch.cat(local), torch.cat(mips), torch.cat(targets)
 
 
+def fit_sampler(mips: list[np.ndarray], cfg: FitConfig, device: torch.device, generator: torch.Generator) -> MipSampler:
+    """The texel sampler a fit draws its batches from, as `cfg` sets it up."""
+    return MipSampler(mips, device, generator, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff)
+
+
+def texel_loss(out: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over a batch's texels, each weighted as its mip weighs (`MipSampler.weights`)."""
+    error = (out - target) ** 2
+    return torch.mean(error if weights is None else error * weights)
+
+
 def reuse_large_allocations(limit: int = 1 << 28) -> bool:
     """Let glibc's malloc keep blocks up to `limit` bytes in the heap instead of mmap/munmap-ing them.
 
@@ -337,16 +348,15 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     if device.type == "cpu":
         reuse_large_allocations()
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = MipSampler(mips, device, gen, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff)
+    sampler = fit_sampler(mips, cfg, device, gen)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:
         uv, mip, target = sampler.sample(cfg.batch)
-        error = (model(uv, mip, quant_mode=quant, mip_runs=sampler.runs(cfg.batch)) - target) ** 2
-        weights = sampler.weights(cfg.batch)
-        return torch.mean(error if weights is None else error * weights)
+        out = model(uv, mip, quant_mode=quant, mip_runs=sampler.runs(cfg.batch))
+        return texel_loss(out, target, sampler.weights(cfg.batch))
 
     refine_from = 0.0
     if cfg.method == "warm":
