@@ -108,7 +108,7 @@ def training_mode(variant: str):
     parts = variant.split("+")
     quantize, synth_forward = compression_model.quantize, compression_model.TextureSynthesizer.forward
     if "float" in parts:
-        compression_model.quantize = lambda x, mode: x
+        compression_model.quantize = lambda x, mode, bits=None: x
     if "bf16" in parts:
         def forward(self, features, uv, mip):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.training):
