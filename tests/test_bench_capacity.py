@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from models import compression_model
 from models.bench_capacity import run, variant_config, variant_preset
 from models.material import load_material
 from models.presets import get_preset
@@ -67,3 +68,12 @@ def test_stored_psnr_is_measured_from_the_file_and_agrees_with_the_trained_model
     trained, stored = result["psnr_mips_0_1"], result["psnr_stored"]
     assert len(stored) == len(trained) == 2
     assert all(abs(a - b) < 0.1 for a, b in zip(trained, stored, strict=True)), (trained, stored)
+
+
+def test_the_float_variant_trains_and_reads_unquantized_grids():
+    """`float` (what 4-bit features cost) swaps the quantizer for the fit and the measure, then puts it back."""
+    quantize = compression_model.quantize
+    material = load_material(Path(__file__).parent.parent / "assets" / "tiles").crop(100, 200, 64, 48)
+    result = run(material, "bpp2.4", "float", variant_config(get_preset("bpp2.4"), 20, "batch=2048"), mips=2)
+    assert len(result["psnr_mips_0_1"]) == 2 and all(p > 10 for p in result["psnr_mips_0_1"])
+    assert compression_model.quantize is quantize
