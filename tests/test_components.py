@@ -21,7 +21,7 @@ from models.presets import PRESETS, nearest_preset, preset
 from models.quantization import from_codes, quantize, to_codes
 from models.rate import shape_for_rate
 from models.spec import GRID_BITS, QUANT_LEVELS, grid_stride, mip_count, quant_step
-from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer
+from models.texture_synthesizer import PositionalEncoding, TextureSynthesizer, input_layer
 
 
 def test_exactly_16_quantization_levels():
@@ -137,6 +137,26 @@ def test_positional_encoding_values_and_tiling():
         assert out[30 + i] == pytest.approx(math.cos(f * 0.7), abs=1e-4)
     # Whole periods per texture: u and u + 1 encode identically, so decoded materials tile.
     assert torch.allclose(pe(uv), pe(uv + 1), atol=5e-4)  # u + 1 rounds in float32: 512 * 1e-7
+
+
+def test_the_input_layer_is_linears_with_the_features_gradient_only():
+    """Training's input layer gives the grids' features their gradient and skips the positional encoding's: its
+    output and every gradient it gives are nn.Linear's over the concatenated inputs."""
+    gen = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(65, 32)
+    features = torch.randn(300, 24, generator=gen, requires_grad=True)
+    rest = torch.randn(300, 41, generator=gen)
+    out = input_layer(linear, features, rest)
+    upstream = torch.randn(300, 32, generator=gen)
+    mine = torch.autograd.grad(out, (features, linear.weight, linear.bias), upstream)
+    x = torch.cat([features, rest], dim=-1)
+    plain = linear(x)
+    theirs = torch.autograd.grad(plain, (features, linear.weight, linear.bias), upstream)
+    assert torch.equal(out, plain)
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():  # decoding: no gradients, the plain layer
+        assert torch.equal(input_layer(linear, features, rest), plain)
 
 
 def test_shapes_of_the_reference_configuration():
