@@ -12,8 +12,9 @@ them float); with `--stored`, also decoded from the file the model would be stor
 A variant is `base`, a DecoderShape field override (`hidden_dim=64`, `activation=silu`, ...), a FitConfig
 one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`, `steps=4500` for a variant whose
 steps are cheaper, compared at equal CPU time; `+` joins several), `float`
-(grids trained and read unquantized: what quantized features cost) or `bf16` (bf16 autocast of the synthesizer
-in training: faster matmuls on AVX512-BF16 CPUs, fp32 decoding). `g0_bits=2+g0_channels=8` tries 2-bit G0.
+(grids trained and read unquantized: what quantized features cost). The synthesizer trains in bfloat16 where that
+is fast, as `fit` does (`synthesizer_bf16=0` / `=1` forces it; `bf16` is `synthesizer_bf16=1`).
+`g0_bits=2+g0_channels=8` tries 2-bit G0.
 
 On a GPU, what a time budget reaches (issue 10: a 1024x1024 set at final quality in 10 s there):
 
@@ -99,25 +100,22 @@ def variant_config(preset: Preset, steps: int | None, variant: str, seconds: flo
     for key, value in _overrides(variant):
         if key in CONFIG_FIELDS:
             setattr(cfg, key, _typed(getattr(cfg, key), value))
+    if "bf16" in variant.split("+"):
+        cfg.synthesizer_bf16 = True
     return cfg
 
 
 @contextlib.contextmanager
 def training_mode(variant: str):
-    """Patches for the `float` and `bf16` variants, undone afterwards."""
+    """The patch for the `float` variant, undone afterwards."""
     parts = variant.split("+")
-    quantize, synth_forward = compression_model.quantize, compression_model.TextureSynthesizer.forward
+    quantize = compression_model.quantize
     if "float" in parts:
         compression_model.quantize = lambda x, mode, bits=None: x
-    if "bf16" in parts:
-        def forward(self, features, uv, mip):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.training):
-                return synth_forward(self, features, uv, mip).float()
-        compression_model.TextureSynthesizer.forward = forward
     try:
         yield "none" if "float" in parts else "ste"
     finally:
-        compression_model.quantize, compression_model.TextureSynthesizer.forward = quantize, synth_forward
+        compression_model.quantize = quantize
 
 
 @torch.no_grad()

@@ -74,6 +74,10 @@ class FitConfig:
     # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
     # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
     deterministic: bool = True
+    # The synthesizer's training arithmetic in bfloat16 (its weights stay float32, decoding float32): None picks it
+    # where bf16 matmuls are fast (`fast_bf16`). On this project's CPU (AVX512-BF16) a hidden-48 synthesizer then
+    # costs what a float32 hidden-32 one did (docs/benchmarks.md, "A wider synthesizer in bfloat16").
+    synthesizer_bf16: bool | None = None
 
     @property
     def falloff(self) -> float:
@@ -94,6 +98,14 @@ class FitProgress:
     psnr: float  # on the training batch (all mips), dB
     elapsed: float
     phase: str
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls are fast on `device`: a GPU that supports them, a CPU with oneDNN's bf16 path
+    (AVX512-BF16 or AMX; elsewhere bf16 is emulated, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -351,6 +363,8 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     sampler = fit_sampler(mips, cfg, device, gen)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
+    bf16 = fast_bf16(device) if cfg.synthesizer_bf16 is None else cfg.synthesizer_bf16
+    model.texture_synthesizer.train_dtype = torch.bfloat16 if bf16 else None
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:

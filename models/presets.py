@@ -19,6 +19,13 @@ METADATA_BYTES = 4_000
 TYPICAL_CHANNELS = 7  # basecolor, normal XY, roughness, height: the sets the presets were measured on
 DEFAULT_MIP_FALLOFF = 0.45  # training's share of texels at mip m ~ falloff^m, unless a preset says otherwise
 DEFAULT_LR_SYNTHESIZER = 0.01  # the synthesizer's learning rate with free grids, unless a preset says otherwise
+# The synthesizer's width from bpp4 up (32 below, the paper's): trained in bfloat16 (`FitConfig.synthesizer_bf16`), a
+# 48-wide synthesizer costs a CPU step what a float32 32-wide one did, and at 100 s of one core it gained 0.2-0.95 dB
+# at mip 0 (old chest bpp16 +0.95, tiles bpp12 +0.46 at 64, bpp2.4 +0.2-0.36) and up to 1.2 dB at mips 1-4
+# (docs/benchmarks.md, "A wider synthesizer in bfloat16"). Its fp16 weights add ~13 KB a file (0.1 bpp at 1024x1024,
+# too much below bpp4) and every decode does twice the multiply-adds. bpp2.4 stays 32 wide: its warm start's shared
+# weights are trained for that shape, and it is the viewer's default.
+WIDE = 48
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ PRESETS: dict[str, Preset] = {
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
                g0_bits=2),
-        preset("bpp4", 4, 2, 8, 8, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp4", 4, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
@@ -99,7 +106,7 @@ PRESETS: dict[str, Preset] = {
         # With prefiltered pyramids bpp8 takes bpp4's G1 (8 channels at cell 8) and 8 G0 channels (8.5 bpp): at 3000
         # steps mip 0 +0.72 / +0.58 dB (old chest / tiles), mips 1-4 -0.8 to +0.7 (its G1 cost mip 3 2-3 dB with the
         # codes' pyramid) (docs/benchmarks.md, "bpp8 with G1 at cell 8, prefiltered").
-        preset("bpp8", 8, 2, 8, 8, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),  # 8.5
+        preset("bpp8", 8, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),  # 8.5
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
         # 0.45 again with the synthesizer at 0.02 lifted bpp12's coarse mips at equal steps, but at 120 s it left 23
@@ -109,8 +116,10 @@ PRESETS: dict[str, Preset] = {
         # "bpp4 with fine cells"). Since then they take bpp8's G1 (8 channels at cell 8) and 2 more G0 channels (12.5
         # and 16.5 bpp of grids): cheaper steps (20-40% more in 120 s) and at 120 s mip 0 +0.1 to +1.4 dB on all
         # seven eval sets, mips 1-4 mostly within 1 dB (docs/benchmarks.md, "bpp12 and bpp16 with G1 at cell 8").
-        preset("bpp12", 12, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
-        preset("bpp16", 16, 2, 8, 8, activation="silu", mip_falloff=0.4, grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp12", 12, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
+               lr_synthesizer=0.02),
+        preset("bpp16", 16, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
+               lr_synthesizer=0.02),
     )
 }
 DEFAULT_PRESET = "bpp2.4"

@@ -86,6 +86,9 @@ class TextureSynthesizer(nn.Module):
     g0_features / g1_features are the widths the GridSampler delivers (4 per channel for G0 corners).
     The activation is ReLU (the paper's) or SiLU, which fits more detail in the same steps (docs/benchmarks.md).
     Outputs are the channels as stored (in [0, 1]); the decoder clamps them.
+
+    `train_dtype` (bfloat16, set by the fit where such matmuls are fast) is the precision of the MLP's arithmetic
+    in training only: the weights stay float32, the output float32, and decoding (eval mode) is float32 throughout.
     """
 
     def __init__(self, g0_features: int, g1_features: int, out_channels: int, hidden_dim: int = 32,
@@ -97,12 +100,19 @@ class TextureSynthesizer(nn.Module):
         self.act = ACTIVATION[activation]
         self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, activation) for _ in range(num_residual_blocks))
         self.output = nn.Linear(hidden_dim, out_channels)
+        self.train_dtype: torch.dtype | None = None
 
     @property
     def in_dim(self) -> int:
         return self.input.in_features
 
     def forward(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
+        if self.training and self.train_dtype is not None:
+            with torch.autocast(features.device.type, dtype=self.train_dtype):
+                return self._mlp(features, uv, mip).float()
+        return self._mlp(features, uv, mip)
+
+    def _mlp(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
         rest = torch.cat([self.encoding(uv), mip.reshape(-1, 1).to(features.dtype)], dim=-1)
         h = self.act(input_layer(self.input, features, rest))
         for block in self.blocks:

@@ -12,7 +12,7 @@ from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import FitConfig, MipSampler, build_model, falloff_shares, grid_groups
+from models.fit import FitConfig, MipSampler, build_model, falloff_shares, fit, grid_groups
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
@@ -157,6 +157,26 @@ def test_the_input_layer_is_linears_with_the_features_gradient_only():
         assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
     with torch.no_grad():  # decoding: no gradients, the plain layer
         assert torch.equal(input_layer(linear, features, rest), plain)
+
+
+def test_the_synthesizer_trains_in_bfloat16_and_decodes_in_float32():
+    """`train_dtype` changes the training arithmetic only: float32 weights, outputs and gradients; eval mode (every
+    decode) is float32 whatever it says. The fit sets it as told, or where bf16 is fast."""
+    gen = torch.Generator().manual_seed(0)
+    synth = TextureSynthesizer(16, 8, 7, hidden_dim=48, activation="silu").eval()
+    features, uv, mip = torch.rand(500, 24, generator=gen), torch.rand(500, 2, generator=gen), torch.zeros(500)
+    reference = synth(features, uv, mip)
+    synth.train_dtype = torch.bfloat16
+    assert torch.equal(synth(features, uv, mip), reference)
+    out = synth.train()(features, uv, mip)
+    assert out.dtype == torch.float32 and not torch.equal(out, reference)
+    assert torch.allclose(out, reference, atol=0.05)  # bf16 keeps 8 bits of mantissa
+    out.square().mean().backward()
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in synth.parameters())
+    mips = [np.full((s, s, 3), 0.5, np.float32) for s in (16, 8, 4, 2, 1)]
+    for flag, dtype in ((False, None), (True, torch.bfloat16)):
+        model = fit(mips, FitConfig(PRESETS["bpp1"], steps=2, seconds=None, batch=64, synthesizer_bf16=flag))
+        assert model.texture_synthesizer.train_dtype is dtype
 
 
 def test_shapes_of_the_reference_configuration():

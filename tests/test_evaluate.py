@@ -44,9 +44,11 @@ MEASURED_PSNR = {
     # to learn, and 60 steps are far from enough; bpp12 is now above it at every mip. Since 2026-12-04 #4 the
     # learning rates decay to 0, not 2% of their start (before: bpp2.4 25.457 / 26.401 / 28.048 / 28.027 / 28.012,
     # bpp12 30.512 / 31.605 / 31.681 / 28.477 / 28.251). Since 2026-12-04 #6 bpp12's mips 3-4 weigh more in the loss
-    # (`FitConfig.coarse_falloff`; before: 30.186 / 31.086 / 31.169 / 28.279 / 27.934).
+    # (`FitConfig.coarse_falloff`; before: 30.186 / 31.086 / 31.169 / 28.279 / 27.934). Since 2026-12-05 #3 bpp12's
+    # synthesizer is 48 wide and trains in bfloat16 (before: 29.891 / 30.702 / 31.096 / 28.914 / 29.934): a wider
+    # MLP starts slower (60 steps: 25.5 dB at 48 wide, 29.9 at 32, bf16 or not) and wins from a few thousand steps on.
     ("neural", "bpp2.4"): [25.274, 26.153, 27.83, 27.915, 27.844],
-    ("neural", "bpp12"): [29.891, 30.702, 31.096, 28.914, 29.934],
+    ("neural", "bpp12"): [25.46, 26.525, 28.27, 26.62, 27.203],
 }
 
 
@@ -143,16 +145,15 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve lies under ASTC's at mips 0 and 1 ("no overlap":
-    # its top, 29.89 / 30.70 dB, under ASTC 12x12's 36.85 / 33.21); the curves share 0.44 dB at mip 2 ("barely
-    # overlap", or "ok" within another machine's rounding) and meet at mip 3 (28.91 against 28.51: "barely overlap",
-    # or "no overlap"); at mip 4 bpp12's 29.93 dB passes ASTC 12x12's 29.19 ("barely overlap"; before its mips 3-4
-    # weighed more in the loss, 27.93, "no overlap").
+    # 60 steps on a 64 px crop (MEASURED_PSNR): the neural curve lies under ASTC's at mips 0-2 ("no overlap": its
+    # top, 25.46 / 26.53 / 28.27 dB, under ASTC 12x12's 36.85 / 33.21 / 30.66); at mips 3-4 bpp12 is under bpp2.4
+    # (26.62 / 27.20 against 27.92 / 27.84), one point of a curve ("too few points"; at mip 4, 0.6 dB apart, another
+    # machine's rounding may lift bpp12 over it: then "no overlap", both under ASTC 12x12's 29.19).
     # Each verdict must also follow from the settings' own PSNRs: the points of a curve that improve on each other,
     # then whether their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[:2] == ["no overlap", "no overlap"] and statuses[4] in ("barely overlap", "ok"), statuses
-    assert statuses[2] in ("ok", "barely overlap") and statuses[3] in ("no overlap", "barely overlap"), statuses
+    assert statuses[:3] == ["no overlap"] * 3 and statuses[3] == "too few points", statuses
+    assert statuses[4] in ("too few points", "no overlap"), statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}

@@ -57,7 +57,7 @@ PRESETS = {**PRESETS, "coarse": preset("coarse", 8, 4, 16, 16), "multi": preset(
            "bits": preset("bits", 12, 2, 6, 4, activation="silu", grid_pyramid=True, g0_bits=2, g1_bits=8),
            "bits1": preset("bits1", 16, 2, 8, 8, grid_pyramid=True, pyramid_prefilter=False, g0_bits=1, g1_bits=2)}
 CASES = [("bpp2.4", 128, 128), ("coarse", 128, 128), ("rgba32", 128, 128), ("multi", 96, 80), ("silu", 96, 80),
-         ("box", 128, 128), ("pyramid", 96, 80), ("bits", 96, 80), ("bits1", 128, 128)]
+         ("box", 128, 128), ("pyramid", 96, 80), ("bits", 96, 80), ("bits1", 128, 128), ("bpp12", 96, 80)]
 
 @pytest.fixture(scope="module")
 def ctx(egl):  # conftest's egl: skips, saying what is missing, without a headless OpenGL 4.3 context
