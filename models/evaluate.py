@@ -329,7 +329,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     """What an .ngtc depends on: the material (fingerprint, layout), every FitConfig field (preset, method,
     budget, seed, batch, learning rates...; the device as its kind), the warm start's weights and the file
     format."""
-    from .fit import fast_bf16, pick_device
+    from .fit import pick_device
     from .spec import FORMAT_VERSION, QUANT_BITS
 
     fit = fit_config(preset, opts)
@@ -346,8 +346,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     cfg["lr_synthesizer"] = fit.synthesizer_lr
     device = pick_device(opts.device)
     cfg["device"] = device.type
-    if fit.synthesizer_bf16 is None:  # as the fit resolves it on this device
-        cfg["synthesizer_bf16"] = fast_bf16(device)
+    cfg["synthesizer_bf16"] = fit.trains_bf16(device)  # as the fit resolves it on this device
     if opts.method == "warm":  # the shared weights too: retraining them changes every fit
         cfg["warm_start"] = warm_start.fingerprint(preset)
     return jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,

@@ -79,6 +79,10 @@ class FitConfig:
     # costs what a float32 hidden-32 one did (docs/benchmarks.md, "A wider synthesizer in bfloat16").
     synthesizer_bf16: bool | None = None
 
+    def trains_bf16(self, device: torch.device) -> bool:
+        """Whether the synthesizer trains in bfloat16 on `device`: as set, or where that is fast."""
+        return fast_bf16(device) if self.synthesizer_bf16 is None else bool(self.synthesizer_bf16)
+
     @property
     def falloff(self) -> float:
         """The mip falloff this fit samples with: its own when set, else the preset's."""
@@ -363,8 +367,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     sampler = fit_sampler(mips, cfg, device, gen)
     h, w, c = mips[0].shape
     model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
-    bf16 = fast_bf16(device) if cfg.synthesizer_bf16 is None else cfg.synthesizer_bf16
-    model.texture_synthesizer.train_dtype = torch.bfloat16 if bf16 else None
+    model.texture_synthesizer.train_dtype = torch.bfloat16 if cfg.trains_bf16(device) else None
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:
