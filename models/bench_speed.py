@@ -27,7 +27,7 @@ from rich.table import Table
 from .atomic import write_atomic
 from .bench_capacity import variant_preset
 from .decoder_shape import DecoderShape
-from .fit import FitConfig, build_model, fit, fit_sampler, grid_groups, make_optimizer, pick_device, texel_loss
+from .fit import FitConfig, fit, fit_sampler, grid_groups, make_optimizer, pick_device, texel_loss, training_model
 from .material import load_material
 from .presets import Preset, get_preset
 
@@ -77,7 +77,7 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
     gen = torch.Generator().manual_seed(cfg.seed)
     sampler = fit_sampler(mips, cfg, dev, gen)
     h, w, c = mips[0].shape
-    model = build_model(c, cfg.preset, with_encoder=False).to(dev)
+    model = training_model(c, cfg, dev)
     model.init_grids(w, h, generator=gen)
     model.train()
     opt = make_optimizer(grid_groups(model, cfg), cfg)

@@ -297,6 +297,13 @@ def build_model(channels: int, preset: Preset, with_encoder: bool) -> Compressio
     return CompressionModel(channels, preset.shape, encoder_channels=(64, 128, 256) if with_encoder else None)
 
 
+def training_model(channels: int, cfg: FitConfig, device: torch.device) -> CompressionModel:
+    """The model a fit trains, on `device`, with the synthesizer in the fit's training precision."""
+    model = build_model(channels, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
+    model.texture_synthesizer.train_dtype = torch.bfloat16 if cfg.trains_bf16(device) else None
+    return model
+
+
 Callback = Callable[[FitProgress], None]
 
 
@@ -366,8 +373,7 @@ def _fit(mips: list[np.ndarray], cfg: FitConfig, callback: Callback | None,
     gen = torch.Generator().manual_seed(cfg.seed)
     sampler = fit_sampler(mips, cfg, device, gen)
     h, w, c = mips[0].shape
-    model = build_model(c, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
-    model.texture_synthesizer.train_dtype = torch.bfloat16 if cfg.trains_bf16(device) else None
+    model = training_model(c, cfg, device)
     budget = Budget(cfg.steps, cfg.seconds)
 
     def grid_loss(quant: str) -> torch.Tensor:

@@ -12,7 +12,7 @@ from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import FitConfig, MipSampler, build_model, falloff_shares, fit, grid_groups
+from models.fit import FitConfig, MipSampler, build_model, falloff_shares, fit, grid_groups, training_model
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
@@ -175,8 +175,10 @@ def test_the_synthesizer_trains_in_bfloat16_and_decodes_in_float32():
     assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in synth.parameters())
     mips = [np.full((s, s, 3), 0.5, np.float32) for s in (16, 8, 4, 2, 1)]
     for flag, dtype in ((False, None), (True, torch.bfloat16)):
-        model = fit(mips, FitConfig(PRESETS["bpp1"], steps=2, seconds=None, batch=64, synthesizer_bf16=flag))
-        assert model.texture_synthesizer.train_dtype is dtype
+        cfg = FitConfig(PRESETS["bpp1"], steps=2, seconds=None, batch=64, synthesizer_bf16=flag)
+        assert fit(mips, cfg).texture_synthesizer.train_dtype is dtype
+        # the model the training-step profile times (models.bench_speed) trains as the fit does
+        assert training_model(3, cfg, torch.device("cpu")).texture_synthesizer.train_dtype is dtype
 
 
 def test_shapes_of_the_reference_configuration():
