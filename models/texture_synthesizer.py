@@ -39,9 +39,14 @@ def input_layer(linear: nn.Linear, features: torch.Tensor, rest: torch.Tensor) -
     """linear(cat([features, rest])). In training only the features (the grids') get an input gradient: the
     positional encoding and the mip need none, and a gradient over all the layer's inputs cost more than the
     rest of the layer's backward (bpp2.4: 65 inputs, 24 of them features)."""
-    if features.requires_grad and torch.is_grad_enabled() and not torch.is_autocast_enabled(features.device.type):
-        return _FeatureLinear.apply(features, rest, linear.weight, linear.bias)
-    return linear(torch.cat([features, rest], dim=-1))
+    if not (features.requires_grad and torch.is_grad_enabled()):
+        return linear(torch.cat([features, rest], dim=-1))
+    weight, bias = linear.weight, linear.bias
+    device = features.device.type
+    if torch.is_autocast_enabled(device):  # the casts autocast would make; their backward gives float32 gradients
+        dtype = torch.get_autocast_dtype(device)
+        features, rest, weight, bias = (t.to(dtype) for t in (features, rest, weight, bias))
+    return _FeatureLinear.apply(features, rest, weight, bias)
 
 
 class _FeatureLinear(torch.autograd.Function):

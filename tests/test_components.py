@@ -152,11 +152,20 @@ def test_the_input_layer_is_linears_with_the_features_gradient_only():
     x = torch.cat([features, rest], dim=-1)
     plain = linear(x)
     theirs = torch.autograd.grad(plain, (features, linear.weight, linear.bias), upstream)
-    assert torch.equal(out, plain)
+    assert torch.equal(out, plain) and type(out.grad_fn).__name__ == "_FeatureLinearBackward"
     for a, b in zip(mine, theirs, strict=True):
         assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
     with torch.no_grad():  # decoding: no gradients, the plain layer
         assert torch.equal(input_layer(linear, features, rest), plain)
+    # under bfloat16 autocast (training's synthesizer) as autocast's own linear: bf16 output, float32 gradients
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, plain = input_layer(linear, features, rest), linear(x)
+    mine = torch.autograd.grad(out, (features, linear.weight, linear.bias), upstream)
+    theirs = torch.autograd.grad(plain, (features, linear.weight, linear.bias), upstream)
+    assert type(out.grad_fn).__name__ == "_FeatureLinearBackward"  # the features' gradient only, here too
+    assert out.dtype == plain.dtype == torch.bfloat16 and torch.allclose(out.float(), plain.float(), atol=0.05)
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.dtype == b.dtype == torch.float32 and torch.allclose(a, b, rtol=0.02, atol=0.02)
 
 
 def test_the_synthesizer_trains_in_bfloat16_and_decodes_in_float32():
