@@ -12,84 +12,23 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import moderngl
 from imgui_bundle import imgui
 
 from .errors import ViewerError
+from .gallery_cell import Cell
+from .gallery_draw import GalleryRenderer
+from .host import Host
 from .jobs import Job
 from .library_index import Entry, read_library
 from .log import Log
-from .materials_gl import TextureSet
 from .mesh import MeshData, load_mesh
-from .modes import PRESET_SEP, REGISTRY
-from .scene import DEFAULT_MESH, Scene, release_sets
-
-if TYPE_CHECKING:
-    from .app import Viewer
+from .scene import DEFAULT_MESH, release_sets
 
 MAX_LOADING = 2  # cells loading at once: a big library neither swamps the CPU nor fills memory in one go
-CELL_CACHE_MIB = None  # neural-feedback's tile cache per cell: the viewer's default budget
 SORTS = {"worst": "PSNR, worst first", "best": "PSNR, best first", "name": "name", "library": "library order"}
 CLICK_PX = 4.0  # a press and release closer than this is a click (a longer drag orbits the spheres)
-
-
-class Cell:
-    """One material of the library and the scene its texture sets load into."""
-
-    def __init__(self, entry: Entry, ctx: moderngl.Context):
-        self.entry = entry
-        self.log = Log()
-        self.scene = Scene(ctx, self.log, lambda mesh: None)
-        self.scene.cache_mib = CELL_CACHE_MIB
-        self.requested: set[str] = set()  # "material", "ngtc"
-        self.reported = 0  # errors of `log` said in the library's log
-
-    def load_failed(self) -> bool:
-        """Its maps or its .ngtc were asked for and did not load (an ASTC encoding failing only fails that mode)."""
-        if self.loading:
-            return False
-        scene = self.scene
-        return ("material" in self.requested and scene.material is None) or (
-            "ngtc" in self.requested and scene.ngtc_path is None)
-
-    def needs(self, mode: str) -> str | None:
-        """What `mode` is made from ("material" or "ngtc"), None when this material has not got it."""
-        spec = REGISTRY.get(mode.partition(PRESET_SEP)[0])
-        if spec is None or PRESET_SEP in mode:
-            return None  # further presets are the normal view's
-        if spec.source in ("material", "astc"):
-            return "material" if self.entry.source else None
-        return "ngtc" if self.entry.ngtc else None
-
-    def tset(self, mode: str) -> TextureSet | None:
-        return self.scene.sets.get(mode)
-
-    @property
-    def loading(self) -> bool:
-        return bool(self.scene.jobs)
-
-    def request(self, mode: str) -> bool:
-        """Start the next load `mode` needs (the maps or .ngtc, then an encoding); True when one started."""
-        need = self.needs(mode)
-        if need is None or self.loading or mode in self.scene.sets or mode in self.scene.failed:
-            return False
-        if need not in self.requested:
-            self.requested.add(need)
-            if need == "material":
-                self.scene.load_material(self.entry.source)
-            else:
-                self.scene.load_ngtc(self.entry.ngtc)
-            return True
-        self.scene.ensure({mode})  # an ASTC encoding or a transcoding, once the maps or .ngtc are in
-        return self.loading
-
-    def psnr(self, mode: str) -> float | None:
-        """PSNR at mip 0 in `mode`: its set's (ASTC: measured on load) or else what the library recorded."""
-        tset = self.tset(mode)
-        values = tset.psnr if tset is not None and tset.psnr else self.entry.psnr
-        return values[0] if values else None
 
 
 class Library:
@@ -107,7 +46,7 @@ class Library:
         self.chosen: str | None = None  # the material in the normal view
         self.mesh: MeshData | None = None
         self.mesh_job: Job | None = Job("sphere", lambda: load_mesh(DEFAULT_MESH), lambda mesh: None)
-        self.renderer = None  # viewer.gallery_draw.GalleryRenderer, made on the first gallery frame
+        self.renderer: GalleryRenderer | None = None  # made on the first gallery frame
         self._pressed: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------------------------- order
@@ -177,7 +116,7 @@ class Library:
 
     # ------------------------------------------------------------------------------------- choosing
 
-    def choose(self, viewer: Viewer, entry: Entry) -> None:
+    def choose(self, viewer: Host, entry: Entry) -> None:
         """Show `entry` in the normal view: the viewer's scene loads it (its earlier material's sets go)."""
         scene = viewer.scene
         release_sets(scene.sets, list(scene.sets))
@@ -194,7 +133,7 @@ class Library:
 
     # ------------------------------------------------------------------------------------- frame
 
-    def update(self, viewer: Viewer) -> None:
+    def update(self, viewer: Host) -> None:
         """Each frame, before drawing: the loads, the G key, a click on a gallery cell."""
         if viewer.scene.mesh is not None and self.mesh is None and viewer.scene.mesh_path == DEFAULT_MESH:
             self.mesh = viewer.scene.mesh  # the viewer's sphere: no need to wait for our own
@@ -216,10 +155,8 @@ class Library:
                 if cell is not None:
                     self.choose(viewer, cell.entry)
 
-    def render(self, viewer: Viewer, target: moderngl.Framebuffer, size: tuple[int, int]) -> dict[str, float]:
+    def render(self, viewer: Host, target: moderngl.Framebuffer, size: tuple[int, int]) -> dict[str, float]:
         """The gallery into `target`; GPU milliseconds per pass."""
-        from .gallery_draw import GalleryRenderer
-
         if self.renderer is None:
             self.renderer = GalleryRenderer(viewer.ctx)
         if self.mesh is not None and self.renderer.mesh is not self.mesh:

@@ -7,16 +7,13 @@ turn together with the viewer's orbit camera (left drag)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import moderngl
 from imgui_bundle import imgui
 
 from .camera import OrbitCamera
+from .gallery_cell import Cell
 from .renderer import Renderer, ViewState
-
-if TYPE_CHECKING:
-    from .gallery import Cell
 
 LABEL_PX = 20  # the band under each sphere for its label
 GAP_PX = 6

@@ -5,19 +5,16 @@ Scene, Compare and Facts sections show it as they show a single material."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .gltf_scene import load_gltf_scene
+from .host import Host
 from .picking import Picker
 from .scene_draw import SceneDraw
 from .scene_materials import SceneMaterials
 
-if TYPE_CHECKING:
-    from .app import Viewer
-
 
 class GltfView:
-    def __init__(self, viewer: Viewer, path: Path, **compress):
+    def __init__(self, viewer: Host, path: Path, **compress):
         self.viewer = viewer
         self.data = load_gltf_scene(path)  # a ViewerError in one line: nothing changed yet
         self.materials = SceneMaterials(viewer.ctx, viewer.log, self.data, **compress)  # the .ngtc budget
