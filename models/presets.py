@@ -22,9 +22,10 @@ DEFAULT_LR_SYNTHESIZER = 0.01  # the synthesizer's learning rate with free grids
 # The synthesizer's width from bpp4 up (32 below, the paper's): trained in bfloat16 (`FitConfig.synthesizer_bf16`), a
 # 48-wide synthesizer costs a CPU step what a float32 32-wide one did, and at 100 s of one core it gained 0.2-0.95 dB
 # at mip 0 (old chest bpp16 +0.95, tiles bpp12 +0.46 at 64, bpp2.4 +0.2-0.36) and up to 1.2 dB at mips 1-4
-# (docs/benchmarks.md, "A wider synthesizer in bfloat16"). At 120 s on both cores: mip-0 BD-rate -52.4 -> -54.3% on
-# the old chest, -76.9 -> -77.5% on tiles, rocks unchanged; aluminium's bpp12-16 lost 0.8-1 dB at 54-56 dB (bf16
-# outputs, since kept float32 in training). Its fp16 weights add ~13 KB a file (0.1 bpp at 1024x1024,
+# (docs/benchmarks.md, "A wider synthesizer in bfloat16"). At 120 s on both cores, seven sets, with the float32 stream:
+# mip-0 BD-rate -52.4 -> -54.1% on the old chest, -76.9 -> -77.7% tiles, -72.0 -> -72.9% snow rock, the others within
+# 0.6 points; on the 2048x2048 BoomBox the wider steps leave bpp8 under bpp4 (docs/benchmarks.md, "Seven sets at
+# 120 s with the wide, float32-stream synthesizer"). Its fp16 weights add ~13 KB a file (0.1 bpp at 1024x1024,
 # too much below bpp4) and every decode does twice the multiply-adds. bpp2.4 stays 32 wide: its warm start's shared
 # weights are trained for that shape, and it is the viewer's default.
 WIDE = 48
