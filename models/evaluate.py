@@ -344,6 +344,11 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     # the synthesizer's learning rate, keyed where it was before presets carried it (same fits, same keys)
     del cfg["preset"]["lr_synthesizer"]
     cfg["lr_synthesizer"] = fit.synthesizer_lr
+    boost = fit.boost_for(material.width, material.height)  # as the fit resolves it for this size
+    if boost == 1.0:  # keyed as before the boost existed: same fits
+        del cfg["mip0_boost"]
+    else:
+        cfg["mip0_boost"] = boost
     device = pick_device(opts.device)
     cfg["device"] = device.type
     cfg["synthesizer_bf16"] = fit.trains_bf16(device)  # as the fit resolves it on this device

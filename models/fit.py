@@ -71,6 +71,11 @@ class FitConfig:
     # below's on every set. Weights rather than more texels: the same step. None: as drawn. docs/benchmarks.md,
     # "The coarse mips' weight in the loss".
     coarse_falloff: float | None = 0.55
+    # Mip 0's texels a step, times what the falloff draws of them, each weighing 1 / this in the loss: the objective is
+    # the same, its estimate at mip 0 finer. A fine G0 has more values than a fit reads well in 120 s (a 2048x2048 bpp8
+    # G0 has 8.4 M; its mip-0 texels are drawn ~3 times in a fit), and more of them a step paid at every mip although
+    # the step costs more. None: `auto_mip0_boost` of the material's size (docs/benchmarks.md, "Mip 0's texels a step").
+    mip0_boost: float | None = None
     # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
     # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
     deterministic: bool = True
@@ -87,6 +92,12 @@ class FitConfig:
     def falloff(self) -> float:
         """The mip falloff this fit samples with: its own when set, else the preset's."""
         return self.preset.mip_falloff if self.mip_falloff is None else self.mip_falloff
+
+    def boost_for(self, width: int, height: int) -> float:
+        """The mip-0 boost this fit trains with on a width x height material: its own when set, else automatic."""
+        if self.mip0_boost is not None:
+            return self.mip0_boost
+        return auto_mip0_boost(width, height, self.preset.mip0_boost_scale)
 
     @property
     def synthesizer_lr(self) -> float:
@@ -144,6 +155,20 @@ class Budget:
 COARSE_MIPS = (3, 4)
 
 
+# `auto_mip0_boost`: mip-0 texels at which mip 0 gets twice its texels a step, and the most it gets
+BOOST_REFERENCE_TEXELS = 1 << 20
+MAX_MIP0_BOOST = 4.0
+
+
+def auto_mip0_boost(width: int, height: int, scale: float = 1.0) -> float:
+    """`FitConfig.mip0_boost` for a width x height material: 2 at 1024x1024, growing with the side (4 at 2048x2048,
+    the most: a step's cost grows with it), 1 at 512x512 and below. Measured at 100-120 s of one thread at 1024x1024:
+    mip 0 +0.14 / +0.16 dB (rocks bpp2.4 / old chest bpp1), +0.44 / +0.72 (old chest bpp4 / bpp8; 4 gave bpp4 +0.22,
+    3 gave bpp16 -0.22); at 2048x2048 the BoomBox's bpp8 gained 1.7 / 2.6 dB at mip 0 with 2 / 4, every mip higher.
+    `scale`: the preset's (`Preset.mip0_boost_scale`)."""
+    return float(min(MAX_MIP0_BOOST, max(1.0, 2.0 * scale * math.sqrt(width * height / BOOST_REFERENCE_TEXELS))))
+
+
 def falloff_shares(falloff: float, mips: int) -> np.ndarray:
     """Each mip's share of a batch, falling as falloff^m, summing to 1."""
     share = np.array([falloff**m for m in range(mips)])
@@ -169,7 +194,7 @@ class MipSampler:
     the host knows (`runs`); on a GPU the draws are made there, so that a step never waits for the device."""
 
     def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float,
-                 epochs: bool = False, coarse_falloff: float | None = None):
+                 epochs: bool = False, coarse_falloff: float | None = None, mip0_boost: float = 1.0):
         self.epochs = epochs
         self.orders: list[torch.Tensor | None] = [None] * len(mips)
         self.cursors = [0] * len(mips)
@@ -186,6 +211,10 @@ class MipSampler:
         self.uv = self.uv.to(device)
         self.share = falloff_shares(falloff, len(mips))
         self.weight = loss_weights(self.share, coarse_falloff)
+        self.mip0_boost = mip0_boost  # `FitConfig.mip0_boost`: mip 0 draws this times its share, each weighing 1/it
+        if mip0_boost != 1.0:
+            self.weight = self.weight.copy()
+            self.weight[0] /= mip0_boost
         self._weights: dict[int, torch.Tensor | None] = {}
         self.device, self.gen = device, generator
         # Draws on the CPU keep a CPU fit's bits as they were; a GPU draws with its own generator, seeded from ours
@@ -195,7 +224,8 @@ class MipSampler:
         self._mips: dict[int, torch.Tensor] = {}
 
     def counts(self, batch: int) -> list[int]:
-        return [max(16, int(round(batch * s))) for s in self.share]
+        """Texels a `sample(batch)` draws from each mip: its share of `batch`, mip 0's times the boost."""
+        return [max(16, int(round(batch * s * (self.mip0_boost if m == 0 else 1.0)))) for m, s in enumerate(self.share)]
 
     def runs(self, batch: int) -> tuple[MipRun, ...]:
         """The mips of a `sample(batch)`, in order: what the model reads them by without reading the device."""
@@ -264,7 +294,8 @@ class MipSampler:
 
 def fit_sampler(mips: list[np.ndarray], cfg: FitConfig, device: torch.device, generator: torch.Generator) -> MipSampler:
     """The texel sampler a fit draws its batches from, as `cfg` sets it up."""
-    return MipSampler(mips, device, generator, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff)
+    h, w = mips[0].shape[:2]
+    return MipSampler(mips, device, generator, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff, cfg.boost_for(w, h))
 
 
 def texel_loss(out: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

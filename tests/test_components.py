@@ -12,7 +12,18 @@ from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
-from models.fit import FitConfig, MipSampler, build_model, falloff_shares, fit, grid_groups, training_model
+from models.fit import (
+    MAX_MIP0_BOOST,
+    FitConfig,
+    MipSampler,
+    auto_mip0_boost,
+    build_model,
+    falloff_shares,
+    fit,
+    fit_sampler,
+    grid_groups,
+    training_model,
+)
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
 from models.grid_taps import MIX, mix_centred, wrapped
 from models.material import load_material
@@ -270,6 +281,35 @@ def test_coarse_mips_weigh_at_least_the_coarse_falloffs_share():
     for n in (1, 2, 4):  # chains that end before or at the coarse mips
         short = MipSampler(mips[-n:], torch.device("cpu"), torch.Generator(), 0.45, coarse_falloff=0.55)
         assert (short.weights(64) is None) == (n <= 3)
+
+
+def test_mip0_boost_draws_more_of_mip_0_and_keeps_the_objective():
+    """A boost of K draws K times mip 0's texels, each weighing 1/K: every mip's share of the loss is as without it."""
+    mips = [np.zeros((s, s, 1), np.float32) for s in (256, 128, 64, 32, 16, 8, 4, 2, 1)]
+    plain = MipSampler(mips, torch.device("cpu"), torch.Generator(), 0.45, coarse_falloff=0.55)
+    boosted = MipSampler(mips, torch.device("cpu"), torch.Generator(), 0.45, coarse_falloff=0.55, mip0_boost=2.0)
+    before, after = plain.counts(8192), boosted.counts(8192)
+    assert after[0] == 2 * before[0] and after[1:] == before[1:]
+    loss_share = [np.asarray(s.counts(8192)) * s.weight for s in (plain, boosted)]
+    assert np.allclose(loss_share[0], loss_share[1])
+    _, mip, _ = boosted.sample(8192)
+    assert len(mip) == sum(after) and int((mip == 0).sum()) == after[0]
+    weights = boosted.weights(8192)[:, 0]
+    assert torch.allclose(weights[mip == 0], torch.tensor(plain.weight[0] / 2, dtype=torch.float32))
+
+
+def test_mip0_boost_grows_with_the_material_and_is_bounded():
+    sides = (256, 512, 1024, 1536, 2048, 4096)
+    boosts = [auto_mip0_boost(side, side) for side in sides]
+    assert boosts[:2] == [1.0, 1.0] and boosts[2] == 2.0 and boosts[-2:] == [MAX_MIP0_BOOST] * 2
+    assert boosts == sorted(boosts)
+    assert auto_mip0_boost(2048, 512) == auto_mip0_boost(1024, 1024)  # by texels, whatever the aspect
+    # the fit's own setting wins; the sampler a fit builds carries what the fit resolves for the material
+    cfg = FitConfig(PRESETS["bpp8"], steps=1, seconds=None)
+    chain = [np.zeros((s, s, 1), np.float32) for s in (1024, 512)]
+    assert fit_sampler(chain, cfg, torch.device("cpu"), torch.Generator()).mip0_boost == 2.0
+    cfg.mip0_boost = 1.5
+    assert cfg.boost_for(1024, 1024) == 1.5
 
 
 def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
