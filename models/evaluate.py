@@ -344,9 +344,9 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     # the synthesizer's learning rate, keyed where it was before presets carried it (same fits, same keys)
     del cfg["preset"]["lr_synthesizer"]
     cfg["lr_synthesizer"] = fit.synthesizer_lr
-    # the mip-0 boost as the fit resolves it for this size (the preset's scale included), keyed only where it is not
-    # 1: those are the fits from before the boost existed
-    del cfg["preset"]["mip0_boost_scale"]
+    # the mip-0 boost as the fit resolves it for this size (by the preset's growth), keyed only where it is not 1:
+    # those are the fits from before the boost existed
+    del cfg["preset"]["mip0_boost_growth"]
     boost = fit.boost_for(material.width, material.height)
     if boost == 1.0:
         del cfg["mip0_boost"]

@@ -97,7 +97,7 @@ class FitConfig:
         """The mip-0 boost this fit trains with on a width x height material: its own when set, else automatic."""
         if self.mip0_boost is not None:
             return self.mip0_boost
-        return auto_mip0_boost(width, height, self.preset.mip0_boost_scale)
+        return auto_mip0_boost(width, height, self.preset.mip0_boost_growth)
 
     @property
     def synthesizer_lr(self) -> float:
@@ -160,13 +160,16 @@ BOOST_REFERENCE_TEXELS = 1 << 20
 MAX_MIP0_BOOST = 4.0
 
 
-def auto_mip0_boost(width: int, height: int, scale: float = 1.0) -> float:
-    """`FitConfig.mip0_boost` for a width x height material: 2 at 1024x1024, growing with the side (4 at 2048x2048,
-    the most: a step's cost grows with it), 1 at 512x512 and below. Measured at 100-120 s of one thread at 1024x1024:
-    mip 0 +0.14 / +0.16 dB (rocks bpp2.4 / old chest bpp1), +0.44 / +0.72 (old chest bpp4 / bpp8; 4 gave bpp4 +0.22,
-    3 gave bpp16 -0.22); at 2048x2048 the BoomBox's bpp8 gained 1.7 / 2.6 dB at mip 0 with 2 / 4, every mip higher.
-    `scale`: the preset's (`Preset.mip0_boost_scale`)."""
-    return float(min(MAX_MIP0_BOOST, max(1.0, 2.0 * scale * math.sqrt(width * height / BOOST_REFERENCE_TEXELS))))
+def auto_mip0_boost(width: int, height: int, growth: str = "side") -> float:
+    """`FitConfig.mip0_boost` for a width x height material, at least 1 and at most `MAX_MIP0_BOOST` (a step's cost
+    grows with it). `growth` (`Preset.mip0_boost_growth`) "side": 2 x side / 1024 (2 at 1024x1024, 4 at 2048x2048, 1
+    at 512x512); "area": area / 1024^2 (1 at 1024x1024, 4 at 2048x2048). Measured at 100-120 s of one thread at
+    1024x1024: mip 0 +0.14 / +0.16 dB (rocks bpp2.4 / old chest bpp1), +0.44 / +0.72 (old chest bpp4 / bpp8; 4 gave
+    bpp4 +0.22), but bpp16 lost with 2 or 3 (-0.11 / -0.22); at 2048x2048 the BoomBox's bpp8 gained 1.7 / 2.6 dB at mip
+    0 with 2 / 4, every mip higher, and bpp12 / bpp16 (two threads) 1.4 / 1.2 dB with 4 rather than 2."""
+    ratio = width * height / BOOST_REFERENCE_TEXELS
+    boost = 2.0 * math.sqrt(ratio) if growth == "side" else ratio
+    return float(min(MAX_MIP0_BOOST, max(1.0, boost)))
 
 
 def falloff_shares(falloff: float, mips: int) -> np.ndarray:

@@ -41,8 +41,8 @@ class Preset:
     mip_falloff: float = DEFAULT_MIP_FALLOFF
     # The synthesizer's learning rate with free grids: a training setting too.
     lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER
-    # Scales the extra mip-0 texels a step that larger materials get (`fit.auto_mip0_boost`): a training setting.
-    mip0_boost_scale: float = 1.0
+    # How the extra mip-0 texels a step grow with the material (`fit.auto_mip0_boost`): with its side or its area.
+    mip0_boost_growth: str = "side"
 
     def renamed(self, name: str, shape: DecoderShape) -> Preset:
         """Another shape under another name, trained with this preset's settings."""
@@ -59,7 +59,7 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
            activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
            pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER,
-           g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS, mip0_boost_scale: float = 1.0) -> Preset:
+           g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS, mip0_boost_growth: str = "side") -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu).
     Grid pyramids are prefiltered unless `pyramid_prefilter` says otherwise."""
     prefilter = grid_pyramid if pyramid_prefilter is None else pyramid_prefilter
@@ -68,7 +68,7 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
                                       activation=activation, grid_pyramid=grid_pyramid,
                                       pyramid_prefilter=prefilter, g0_bits=g0_bits, g1_bits=g1_bits),
-                  mip_falloff, lr_synthesizer, mip0_boost_scale)
+                  mip_falloff, lr_synthesizer, mip0_boost_growth)
 
 
 PRESETS: dict[str, Preset] = {
@@ -122,12 +122,13 @@ PRESETS: dict[str, Preset] = {
         # and 16.5 bpp of grids): cheaper steps (20-40% more in 120 s) and at 120 s mip 0 +0.1 to +1.4 dB on all
         # seven eval sets, mips 1-4 mostly within 1 dB (docs/benchmarks.md, "bpp12 and bpp16 with G1 at cell 8").
         # Their falloff already draws more of mip 0, and twice or three times its texels a step lost at 1024x1024
-        # (the old chest's bpp16, 100 s: mip 0 -0.11 / -0.22 dB, mips 1-4 -0.4 to -0.6): half the others' boost, so 1
-        # there and 2 at 2048x2048 (`fit.auto_mip0_boost`; docs/benchmarks.md, "Mip 0's texels a step").
+        # (the old chest's bpp16, 100 s: mip 0 -0.11 / -0.22 dB, mips 1-4 -0.4 to -0.6), while at 2048x2048 four times
+        # them beat twice by 1.2-1.4 dB: their boost grows with the area, 1 at 1024x1024 and 4 at 2048x2048
+        # (`fit.auto_mip0_boost`; docs/benchmarks.md, "Mip 0's texels a step").
         preset("bpp12", 12, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
-               lr_synthesizer=0.02, mip0_boost_scale=0.5),
+               lr_synthesizer=0.02, mip0_boost_growth="area"),
         preset("bpp16", 16, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
-               lr_synthesizer=0.02, mip0_boost_scale=0.5),
+               lr_synthesizer=0.02, mip0_boost_growth="area"),
     )
 }
 DEFAULT_PRESET = "bpp2.4"

@@ -300,14 +300,17 @@ def test_mip0_boost_draws_more_of_mip_0_and_keeps_the_objective():
 
 def test_mip0_boost_grows_with_the_material_and_is_bounded():
     sides = (256, 512, 1024, 1536, 2048, 4096)
-    boosts = [auto_mip0_boost(side, side) for side in sides]
-    assert boosts[:2] == [1.0, 1.0] and boosts[2] == 2.0 and boosts[-2:] == [MAX_MIP0_BOOST] * 2
-    assert boosts == sorted(boosts)
-    assert auto_mip0_boost(2048, 512) == auto_mip0_boost(1024, 1024)  # by texels, whatever the aspect
-    # the fit's own setting wins; the sampler a fit builds carries what the fit resolves for the material
+    for growth, at_1024 in (("side", 2.0), ("area", 1.0)):
+        boosts = [auto_mip0_boost(side, side, growth) for side in sides]
+        assert boosts[:2] == [1.0, 1.0] and boosts[2] == at_1024 and boosts[-2:] == [MAX_MIP0_BOOST] * 2
+        assert boosts == sorted(boosts)
+        assert auto_mip0_boost(2048, 512, growth) == auto_mip0_boost(1024, 1024, growth)  # by texels, any aspect
+    # the presets say how theirs grows; the fit's own setting wins; the sampler a fit builds carries what it resolves
+    assert {p.mip0_boost_growth for p in PRESETS.values()} == {"side", "area"}
     cfg = FitConfig(PRESETS["bpp8"], steps=1, seconds=None)
     chain = [np.zeros((s, s, 1), np.float32) for s in (1024, 512)]
     assert fit_sampler(chain, cfg, torch.device("cpu"), torch.Generator()).mip0_boost == 2.0
+    assert FitConfig(PRESETS["bpp16"], steps=1, seconds=None).boost_for(1024, 1024) == 1.0
     cfg.mip0_boost = 1.5
     assert cfg.boost_for(1024, 1024) == 1.5
 

@@ -340,15 +340,15 @@ def test_cache_key_holds_the_rate_the_synthesizer_trains_at(tmp_path, monkeypatc
 
 def test_cache_key_holds_the_mip0_boost_the_fit_resolves(tmp_path):
     """A fit without the mip-0 boost (1: small materials, the top presets at 1024x1024) keys as before the boost
-    existed, so its earlier files are reused; a boosted one keys the boost it trains with, whatever the preset's scale
-    that gave it."""
+    existed, so its earlier files are reused; a boosted one keys the boost it trains with, whatever the preset's
+    growth that gave it."""
     from models.material import load_material
 
     material = load_material(TILES)
     fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
     small = material.crop(0, 0, 256, 256)
     key = ev.neural_cache_key(small, astc.material_fingerprint(small), "bpp8", opts)["fit"]
-    assert "mip0_boost" not in key and "mip0_boost_scale" not in key["preset"]
+    assert "mip0_boost" not in key and "mip0_boost_growth" not in key["preset"]
     assert ev.neural_cache_key(material, fp, "bpp8", opts)["fit"]["mip0_boost"] == 2.0  # tiles: 1024x1024
     assert "mip0_boost" not in ev.neural_cache_key(material, fp, "bpp16", opts)["fit"]
 
