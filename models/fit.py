@@ -158,6 +158,7 @@ COARSE_MIPS = (3, 4)
 # `auto_mip0_boost`: mip-0 texels at which mip 0 gets twice its texels a step, and the most it gets
 BOOST_REFERENCE_TEXELS = 1 << 20
 MAX_MIP0_BOOST = 4.0
+BOOST_GROWTHS = ("side", "area")  # `Preset.mip0_boost_growth`
 
 
 def auto_mip0_boost(width: int, height: int, growth: str = "side") -> float:
@@ -167,6 +168,8 @@ def auto_mip0_boost(width: int, height: int, growth: str = "side") -> float:
     1024x1024: mip 0 +0.14 / +0.16 dB (rocks bpp2.4 / old chest bpp1), +0.44 / +0.72 (old chest bpp4 / bpp8; 4 gave
     bpp4 +0.22), but bpp16 lost with 2 or 3 (-0.11 / -0.22); at 2048x2048 the BoomBox's bpp8 gained 1.7 / 2.6 dB at mip
     0 with 2 / 4, every mip higher, and bpp12 / bpp16 (two threads) 1.4 / 1.2 dB with 4 rather than 2."""
+    if growth not in BOOST_GROWTHS:
+        raise ValueError(f"unknown mip-0 boost growth {growth!r}; choose one of {', '.join(BOOST_GROWTHS)}")
     ratio = width * height / BOOST_REFERENCE_TEXELS
     boost = 2.0 * math.sqrt(ratio) if growth == "side" else ratio
     return float(min(MAX_MIP0_BOOST, max(1.0, boost)))
@@ -215,9 +218,7 @@ class MipSampler:
         self.share = falloff_shares(falloff, len(mips))
         self.weight = loss_weights(self.share, coarse_falloff)
         self.mip0_boost = mip0_boost  # `FitConfig.mip0_boost`: mip 0 draws this times its share, each weighing 1/it
-        if mip0_boost != 1.0:
-            self.weight = self.weight.copy()
-            self.weight[0] /= mip0_boost
+        self.weight[0] /= mip0_boost  # loss_weights made this array: ours to change
         self._weights: dict[int, torch.Tensor | None] = {}
         self.device, self.gen = device, generator
         # Draws on the CPU keep a CPU fit's bits as they were; a GPU draws with its own generator, seeded from ours

@@ -42,7 +42,7 @@ class Preset:
     # The synthesizer's learning rate with free grids: a training setting too.
     lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER
     # How the extra mip-0 texels a step grow with the material (`fit.auto_mip0_boost`): with its side or its area.
-    mip0_boost_growth: str = "side"
+    mip0_boost_growth: str = "side"  # fit.BOOST_GROWTHS
 
     def renamed(self, name: str, shape: DecoderShape) -> Preset:
         """Another shape under another name, trained with this preset's settings."""

@@ -305,6 +305,8 @@ def test_mip0_boost_grows_with_the_material_and_is_bounded():
         assert boosts[:2] == [1.0, 1.0] and boosts[2] == at_1024 and boosts[-2:] == [MAX_MIP0_BOOST] * 2
         assert boosts == sorted(boosts)
         assert auto_mip0_boost(2048, 512, growth) == auto_mip0_boost(1024, 1024, growth)  # by texels, any aspect
+    with pytest.raises(ValueError, match="growth"):
+        auto_mip0_boost(1024, 1024, "volume")
     # the presets say how theirs grows; the fit's own setting wins; the sampler a fit builds carries what it resolves
     assert {p.mip0_boost_growth for p in PRESETS.values()} == {"side", "area"}
     cfg = FitConfig(PRESETS["bpp8"], steps=1, seconds=None)
