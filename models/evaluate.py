@@ -329,7 +329,7 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     """What an .ngtc depends on: the material (fingerprint, layout), every FitConfig field (preset, method,
     budget, seed, batch, learning rates...; the device as its kind), the warm start's weights and the file
     format."""
-    from .fit import pick_device
+    from .fit import SHORT_FIT_STEPS, pick_device
     from .spec import FORMAT_VERSION, QUANT_BITS
 
     fit = fit_config(preset, opts)
@@ -352,6 +352,9 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
         del cfg["mip0_boost"]
     else:
         cfg["mip0_boost"] = boost
+    # larger steps in short fits: keyed where they can change the fit (a time budget, or too few steps)
+    if not cfg["short_fit_lr"] or (fit.steps and fit.steps >= SHORT_FIT_STEPS):
+        del cfg["short_fit_lr"]
     device = pick_device(opts.device)
     cfg["device"] = device.type
     cfg["synthesizer_bf16"] = fit.trains_bf16(device)  # as the fit resolves it on this device

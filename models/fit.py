@@ -76,6 +76,12 @@ class FitConfig:
     # G0 has 8.4 M; its mip-0 texels are drawn ~3 times in a fit), and more of them a step paid at every mip although
     # the step costs more. None: `auto_mip0_boost` of the material's size (docs/benchmarks.md, "Mip 0's texels a step").
     mip0_boost: float | None = None
+    # A fit of fewer steps than `SHORT_FIT_STEPS` takes larger ones: free grids' learning rates times
+    # `short_fit_scale` of the steps it will make (counted from a time budget's first steps). At 1300 steps (30 s of
+    # bpp2.4 on this CPU) grids x2 and the synthesizer x1.5 gained 0.5-0.9 dB at mip 0; at 4500-7000 steps x2 gained
+    # at most 0.3 dB and lost up to 2.3, so long fits keep the rates they were tuned at (docs/benchmarks.md,
+    # "Short fits take larger steps").
+    short_fit_lr: bool = True
     # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
     # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
     deterministic: bool = True
@@ -148,6 +154,30 @@ class Budget:
         if self.steps:
             return min(1.0, self.step / self.steps)
         return min(1.0, self.elapsed / self.seconds)
+
+    def expected_steps(self) -> float | None:
+        """The steps the budget will allow: its own count, or for a time budget the pace so far once
+        `PACE_SHARE` of it has passed (None before)."""
+        if self.steps:
+            return float(self.steps)
+        fraction = self.fraction
+        return self.step / fraction if fraction >= PACE_SHARE and self.step else None
+
+
+# A time budget's steps are counted from its pace over this share of it (the first steps, slower, weigh little)
+PACE_SHARE = 0.03
+# `short_fit_scale`: below this many steps the free grids' learning rates grow, up to twice at half of it; a
+# synthesizer up to `NARROW_SYNTHESIZER` wide up to 1.5 times, a wider one not at all: at 1.5 times its rate the 48-wide
+# one lost 0.6 dB at 300 steps (the old chest, bpp12), at twice 2.1 dB at 1000 (bpp8)
+SHORT_FIT_STEPS = 3000
+MAX_SHORT_FIT_SCALE = {"grids": 2.0, "synthesizer": 1.5, "wide synthesizer": 1.0}
+NARROW_SYNTHESIZER = 32
+
+
+def short_fit_scale(expected_steps: float, part: str) -> float:
+    """The factor on a free-grid fit's learning rate for `part` (a key of MAX_SHORT_FIT_SCALE) in a fit of
+    `expected_steps` steps: SHORT_FIT_STEPS / steps, at least 1 and at most MAX_SHORT_FIT_SCALE[part]."""
+    return min(MAX_SHORT_FIT_SCALE[part], max(1.0, SHORT_FIT_STEPS / max(expected_steps, 1.0)))
 
 
 # The coarse mips the evaluation measures that the presets' falloffs starve: in the loss, mip 3 and 4 weigh at least
@@ -344,7 +374,9 @@ Callback = Callable[[FitProgress], None]
 
 def synthesizer_group(model: CompressionModel, lr: float, cfg: FitConfig) -> dict:
     """The optimizer's parameter group for the synthesizer, with its own beta2 (the grids keep `adam_beta2`)."""
-    return {"params": model.texture_synthesizer.parameters(), "lr": lr, "betas": (0.9, cfg.adam_beta2_synthesizer)}
+    wide = model.texture_synthesizer.input.out_features > NARROW_SYNTHESIZER
+    return {"params": model.texture_synthesizer.parameters(), "lr": lr, "betas": (0.9, cfg.adam_beta2_synthesizer),
+            "part": "wide synthesizer" if wide else "synthesizer"}
 
 
 def make_optimizer(groups: list[dict], cfg: FitConfig) -> torch.optim.Adam:
@@ -357,7 +389,19 @@ def grid_groups(model: CompressionModel, cfg: FitConfig) -> list[dict]:
     refined (built by an encoder or the warm start) rather than trained from random."""
     lr_synthesizer = cfg.synthesizer_lr * (cfg.refine_lr_scale if cfg.method == "warm" else 1.0)
     lr_grids = cfg.lr_grids if cfg.method == "grids" else cfg.lr_grids_refine
-    return [{"params": model.grids.parameters(), "lr": lr_grids}, synthesizer_group(model, lr_synthesizer, cfg)]
+    return [{"params": model.grids.parameters(), "lr": lr_grids, "part": "grids"},
+            synthesizer_group(model, lr_synthesizer, cfg)]
+
+
+def lr_scales(groups: list[dict], budget: Budget, cfg: FitConfig) -> list[float] | None:
+    """Each group's `short_fit_scale` once the budget's steps are known (None until then); all 1 unless the fit
+    trains free grids with `short_fit_lr`."""
+    if not (cfg.short_fit_lr and cfg.method == "grids"):
+        return [1.0] * len(groups)
+    steps = budget.expected_steps()
+    if steps is None:
+        return None
+    return [short_fit_scale(steps, g["part"]) if "part" in g else 1.0 for g in groups]
 
 
 def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: Budget, span: tuple[float, float],
@@ -367,10 +411,12 @@ def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: B
     opt = make_optimizer(groups, cfg)
     base = [g["lr"] for g in opt.param_groups]
     lo, hi = span
+    scales = None
     while budget.fraction < hi:
         local = (budget.fraction - lo) / (hi - lo)
-        for g, lr in zip(opt.param_groups, base, strict=True):
-            g["lr"] = lr * cosine(local, cfg.lr_floor)
+        scales = scales or lr_scales(opt.param_groups, budget, cfg)
+        for g, lr, scale in zip(opt.param_groups, base, scales or [1.0] * len(base), strict=True):
+            g["lr"] = lr * scale * cosine(local, cfg.lr_floor)
         loss = loss_fn("noise" if local < cfg.noise_share else "ste")
         opt.zero_grad(set_to_none=True)
         loss.backward()

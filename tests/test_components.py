@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 import torch
 
+from models import fit as fit_module
 from models import ngtc_file
 from models.codec import rate_preset
 from models.compression_model import CompressionModel, decompress
 from models.decoder_shape import grid_shape
 from models.fit import (
     MAX_MIP0_BOOST,
+    MAX_SHORT_FIT_SCALE,
+    PACE_SHARE,
+    SHORT_FIT_STEPS,
+    Budget,
     FitConfig,
     MipSampler,
     auto_mip0_boost,
@@ -22,6 +27,8 @@ from models.fit import (
     fit,
     fit_sampler,
     grid_groups,
+    make_optimizer,
+    short_fit_scale,
     training_model,
 )
 from models.grid_sampler import GridSampler, bilinear, corners, texel_uv
@@ -315,6 +322,37 @@ def test_mip0_boost_grows_with_the_material_and_is_bounded():
     assert FitConfig(PRESETS["bpp16"], steps=1, seconds=None).boost_for(1024, 1024) == 1.0
     cfg.mip0_boost = 1.5
     assert cfg.boost_for(1024, 1024) == 1.5
+
+
+def test_short_fits_take_larger_steps(monkeypatch):
+    assert short_fit_scale(SHORT_FIT_STEPS, "grids") == short_fit_scale(10 * SHORT_FIT_STEPS, "grids") == 1.0
+    assert short_fit_scale(SHORT_FIT_STEPS / 1.25, "grids") == short_fit_scale(SHORT_FIT_STEPS / 1.25, "synthesizer")
+    assert short_fit_scale(100, "grids") == MAX_SHORT_FIT_SCALE["grids"] == 2.0
+    assert short_fit_scale(100, "synthesizer") == MAX_SHORT_FIT_SCALE["synthesizer"] == 1.5
+    assert short_fit_scale(100, "wide synthesizer") == 1.0
+    # a step budget is known at once; a time budget from its pace once PACE_SHARE of it has passed
+    assert Budget(1200, None).expected_steps() == 1200
+    timed = Budget(None, 100.0)
+    timed.step = 50
+    assert timed.expected_steps() is None
+    timed.start -= 4 * PACE_SHARE * 100.0
+    assert timed.expected_steps() == pytest.approx(50 / (4 * PACE_SHARE), rel=0.01)
+    # the rates a short fit ends at: its grids' and its synthesizer's scaled apart (a wide synthesizer's not at all),
+    # and as set without the rule
+    made = []
+    monkeypatch.setattr(fit_module, "make_optimizer", lambda groups, cfg: made.append(make_optimizer(groups, cfg))
+                        or made[-1])
+    mips = [np.random.default_rng(0).random((s, s, 3), dtype=np.float32) for s in (16, 8, 4, 2, 1)]
+    for name, synthesizer_part in (("bpp2.4", "synthesizer"), ("bpp12", "wide synthesizer")):
+        ratios = []
+        for short in (True, False):
+            fit(mips, FitConfig(PRESETS[name], steps=20, seconds=None, short_fit_lr=short, lr_floor=0.5))
+            grids, synthesizer = (g["lr"] for g in made[-1].param_groups)
+            ratios.append(grids / synthesizer)
+        plain = FitConfig.lr_grids / PRESETS[name].lr_synthesizer
+        assert ratios[1] == pytest.approx(plain)
+        scaled = MAX_SHORT_FIT_SCALE["grids"] / MAX_SHORT_FIT_SCALE[synthesizer_part]
+        assert ratios[0] == pytest.approx(plain * scaled) and scaled > 1
 
 
 def test_training_settings_come_from_the_preset_unless_the_fit_sets_them():
