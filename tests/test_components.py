@@ -17,6 +17,7 @@ from models.fit import (
     MAX_MIP0_BOOST,
     MAX_SHORT_FIT_SCALE,
     PACE_SHARE,
+    SHORT_FIT_PASSES,
     SHORT_FIT_STEPS,
     Budget,
     FitConfig,
@@ -330,6 +331,10 @@ def test_short_fits_take_larger_steps(monkeypatch):
     assert short_fit_scale(100, "grids") == MAX_SHORT_FIT_SCALE["grids"] == 2.0
     assert short_fit_scale(100, "synthesizer") == MAX_SHORT_FIT_SCALE["synthesizer"] == 1.5
     assert short_fit_scale(100, "wide synthesizer") == 1.0
+    # the scale stops where every mip-0 texel has been drawn SHORT_FIT_PASSES times
+    assert short_fit_scale(100, "grids", mip0_share=SHORT_FIT_PASSES / 100) == 1.0
+    assert short_fit_scale(100, "grids", mip0_share=SHORT_FIT_PASSES / 150) == 1.5
+    assert short_fit_scale(100, "synthesizer", mip0_share=1.0) == 1.0
     # a step budget is known at once; a time budget from its pace once PACE_SHARE of it has passed
     assert Budget(1200, None).expected_steps() == 1200
     timed = Budget(None, 100.0)
@@ -346,7 +351,8 @@ def test_short_fits_take_larger_steps(monkeypatch):
     for name, synthesizer_part in (("bpp2.4", "synthesizer"), ("bpp12", "wide synthesizer")):
         ratios = []
         for short in (True, False):
-            fit(mips, FitConfig(PRESETS[name], steps=20, seconds=None, short_fit_lr=short, lr_floor=0.5))
+            # 128 texels a step: mip 0 drawn 5-6 times in the fit, as in a large material's short fit
+            fit(mips, FitConfig(PRESETS[name], steps=20, seconds=None, batch=128, short_fit_lr=short, lr_floor=0.5))
             grids, synthesizer = (g["lr"] for g in made[-1].param_groups)
             ratios.append(grids / synthesizer)
         plain = FitConfig.lr_grids / PRESETS[name].lr_synthesizer

@@ -49,8 +49,8 @@ MEASURED_PSNR = {
     # MLP starts slower (60 steps: 25.5 dB at 48 wide, 29.9 at 32, bf16 or not) and wins from a few thousand steps on.
     # Since 2026-12-05 #6 short fits take larger steps (`FitConfig.short_fit_lr`; before: bpp2.4 25.274 / 26.153 /
     # 27.83 / 27.915 / 27.844, bpp12 25.46 / 26.525 / 28.27 / 26.62 / 27.203).
-    ("neural", "bpp2.4"): [27.481, 28.808, 30.567, 28.398, 28.638],
-    ("neural", "bpp12"): [26.433, 27.663, 29.388, 27.734, 28.578],
+    ("neural", "bpp2.4"): [27.658, 28.99, 30.34, 28.516, 29.484],
+    ("neural", "bpp12"): [25.658, 26.768, 28.474, 26.649, 27.267],
 }
 
 
@@ -147,14 +147,12 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop (MEASURED_PSNR): bpp12's wide synthesizer starts slower than bpp2.4's, under it at
-    # mips 0-3 by 0.7-1.2 dB, so the neural curve is one point ("too few points"); at mip 4, 0.06 dB apart, another
-    # machine's rounding may lift bpp12 over it: then "no overlap", both under ASTC 12x12's 29.19.
+    # 60 steps on a 64 px crop (MEASURED_PSNR): bpp12's wide synthesizer starts slower than bpp2.4's (and keeps its
+    # rate in a short fit), under it at every mip by 1.9-2.2 dB, so the neural curve is one point ("too few points").
     # Each verdict must also follow from the settings' own PSNRs: the points of a curve that improve on each other,
     # then whether their PSNR ranges meet.
     statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses[:4] == ["too few points"] * 4, statuses
-    assert statuses[4] in ("too few points", "no overlap"), statuses
+    assert statuses == ["too few points"] * 5, statuses
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}

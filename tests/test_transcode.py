@@ -92,11 +92,12 @@ def test_transcoded_mode_renders_with_the_astc_modes_bytes(host):
     assert not np.array_equal(transcoded, neural) and not np.array_equal(transcoded, plain_astc)
     shaded = {"neural": psnr(neural, transcoded, mask), "reference": psnr(ref, transcoded, mask)}
     print("MEASURE transcoded 8x8 shaded vs", shaded, "neural vs reference", psnr(ref, neural, mask))
-    # measured: 38.47 dB against the neural mode it was encoded from, 29.26 dB against the reference (the neural
-    # mode: 28.56 dB; 38.71, 30.77 and 29.86 before the learning rates decayed to 0, 43.00, 31.90 and 31.67 when
+    # measured: 39.25 dB against the neural mode it was encoded from, 31.22 dB against the reference (the neural
+    # mode: 30.03 dB; 38.47, 29.26 and 28.56 before the short-fit rates, 38.71, 30.77 and 29.86 before the learning
+    # rates decayed to 0, 43.00, 31.90 and 31.67 when
     # bpp2.4's G0 was 4-bit, 38.50, 29.19 and 28.81 when it had coarse cells: the host's fit is 30 steps); showing
     # the material's own ASTC instead would be 56 dB from the reference
-    assert shaded["neural"] > 37.5 and 28.26 < shaded["reference"] < 30.26
+    assert shaded["neural"] > 37.5 and 30.22 < shaded["reference"] < 32.22
     # The loss it reports, recomputed: the decoded-on-load chain and the .astc files against the reference chain.
     from viewer.neural_gl import read_decoded_chain
 

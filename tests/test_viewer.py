@@ -91,30 +91,31 @@ def test_modes_reference_neural_astc(host):
     astc = render(host, mode_a="astc-8x8")  # encoded on demand (background thread, subprocess)
     mask = object_mask(ref)
     assert mask.mean() > 0.2  # the sphere fills a good part of the frame
-    # Measured on the shaded sphere: neural 28.56 dB (small_ngtc: 30 steps of bpp2.4; 29.86 before the learning
-    # rates decayed to 0, 31.67 when its G0 was 4-bit: 2-bit G0 has twice the channels to learn), ASTC 8x8 56.43 dB
+    # Measured on the shaded sphere: neural 30.03 dB (small_ngtc: 30 steps of bpp2.4, at the short-fit rates; 28.56
+    # before them, 29.86 before the learning rates decayed to 0, 31.67 when its G0 was 4-bit: 2-bit G0 has twice the
+    # channels to learn), ASTC 8x8 56.43 dB
     # (both deterministic); the bands leave 1 dB for other machines' float rounding. The neural mode showing the
     # reference (inf) falls outside; so did decoding on load that fills mip m with the decoder's mip m + 1, 1.6 dB
     # under the right decode when bpp2.4 had coarse cells (27.07 against 28.64 dB).
-    assert 27.56 < psnr(ref, neural, mask) < 29.56
+    assert 29.03 < psnr(ref, neural, mask) < 31.03
     assert 55.4 < psnr(ref, astc, mask) < 57.4
     facts = host.viewer.scene.sets
     astc = facts["astc-8x8"]
     assert astc.bits_per_texel == pytest.approx(chain_bits_per_texel(64, 48, "8x8", len(astc.textures)))
     ngtc_bytes = len(host.viewer.scene.ngtc_path.read_bytes())
     assert facts["neural"].bits_per_texel == pytest.approx(ngtc_bytes * 8 / (64 * 48))
-    # The PSNR per mip the panel shows. Neural: what the file records (23.01 dB at mip 0; 24.76 with 4-bit G0),
-    # which must be what the viewer displays, its decoded-on-load RGBA8 chains against the reference chain (8-bit
-    # rounding: measured within 0.0015 dB at mips 0-3, 0.048 dB at the 4x3 to 1x1 mips; a decoder reading grid
-    # positions at texel corners is 0.055-0.33 dB off there). ASTC 8x8: 50.93 dB at mip 0, 1.5 dB margin (encoded
-    # at the "fastest" preset instead of "medium": 45.4 dB).
+    # The PSNR per mip the panel shows. Neural: what the file records (22.41 dB at mip 0; 23.01 before the short-fit
+    # rates, 24.76 with 4-bit G0), which must be what the viewer displays, its decoded-on-load RGBA8 chains against
+    # the reference chain (8-bit rounding: measured within 0.0015 dB at mips 0-3, 0.048 dB at the 4x3 to 1x1 mips; a
+    # decoder reading grid positions at texel corners is 0.055-0.33 dB off there). ASTC 8x8: 50.93 dB at mip 0, 1.5 dB
+    # margin (encoded at the "fastest" preset instead of "medium": 45.4 dB).
     from viewer.neural_gl import read_texture_mip
 
     reference = host.viewer.scene.material.mip_chain()
     neural_set, channels = facts["neural"], reference[0].shape[-1]
     shown = [psnr(np.concatenate([read_texture_mip(t, m) for t in neural_set.textures], -1)[..., :channels] * 255,
                   ref_m * 255) for m, ref_m in enumerate(reference)]
-    assert len(neural_set.psnr) == len(reference) == 7 and neural_set.psnr[0] == pytest.approx(23.01, abs=1.5)
+    assert len(neural_set.psnr) == len(reference) == 7 and neural_set.psnr[0] == pytest.approx(22.41, abs=1.5)
     assert np.allclose(neural_set.psnr[:4], shown[:4], atol=0.02) and np.allclose(neural_set.psnr, shown, atol=0.15)
     assert len(astc.psnr) == 7 and astc.psnr[0] == pytest.approx(50.93, abs=1.5), astc.psnr
 

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 
 from models.decoder import NeuralTexture
 from models.grid_sampler import texel_uv
 from models.material import load_material
 from models.metrics import psnr
-from models.spec import mip_size
 
 
 def hidden_and_out(nt: NeuralTexture, m: int) -> tuple[torch.Tensor, torch.Tensor]:
     got = {}
-    hook = nt.model.texture_synthesizer.output.register_forward_hook(lambda mod, i, o: got.setdefault("h", []).append(i[0]))
+    output = nt.model.texture_synthesizer.output
+    hook = output.register_forward_hook(lambda mod, i, o: got.setdefault("h", []).append(i[0]))
     try:
         out = nt.decode(texel_uv(nt.width, nt.height, m, nt.device), float(m))
     finally:
@@ -63,7 +62,7 @@ def main() -> None:
     print(args.file, args.weights)
     print("  before", " / ".join(f"{p:.2f}" for p in before))
     print("  after ", " / ".join(f"{p:.2f}" for p in after))
-    print("  delta ", " / ".join(f"{a - b:+.2f}" for a, b in zip(after, before)))
+    print("  delta ", " / ".join(f"{a - b:+.2f}" for a, b in zip(after, before, strict=True)))
 
 
 if __name__ == "__main__":
