@@ -174,7 +174,7 @@ MAX_SHORT_FIT_SCALE = {"grids": 2.0, "synthesizer": 1.5, "wide synthesizer": 1.0
 NARROW_SYNTHESIZER = 32
 # A fit is short by its data too: the scale also stops where it draws each mip-0 texel this many times (steps x the
 # share of mip 0 a step draws). A small material read whole every step has seen its texels many times in few steps
-# (a 64x64 crop, 250 steps, fell 1.2-3.7 dB at mips 0-4 with either part scaled). At 1024x1024 a fit of 3000 steps
+# (a 64x64 crop, 250 steps, fell 0.9-3.7 dB at mips 0-4 with either part scaled). At 1024x1024 a fit of 3000 steps
 # draws its mip-0 texels 14-26 times; the 30-s fits and the 2048x2048 ones at 120 s, 3-10 times, keep the steps' scale.
 SHORT_FIT_PASSES = 20
 
