@@ -77,10 +77,10 @@ class FitConfig:
     # the step costs more. None: `auto_mip0_boost` of the material's size (docs/benchmarks.md, "Mip 0's texels a step").
     mip0_boost: float | None = None
     # A fit of fewer steps than `SHORT_FIT_STEPS` takes larger ones: free grids' learning rates times
-    # `short_fit_scale` of the steps it will make (counted from a time budget's first steps). At 1300 steps (30 s of
-    # bpp2.4 on this CPU) grids x2 and the synthesizer x1.5 gained 0.5-0.9 dB at mip 0; at 4500-7000 steps x2 gained
-    # at most 0.3 dB and lost up to 2.3, so long fits keep the rates they were tuned at (docs/benchmarks.md,
-    # "Short fits take larger steps").
+    # `short_fit_scale` of the steps it will make (counted from a time budget's first steps) and of the draws of each
+    # mip-0 texel they make. At 1300 steps (30 s of bpp2.4 on this CPU) grids x2 and the synthesizer x1.5 gained
+    # 0.5-0.9 dB at mip 0; at 4500-7000 steps x2 gained at most 0.3 dB and lost up to 2.3, so long fits keep the rates
+    # they were tuned at (docs/benchmarks.md, "Short fits take larger steps").
     short_fit_lr: bool = True
     # Same seed, same bits: the grids' scatter-adds sum in a fixed order. On CUDA that costs sorted index_put
     # kernels; False lets a GPU fit run its atomic adds (bench_capacity's `deterministic=0`).
@@ -411,7 +411,7 @@ def lr_scales(groups: list[dict], budget: Budget, cfg: FitConfig, mip0_share: fl
     steps = budget.expected_steps()
     if steps is None:
         return None
-    return [short_fit_scale(steps, g["part"], mip0_share) if "part" in g else 1.0 for g in groups]
+    return [short_fit_scale(steps, g["part"], mip0_share) for g in groups]
 
 
 def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: Budget, span: tuple[float, float],
@@ -423,10 +423,11 @@ def _run_phase(name: str, model: CompressionModel, groups: list[dict], budget: B
     opt = make_optimizer(groups, cfg)
     base = [g["lr"] for g in opt.param_groups]
     lo, hi = span
-    scales = None
+    scales = None  # known once the budget's steps are
     while budget.fraction < hi:
         local = (budget.fraction - lo) / (hi - lo)
-        scales = scales or lr_scales(opt.param_groups, budget, cfg, mip0_share)
+        if scales is None:
+            scales = lr_scales(opt.param_groups, budget, cfg, mip0_share)
         for g, lr, scale in zip(opt.param_groups, base, scales or [1.0] * len(base), strict=True):
             g["lr"] = lr * scale * cosine(local, cfg.lr_floor)
         loss = loss_fn("noise" if local < cfg.noise_share else "ste")
