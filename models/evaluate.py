@@ -358,6 +358,8 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     device = pick_device(opts.device)
     cfg["device"] = device.type
     cfg["synthesizer_bf16"] = fit.trains_bf16(device)  # as the fit resolves it on this device
+    if not cfg["synthesizer_bf16"]:  # float32 throughout: its bf16 share changes nothing, keyed as before it
+        del cfg["bf16_share"]
     if opts.method == "warm":  # the shared weights too: retraining them changes every fit
         cfg["warm_start"] = warm_start.fingerprint(preset)
     return jsonable({"format": CACHE_FORMAT, "version": CACHE_VERSION, "ngtc_format": FORMAT_VERSION,

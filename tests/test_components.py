@@ -209,6 +209,28 @@ def test_the_synthesizer_trains_in_bfloat16_and_decodes_in_float32():
         assert training_model(3, cfg, torch.device("cpu")).texture_synthesizer.train_dtype is dtype
 
 
+def test_the_synthesizer_settles_in_float32_after_its_bf16_share(monkeypatch):
+    """A bf16 fit runs its synthesizer in bf16 for `bf16_share` of the phase, float32 after it, and leaves the model
+    with the fit's training precision; a float32 fit stays float32 throughout."""
+    seen: list[torch.dtype | None] = []
+    make = fit_module.training_model
+
+    def recording(*args, **kwargs):
+        model = make(*args, **kwargs)
+        model.texture_synthesizer.register_forward_pre_hook(lambda module, _: seen.append(module.train_dtype))
+        return model
+
+    monkeypatch.setattr(fit_module, "training_model", recording)
+    mips = [np.full((s, s, 3), 0.5, np.float32) for s in (16, 8, 4, 2, 1)]
+    for flag, share, expected in ((True, 0.5, [torch.bfloat16] * 4 + [None] * 4), (True, 1.0, [torch.bfloat16] * 8),
+                                  (False, 0.5, [None] * 8)):
+        seen.clear()
+        cfg = FitConfig(PRESETS["bpp1"], steps=8, seconds=None, batch=64, synthesizer_bf16=flag, bf16_share=share)
+        model = fit(mips, cfg)
+        assert seen == expected, (flag, share, seen)
+        assert model.texture_synthesizer.train_dtype is (torch.bfloat16 if flag else None)
+
+
 def test_shapes_of_the_reference_configuration():
     model = CompressionModel(7, preset("ref", 16, 4, 16, 16).shape, encoder_channels=(64, 128, 256))
     texels = torch.rand(7, 96, 80)  # not a multiple of the latent stride or the cells
