@@ -14,7 +14,7 @@ one (`lr_grids=0.04`, `batch=4096`, `adam_beta2=0.999`, `epoch_sampling=0`, `ste
 steps are cheaper, compared at equal CPU time; `+` joins several), `float`
 (grids trained and read unquantized: what quantized features cost). The synthesizer trains in bfloat16 where that
 is fast, as `fit` does (`synthesizer_bf16=0` / `=1` forces it; `bf16` is `synthesizer_bf16=1`).
-`g0_bits=2+g0_channels=8` tries 2-bit G0.
+`g0_bits=2+g0_channels=8` tries 2-bit G0, `+g0_paired=0.5` with half its channels trained as 4-bit digit pairs.
 
 On a GPU, what a time budget reaches (issue 10: a 1024x1024 set at final quality in 10 s there):
 
@@ -45,7 +45,8 @@ from .material import Material, load_material
 from .presets import Preset, get_preset
 
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(FitConfig)} - {"preset", "seconds"}
-KNOWN_FIELDS = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS
+PRESET_FIELDS = {"g0_paired"}  # training settings a preset carries beside its shape
+KNOWN_FIELDS = set(DecoderShape.__struct_fields__) | CONFIG_FIELDS | PRESET_FIELDS
 
 
 def _overrides(variant: str) -> list[tuple[str, str]]:
@@ -76,12 +77,13 @@ def _typed(default: object, value: str) -> object:
 
 
 def variant_preset(base: Preset, variant: str) -> Preset:
-    """The preset with the variant's DecoderShape overrides and the base's training settings (mip falloff,
-    learning rate); unchanged (same name, so the warm start finds its weights) when the variant only changes the
-    fit's settings."""
+    """The preset with the variant's DecoderShape and preset overrides (`g0_paired=0.5`) and the base's other training
+    settings (mip falloff, learning rate); unchanged (same name, so the warm start finds its weights) when the
+    variant only changes the fit's settings."""
     fields = msgspec.to_builtins(base.shape)
     shape_overrides = [(k, v) for k, v in _overrides(variant) if k in fields]
-    if not shape_overrides:
+    preset_overrides = {k: _typed(getattr(base, k), v) for k, v in _overrides(variant) if k in PRESET_FIELDS}
+    if not shape_overrides and not preset_overrides:
         return base
     for key, value in shape_overrides:
         fields[key] = _typed(fields[key], value)
@@ -89,7 +91,7 @@ def variant_preset(base: Preset, variant: str) -> Preset:
         shape = decoder_shape(**fields)
     except ValueError as e:
         raise SystemExit(f"bench_capacity: variant {variant!r}: {e}") from None
-    return base.renamed(f"{base.name}:{variant}", shape)
+    return dataclasses.replace(base.renamed(f"{base.name}:{variant}", shape), **preset_overrides)
 
 
 def variant_config(preset: Preset, steps: int | None, variant: str, seconds: float | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import grid_gradient
+from . import digit_pairs, grid_gradient
 from .decoder_shape import DecoderShape, grid_shape
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
@@ -24,29 +24,36 @@ from .layout import MapInfo
 from .ngtc_file import CompressedTexture
 from .pyramid_atlas import Pyramid, deep_levels
 from .quantization import from_codes, quantize, to_codes
-from .spec import QUANT_RANGE
+from .spec import FEATURES_PER_CHANNEL, QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
 
 DEEP_LEVELS_EVERY = 16  # training steps between rebuilds of the pyramids' deep levels (a whole-grid pass each)
 
 
 class CompressionModel(nn.Module):
-    """Built from a DecoderShape; `encoder_channels` adds the encoder side (None: a decoder only)."""
+    """Built from a DecoderShape; `encoder_channels` adds the encoder side (None: a decoder only). `g0_pairs`: G0
+    trains that many of its stored channels' pairs as one feature of twice the bits (models/digit_pairs.py);
+    `compress` stores them as the shape says."""
 
     def __init__(self, in_channels: int, shape: DecoderShape,
-                 encoder_channels: tuple[int, ...] | None = (64, 128, 256), use_attention: bool = False):
+                 encoder_channels: tuple[int, ...] | None = (64, 128, 256), use_attention: bool = False,
+                 g0_pairs: int = 0):
         super().__init__()
         self.shape = shape
-        self.grid_channels = (shape.g0_channels, shape.g1_channels)
+        self.g0_pairs = g0_pairs
+        # the grids as trained: G0's pairs one channel each, of per-channel bits
+        self.grid_bits = (digit_pairs.trained_bits(shape.g0_bits, shape.g0_channels, g0_pairs), shape.g1_bits)
+        self.grid_channels = (shape.g0_channels - g0_pairs, shape.g1_channels)
         self.grid_cells = (shape.g0_cell, shape.g1_cell)
         self.global_transformer: GlobalTransformer | None = None  # encoder side: absent in a decoder
         self.grid_constructor: GridConstructor | None = None
         if encoder_channels:
             self.global_transformer = GlobalTransformer(in_channels, encoder_channels, use_attention)
             self.grid_constructor = GridConstructor(self.global_transformer.out_channels, self.grid_channels,
-                                                    self.grid_cells, self.global_transformer.stride, shape.grid_bits)
+                                                    self.grid_cells, self.global_transformer.stride, self.grid_bits)
         self.grid_sampler = GridSampler(shape.g0_sampling, self.grid_cells)
-        self.texture_synthesizer = TextureSynthesizer(shape.g0_features, shape.g1_channels, in_channels,
+        g0_features = self.grid_channels[0] * FEATURES_PER_CHANNEL[shape.g0_sampling]
+        self.texture_synthesizer = TextureSynthesizer(g0_features, shape.g1_channels, in_channels,
                                                       shape.hidden_dim, shape.num_residual_blocks,
                                                       shape.positional_encoding_levels, shape.activation)
         self.grids = nn.ParameterList()  # free grids: set by init_grids / set_grids
@@ -114,7 +121,7 @@ class CompressionModel(nn.Module):
         """The free grids' features at uv and mip, the synthesizer's grid input (N, g0_features + g1_channels).
         Quantized as gathered: a fine grid has many more cells than a batch reads."""
         pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
-        transforms = tuple(partial(quantize, mode=quant_mode, bits=b) for b in self.shape.grid_bits)
+        transforms = tuple(partial(quantize, mode=quant_mode, bits=b) for b in self.grid_bits)
         return self.grid_sampler(*self.grids, uv, transforms=transforms, mip=mip, pyramids=pyramids,
                                  noise=quant_mode == "noise", mip_runs=mip_runs)
 
@@ -125,7 +132,7 @@ class CompressionModel(nn.Module):
             return None
         prefilter = self.shape.pyramid_prefilter
         return tuple(Pyramid.of(g, quantized, d, prefilter, b)
-                     for g, d, b in zip(grids, deep or (None,) * len(grids), self.shape.grid_bits, strict=True))
+                     for g, d, b in zip(grids, deep or (None,) * len(grids), self.grid_bits, strict=True))
 
     def _free_grid_pyramids(self, quant_mode: str) -> tuple[Pyramid, ...] | None:
         """The free grids' pyramids as this quantization mode sees them. Their deep levels (without gradient,
@@ -137,7 +144,7 @@ class CompressionModel(nn.Module):
         if not self.training or self._deep is None or self._deep[0] != quantized or \
                 self._deep_age >= DEEP_LEVELS_EVERY:
             self._deep = (quantized, tuple(deep_levels(g, quantized, self.shape.pyramid_prefilter, b)
-                                           for g, b in zip(self.grids, self.shape.grid_bits, strict=True)))
+                                           for g, b in zip(self.grids, self.grid_bits, strict=True)))
             self._deep_age = 0
         self._deep_age += 1
         return self._pyramids(tuple(self.grids), quantized, self._deep[1])
@@ -145,12 +152,16 @@ class CompressionModel(nn.Module):
     # -- storage ----------------------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, width: int, height: int, mips: int, layout: list[MapInfo]) -> CompressedTexture:
-        """The stored representation: grid codes (`DecoderShape.grid_bits`) and fp16 synthesizer weights."""
+        """The stored representation: grid codes (`DecoderShape.grid_bits`; G0's pairs as their digits) and fp16
+        synthesizer weights."""
         if len(self.grids) != 2:
             raise RuntimeError("no grids: call init_grids or construct_grids first")
-        g0, g1 = (to_codes(g, b).cpu().numpy() for g, b in zip(self.grids, self.shape.grid_bits, strict=True))
-        weights = {k: v.detach().cpu().numpy().astype(np.float16)
-                   for k, v in self.texture_synthesizer.state_dict().items()}
+        g0, g1 = (to_codes(g, b).cpu().numpy() for g, b in zip(self.grids, self.grid_bits, strict=True))
+        state = dict(self.texture_synthesizer.state_dict())
+        if self.g0_pairs:
+            g0 = digit_pairs.split_codes(g0, self.g0_pairs, self.shape.g0_bits)
+            state["input.weight"] = digit_pairs.split_input_weight(state["input.weight"], self.shape, self.g0_pairs)
+        weights = {k: v.detach().cpu().numpy().astype(np.float16) for k, v in state.items()}
         return CompressedTexture(width, height, mips, list(layout), self.shape, g0, g1, weights)
 
 

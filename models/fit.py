@@ -374,13 +374,17 @@ def cosine(fraction: float, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
 
 
-def build_model(channels: int, preset: Preset, with_encoder: bool) -> CompressionModel:
-    return CompressionModel(channels, preset.shape, encoder_channels=(64, 128, 256) if with_encoder else None)
+def build_model(channels: int, preset: Preset, with_encoder: bool, pairs: bool = False) -> CompressionModel:
+    """The model a preset trains; `pairs`: with the preset's G0 digit pairs (`Preset.g0_pairs`)."""
+    return CompressionModel(channels, preset.shape, encoder_channels=(64, 128, 256) if with_encoder else None,
+                            g0_pairs=preset.g0_pairs if pairs else 0)
 
 
 def training_model(channels: int, cfg: FitConfig, device: torch.device) -> CompressionModel:
-    """The model a fit trains, on `device`, with the synthesizer in the fit's training precision."""
-    model = build_model(channels, cfg.preset, with_encoder=cfg.method not in ("grids", "warm")).to(device)
+    """The model a fit trains, on `device`, with the synthesizer in the fit's training precision. Free grids train
+    the preset's G0 digit pairs; grids built by an encoder or the warm start (trained for the stored shape) do not."""
+    model = build_model(channels, cfg.preset, with_encoder=cfg.method not in ("grids", "warm"),
+                        pairs=cfg.method == "grids").to(device)
     model.texture_synthesizer.train_dtype = torch.bfloat16 if cfg.trains_bf16(device) else None
     return model
 

@@ -27,8 +27,8 @@ import torch
 from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
 from .grid_taps import MIX, Transform, constant, mix_centred, tap_cells, wrapped
-from .quantization import rounded
-from .spec import QUANT_BITS, quant_step
+from .quantization import GridBits, feature_step, rounded
+from .spec import QUANT_BITS
 
 SPARSE_LEVELS = 2  # mips past a grid's cell that training reads from its cells (16 a tap at level 2; prefiltered, 36)
 
@@ -45,7 +45,7 @@ class Pyramid:
     sparse_levels: int = 0
     prefilter: bool = False  # `DecoderShape.pyramid_prefilter`: level 1 is the prefiltered grid
     first: int = 1  # the atlas's first level: training's holds only the levels past the sparse ones (`deep_levels`)
-    bits: int = QUANT_BITS  # the grid's bits per feature: its code step scales training's noise
+    bits: GridBits = QUANT_BITS  # the grid's bits per feature (or per channel): its step scales training's noise
 
     @property
     def levels(self) -> int:
@@ -82,7 +82,7 @@ class Pyramid:
 
     @classmethod
     def of(cls, grid: torch.Tensor, quantized: bool = False, deep: Pyramid | None = None,
-           prefilter: bool = False, bits: int = QUANT_BITS) -> Pyramid:
+           prefilter: bool = False, bits: GridBits = QUANT_BITS) -> Pyramid:
         """Training's pyramid of a float grid (H, W, C): levels up to SPARSE_LEVELS read from `grid` (with its
         gradient), deeper ones from `deep` (an earlier `deep_levels`), else from a new `deep_levels(grid, ...)`."""
         sparse = SPARSE_LEVELS + int(prefilter)  # prefiltered, level l is read by the mip level l - 1 was
@@ -90,7 +90,7 @@ class Pyramid:
         return cls(deep.atlas, deep.shapes, grid, sparse, prefilter, deep.first, bits)
 
 
-def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False, bits: int = QUANT_BITS) -> Pyramid:
+def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False, bits: GridBits = QUANT_BITS) -> Pyramid:
     """Every level of a float grid (H, W, C), without gradient; `quantized`: of the grid rounded to its `bits`-bit codes
     (the stored pyramid before its float16 rounding). Prefiltered wrapping, as decoding does (an encoder crop's
     deep levels, read by few texels, differ at its border from its clamped sparse reads)."""
@@ -109,7 +109,7 @@ def dense(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False, 
 
 
 def deep_levels(grid: torch.Tensor, quantized: bool = False, prefilter: bool = False,
-                bits: int = QUANT_BITS) -> Pyramid:
+                bits: GridBits = QUANT_BITS) -> Pyramid:
     """The levels of a float grid (H, W, C) that training reads from an atlas (past the sparse ones), as `dense`
     makes them but without the levels before: the first of them comes straight from the grid, one box sum over
     it and small corrections along each axis (`_footprint_axis`), then halvings. `dense` built every level from
@@ -163,10 +163,10 @@ def _spread(levels: int, prefilter: bool) -> tuple[float, ...]:
     return (1.0,) + tuple(sum(w * w for w in footprint_weights(lv, prefilter)) for lv in range(1, levels + 1))
 
 
-def pyramid_noise(level: torch.Tensor, spread: torch.Tensor, bits: int = QUANT_BITS) -> Transform:
+def pyramid_noise(level: torch.Tensor, spread: torch.Tensor, bits: GridBits = QUANT_BITS) -> Transform:
     """Training's stand-in for the quantization error of atlas levels (N,), for the 4N cells of their taps:
     uniform noise of `spread`[level] code steps of `bits`-bit codes (`noise_spread`)."""
-    scale = (quant_step(bits) * spread.index_select(0, level)).repeat(4)[:, None]
+    scale = spread.index_select(0, level).repeat(4)[:, None] * feature_step(bits, spread.device, spread.dtype)
     return lambda cells: cells + (torch.rand_like(cells) - 0.5) * scale
 
 
@@ -233,7 +233,8 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
                 values = values if weights is None else _pool(values, weights, pyramid.prefilter)
             else:  # noise on the pooled value, as on the atlas: the same spread, n^2 fewer draws
                 values = _pool(chunk, weights, pyramid.prefilter)
-                values = values + (torch.rand_like(values) - 0.5) * (quant_step(pyramid.bits) * spread[lv])
+                step = feature_step(pyramid.bits, values.device, values.dtype)
+                values = values + (torch.rand_like(values) - 0.5) * (step * spread[lv])
             parts.append(MIX[kind](values, fx, fy) if taps == 4 else mix_centred(kind, values))
             order.append(rows)
     if deep is not None:

@@ -1,33 +1,50 @@
 """Uniform quantization of grid features to `bits`-bit codes (training and storage): 2^bits levels spanning
 QUANT_RANGE, 4 bits by default (the paper's); each grid has its own width (DecoderShape.g0_bits, .g1_bits). The
-codes' packing is the file's (models/ngtc_file.py)."""
+codes' packing is the file's (models/ngtc_file.py). In training a grid's bits may differ per channel (`GridBits`: G0's
+digit pairs, models/digit_pairs.py)."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
 from .spec import QUANT_BITS, QUANT_RANGE, quant_step
 
+GridBits = int | tuple[int, ...]  # a grid's bits per feature, or per channel
 
-def to_codes(x: torch.Tensor, bits: int = QUANT_BITS) -> torch.Tensor:
+
+def feature_step(bits: GridBits, device: torch.device, dtype: torch.dtype = torch.float32) -> float | torch.Tensor:
+    """The distance between neighbouring feature values: a number, or per channel (C,) where `bits` is per channel
+    (it then scales the last axis of a grid or of its gathered cells)."""
+    return quant_step(bits) if isinstance(bits, int) else _steps(bits, device, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _steps(bits: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Per-channel steps, made once per device (read only)."""
+    return torch.tensor([quant_step(b) for b in bits], device=device, dtype=dtype)
+
+
+def to_codes(x: torch.Tensor, bits: GridBits = QUANT_BITS) -> torch.Tensor:
     """Float features -> integer codes 0 .. 2^bits - 1 (nearest level)."""
     lo, hi = QUANT_RANGE
-    return torch.round((x.clamp(lo, hi) - lo) / quant_step(bits)).to(torch.uint8)
+    return torch.round((x.clamp(lo, hi) - lo) / feature_step(bits, x.device, x.dtype)).to(torch.uint8)
 
 
-def from_codes(codes: torch.Tensor, bits: int = QUANT_BITS) -> torch.Tensor:
+def from_codes(codes: torch.Tensor, bits: GridBits = QUANT_BITS) -> torch.Tensor:
     """Integer codes -> the float feature values the decoder sees."""
-    return codes.to(torch.float32) * quant_step(bits) + QUANT_RANGE[0]
+    return codes.to(torch.float32) * feature_step(bits, codes.device) + QUANT_RANGE[0]
 
 
-def rounded(x: torch.Tensor, bits: int = QUANT_BITS) -> torch.Tensor:
+def rounded(x: torch.Tensor, bits: GridBits = QUANT_BITS) -> torch.Tensor:
     """from_codes(to_codes(x)), the same bits, on one copy of x without the uint8 round trip (~4x faster)."""
     lo, hi = QUANT_RANGE
-    step = quant_step(bits)
+    step = feature_step(bits, x.device, x.dtype)
     return x.clamp(lo, hi).sub_(lo).div_(step).round_().mul_(step).add_(lo)
 
 
-def quantize(x: torch.Tensor, mode: str, bits: int = QUANT_BITS) -> torch.Tensor:
+def quantize(x: torch.Tensor, mode: str, bits: GridBits = QUANT_BITS) -> torch.Tensor:
     """Quantization as seen in training.
 
     "noise": additive uniform noise of one quantization step of `bits`-bit codes (a differentiable proxy, early
@@ -53,10 +70,13 @@ NOISE_TABLE = 1 << 22  # values of uniform noise kept per device
 _noise_tables: dict[tuple[torch.device, int], torch.Tensor] = {}
 
 
-def uniform_noise(x: torch.Tensor, bits: int = QUANT_BITS) -> torch.Tensor:
+def uniform_noise(x: torch.Tensor, bits: GridBits = QUANT_BITS) -> torch.Tensor:
     """Uniform noise in +-quant_step(bits) / 2 shaped like x: a slice of a fixed table, at a random offset.
     Drawing it afresh cost ~3.5 ns a value on CPU, most of a noise-mode quantization; which texels a batch
-    reads changes every step, so no cell sees the same sequence twice."""
+    reads changes every step, so no cell sees the same sequence twice. Per-channel bits: the 1-bit table's noise
+    (a step of 2) scaled per channel."""
+    if not isinstance(bits, int):
+        return uniform_noise(x, 1) * (feature_step(bits, x.device, x.dtype) / quant_step(1))
     n, step = x.numel(), quant_step(bits)
     if n > NOISE_TABLE // 2:
         return (torch.rand_like(x) - 0.5) * step

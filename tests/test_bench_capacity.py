@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from models import compression_model
 from models.bench_capacity import run, variant_config, variant_preset
+from models.fit import training_model
 from models.material import load_material
 from models.presets import get_preset
 
@@ -67,6 +69,18 @@ def test_stored_psnr_is_measured_from_the_file_and_agrees_with_the_trained_model
                  stored=True)
     trained, stored = result["psnr_mips_0_1"], result["psnr_stored"]
     assert len(stored) == len(trained) == 2
+    assert all(abs(a - b) < 0.1 for a, b in zip(trained, stored, strict=True)), (trained, stored)
+
+
+def test_a_digit_pair_variant_trains_its_pairs_and_stores_plain_channels():
+    """`g0_paired` (a preset's training setting) fits G0's digit pairs; the file's 2-bit channels decode as trained."""
+    chosen = variant_preset(get_preset("bpp4"), "g0_bits=2+g0_channels=8+g0_paired=0.5")
+    assert (chosen.shape.g0_bits, chosen.g0_pairs) == (2, 2)
+    material = load_material(Path(__file__).parent.parent / "assets" / "tiles").crop(100, 200, 64, 48)
+    cfg = variant_config(chosen, 40, "batch=2048")
+    assert training_model(7, cfg, torch.device("cpu")).grid_channels == (6, 8)  # 2 pairs + 4 plain channels
+    result = run(material, chosen.name, "g0_paired=0.5", cfg, mips=2, stored=True)
+    trained, stored = result["psnr_mips_0_1"], result["psnr_stored"]
     assert all(abs(a - b) < 0.1 for a, b in zip(trained, stored, strict=True)), (trained, stored)
 
 
