@@ -347,6 +347,8 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     # the mip-0 boost as the fit resolves it for this size (by the preset's growth), keyed only where it is not 1:
     # those are the fits from before the boost existed
     del cfg["preset"]["mip0_boost_growth"]
+    if not cfg["preset"]["g0_paired"]:  # no digit pairs: keyed as before they existed (same fits)
+        del cfg["preset"]["g0_paired"]
     boost = fit.boost_for(material.width, material.height)
     if boost == 1.0:
         del cfg["mip0_boost"]

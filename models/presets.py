@@ -43,6 +43,14 @@ class Preset:
     lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER
     # How the extra mip-0 texels a step grow with the material (`fit.auto_mip0_boost`): with its side or its area.
     mip0_boost_growth: str = "side"  # fit.BOOST_GROWTHS
+    # The share of G0's stored channels that free grids train as digit pairs, one feature of twice the bits per pair
+    # (models/digit_pairs.py): a training setting, the file stores plain channels.
+    g0_paired: float = 0.0
+
+    @property
+    def g0_pairs(self) -> int:
+        """G0's digit pairs in training (`g0_paired` of its stored channels, two channels a pair)."""
+        return int(round(self.g0_paired * self.shape.g0_channels / 2))
 
     def renamed(self, name: str, shape: DecoderShape) -> Preset:
         """Another shape under another name, trained with this preset's settings."""
@@ -59,7 +67,8 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
            num_residual_blocks: int = 4, positional_encoding_levels: int = 10, g0_sampling: str = "corners",
            activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
            pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER,
-           g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS, mip0_boost_growth: str = "side") -> Preset:
+           g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS, mip0_boost_growth: str = "side",
+           g0_paired: float = 0.0) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu).
     Grid pyramids are prefiltered unless `pyramid_prefilter` says otherwise."""
     prefilter = grid_pyramid if pyramid_prefilter is None else pyramid_prefilter
@@ -68,7 +77,7 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
                                       activation=activation, grid_pyramid=grid_pyramid,
                                       pyramid_prefilter=prefilter, g0_bits=g0_bits, g1_bits=g1_bits),
-                  mip_falloff, lr_synthesizer, mip0_boost_growth)
+                  mip_falloff, lr_synthesizer, mip0_boost_growth, g0_paired)
 
 
 PRESETS: dict[str, Preset] = {
@@ -95,10 +104,16 @@ PRESETS: dict[str, Preset] = {
         # 120 s their 2-bit shapes gain on rocks (+1.3 / +0.5 dB) but lose up to 2.2 dB where the fit reaches
         # 40-53 dB (aluminium, snow rock, tiles); bpp1 gained only 0.1-0.3 dB at equal steps (docs/benchmarks.md,
         # "2-bit G0").
+        # bpp4 stores 2-bit G0 too (8 channels) but trains half of them as 4-bit digit pairs (models/digit_pairs.py):
+        # 2 fine and 4 coarse features a cell. At 3000 steps against 4 channels of 4 bits, mip 0 +1.2 dB (rocks,
+        # walnut), +0.8 (old chest), +0.55 (snow rock), +0.3 (tiles), -0.7 (aluminium, whose mips 1-2 gain 1-1.9 dB),
+        # for ~7% more CPU a step (docs/benchmarks.md, "G0's digit pairs"). bpp2.4 keeps 4 plain channels: with one
+        # pair aluminium lost 1.5 dB.
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
                g0_bits=2),
-        preset("bpp4", 4, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),
+        preset("bpp4", 8, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02,
+               g0_bits=2, g0_paired=0.5),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
@@ -111,7 +126,12 @@ PRESETS: dict[str, Preset] = {
         # With prefiltered pyramids bpp8 takes bpp4's G1 (8 channels at cell 8) and 8 G0 channels (8.5 bpp): at 3000
         # steps mip 0 +0.72 / +0.58 dB (old chest / tiles), mips 1-4 -0.8 to +0.7 (its G1 cost mip 3 2-3 dB with the
         # codes' pyramid) (docs/benchmarks.md, "bpp8 with G1 at cell 8, prefiltered").
-        preset("bpp8", 8, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02),  # 8.5
+        # bpp8 stores 16 2-bit G0 channels, three quarters of them trained as digit pairs (6 fine + 4 coarse features
+        # a cell, against 8 of 4 bits): at 3000 steps mip 0 +1.1 dB (old chest), +0.75 (rocks), -0.14 (aluminium),
+        # mips 1-4 up on all three (docs/benchmarks.md, "G0's digit pairs"); half of them paired gained as much on
+        # the old chest and rocks but cost aluminium 0.3 dB and 14% more CPU.
+        preset("bpp8", 16, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02,
+               g0_bits=2, g0_paired=0.75),  # 8.5
         # The top presets the other way (0.4): their coarse mips are far above ASTC's (outside the PSNR range the
         # BD-rate is measured on), mip 0 is not; at equal steps mip 0 +0.33-0.35 dB, mips 3 / 4 -1.4 / -1.2-1.7.
         # 0.45 again with the synthesizer at 0.02 lifted bpp12's coarse mips at equal steps, but at 120 s it left 23

@@ -98,7 +98,9 @@ def test_presets_lists_each_shape_as_trained():
             for line in r.stdout.splitlines() if line.startswith("│")}
     assert list(rows) == list(PRESETS)
     for name, p in PRESETS.items():
-        g0, g1, _, coarse, falloff, lr, _, _ = rows[name]
-        assert (g0, g1) == (f"{p.shape.g0_channels} x {p.shape.g0_cell}", f"{p.shape.g1_channels} x {p.shape.g1_cell}")
+        g0, pairs, g1, _, coarse, falloff, lr, _, _ = rows[name]
+        assert g0 == f"{p.shape.g0_channels} x {p.shape.g0_cell}, {p.shape.g0_bits}"
+        assert g1 == f"{p.shape.g1_channels} x {p.shape.g1_cell}, {p.shape.g1_bits}"
+        assert pairs == (str(p.g0_pairs) if p.g0_pairs else "-")
         assert coarse == ("pyramid" if p.shape.grid_pyramid else "strided") and float(falloff) == p.mip_falloff
         assert float(lr) == p.lr_synthesizer

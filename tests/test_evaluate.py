@@ -388,6 +388,17 @@ def test_cache_key_holds_the_bf16_share_of_bf16_fits_only(tmp_path, monkeypatch)
     assert key()["synthesizer_bf16"] is False and "bf16_share" not in key()
 
 
+def test_cache_key_holds_the_digit_pairs_of_presets_that_train_them(tmp_path):
+    """A preset that trains G0's digit pairs keys their share; the others key as before pairs existed."""
+    from models.material import load_material
+
+    material = load_material(TILES).crop(0, 0, 16, 16)
+    fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
+    assert PRESETS["bpp4"].g0_paired > 0 == PRESETS["bpp2.4"].g0_paired
+    assert ev.neural_cache_key(material, fp, "bpp4", opts)["fit"]["preset"]["g0_paired"] == PRESETS["bpp4"].g0_paired
+    assert "g0_paired" not in ev.neural_cache_key(material, fp, "bpp2.4", opts)["fit"]["preset"]
+
+
 def test_summary_of_the_quick_report(quick, tmp_path):
     out, _, _ = quick
     (m,) = eval_summary.load_reports([out])

@@ -293,19 +293,21 @@ def presets() -> None:
     """List the bitrate presets."""
     from models.presets import PRESETS
 
-    t = Table("preset", "G0 channels x cell", "G1 channels x cell", "synthesizer width x blocks",
-              "coarse mips", "mip falloff", "synthesizer lr", "grid bpp", "~bpp at 1024²")
+    t = Table("preset", "G0 channels x cell, bits", "G0 pairs", "G1 channels x cell, bits",
+              "synthesizer width x blocks", "coarse mips", "mip falloff", "synthesizer lr", "grid bpp", "~bpp at 1024²")
     for p in PRESETS.values():
         s = p.shape
-        t.add_row(p.name, f"{s.g0_channels} x {s.g0_cell}", f"{s.g1_channels} x {s.g1_cell}",
+        t.add_row(p.name, f"{s.g0_channels} x {s.g0_cell}, {s.g0_bits}", str(p.g0_pairs or "-"),
+                  f"{s.g1_channels} x {s.g1_cell}, {s.g1_bits}",
                   f"{s.hidden_dim} x {s.num_residual_blocks}, {s.activation}",
                   "pyramid" if s.grid_pyramid else "strided", f"{p.mip_falloff:g}", f"{p.lr_synthesizer:g}",
                   f"{s.grid_bits_per_texel:.3f}", f"{p.nominal_bpp():.2f}")
     stdout_console().print(t)
     stdout_console().print("coarse mips: past its cell a grid is read from its pyramid of 2x2 means or with a "
                            "larger stride. mip falloff: training draws texels of mip m in proportion to "
-                           "falloff^m. synthesizer lr: its learning rate with free grids. How each shape and "
-                           "setting was chosen: docs/benchmarks.md.")
+                           "falloff^m. synthesizer lr: its learning rate with free grids. G0 pairs: channel pairs "
+                           "trained as one feature of twice the bits (models/digit_pairs.py). How "
+                           "each shape and setting was chosen: docs/benchmarks.md.")
 
 
 @app.command("bench-codec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
