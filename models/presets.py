@@ -107,8 +107,9 @@ PRESETS: dict[str, Preset] = {
         # bpp4 stores 2-bit G0 too (8 channels) but trains half of them as 4-bit digit pairs (models/digit_pairs.py):
         # 2 fine and 4 coarse features a cell. At 3000 steps against 4 channels of 4 bits, mip 0 +1.2 dB (rocks,
         # walnut), +0.8 (old chest), +0.55 (snow rock), +0.3 (tiles), -0.7 (aluminium, whose mips 1-2 gain 1-1.9 dB),
-        # for ~7% more CPU a step (docs/benchmarks.md, "G0's digit pairs"). bpp2.4 keeps 4 plain channels: with one
-        # pair aluminium lost 1.5 dB.
+        # for ~7% more CPU a step; at 120 s with bpp8's pairs, mip-0 BD-rate rocks -58.5 -> -61.7%, the old chest
+        # +2.8 points, aluminium -1.2 (docs/benchmarks.md, "G0's digit pairs"). bpp2.4 keeps 4 plain channels (one
+        # pair: aluminium -1.5 dB), bpp1 its 2 of 4 bits (a pair gained 0-0.3 dB, cost aluminium's mip 2 1.2).
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
                g0_bits=2),
