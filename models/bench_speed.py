@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import write_atomic
-from .bench_capacity import variant_preset
+from .bench_capacity import PRESET_FIELDS, variant_preset
 from .decoder_shape import DecoderShape
 from .fit import FitConfig, fit, fit_sampler, grid_groups, make_optimizer, pick_device, texel_loss, training_model
 from .material import load_material
@@ -48,16 +48,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def preset_of(name: str) -> Preset:
-    """A preset by name, or `name:variant` for one with shape overrides (`bpp4:g0_bits=2+g0_channels=8`)."""
+    """A preset by name, or `name:variant` for one with shape overrides (`bpp4:g0_bits=2+g0_channels=8`) and the
+    preset's G0 pairs (`bpp4:g0_bits=4+g0_channels=4+g0_paired=0`, bpp4 before its digit pairs)."""
     base, _, variant = name.partition(":")
     try:
         preset = get_preset(base)
     except ValueError as e:
         raise SystemExit(f"bench_speed: {e}") from None
     # a fit setting (batch=4096) would be dropped by variant_preset, and the base preset timed under the name
-    others = {part.split("=", 1)[0] for part in variant.split("+") if variant} - set(DecoderShape.__struct_fields__)
+    others = ({part.split("=", 1)[0] for part in variant.split("+") if variant}
+              - set(DecoderShape.__struct_fields__) - PRESET_FIELDS)
     if others:
-        raise SystemExit(f"bench_speed: {name!r}: only DecoderShape fields here, not {', '.join(sorted(others))}")
+        raise SystemExit(f"bench_speed: {name!r}: only DecoderShape and preset fields here, not "
+                         f"{', '.join(sorted(others))}")
     return variant_preset(preset, variant) if variant else preset
 
 

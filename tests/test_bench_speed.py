@@ -35,6 +35,12 @@ def test_a_preset_with_shape_overrides_is_timed_with_that_shape():
         preset_of("bpp5")
 
 
+def test_a_speed_preset_can_drop_the_digit_pairs_to_time_the_shape_before_them():
+    before = preset_of("bpp4:g0_bits=4+g0_channels=4+g0_paired=0")
+    assert (before.shape.g0_bits, before.shape.g0_channels, before.g0_pairs) == (4, 4, 0)
+    assert preset_of("bpp4").g0_pairs > 0
+
+
 def test_a_fit_setting_in_a_speed_preset_is_refused_rather_than_timing_the_base():
     with pytest.raises(SystemExit, match="not batch"):
         preset_of("bpp4:batch=4096")
