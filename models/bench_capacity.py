@@ -15,7 +15,8 @@ steps are cheaper, compared at equal CPU time; `+` joins several), `float`
 (grids trained and read unquantized: what quantized features cost). The synthesizer trains in bfloat16 where that
 is fast, as `fit` does (`synthesizer_bf16=0` / `=1` forces it; `bf16` is `synthesizer_bf16=1`).
 `g0_bits=2+g0_channels=8` tries 2-bit G0, `+g0_paired=0.5` with half its channels trained as 4-bit digit pairs (a
-variant keeps its preset's share of pairs: `bpp4:g0_bits=4+g0_channels=4+g0_paired=0` is bpp4 before them).
+variant keeps its preset's share of pairs: `--preset bpp4 --variants g0_bits=4+g0_channels=4+g0_paired=0` is bpp4
+before them).
 
 On a GPU, what a time budget reaches (issue 10: a 1024x1024 set at final quality in 10 s there):
 
