@@ -1,6 +1,8 @@
 """Probe: G0 read at its cell's mip (the prefiltered pyramid's first level, one tap on the cell centre) fills the
 second of the four corner slots, empty there, with the cell's own code: the synthesizer sees the cell mean of the
-bilinear field and the code itself. Training only (no GLSL, no stored file), through bench_capacity:
+bilinear field and the code itself. Training only (no GLSL, no stored file), through bench_capacity.
+`read_pyramid` below is models/pyramid_atlas.py's as of commit ca19ac3 with one branch added (marked "the probe"):
+a frozen copy, so that the probe measures what was recorded whatever the library becomes.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python bench/probes_2026-12-06b/centre_code.py MATERIAL --preset P --steps N \
         --threads 1 --mips 5 --variants base --out F
