@@ -12,21 +12,16 @@ it and tries a quarter as many. PSNR at mips 0-4 before and after, and the CPU s
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import torch
+from probe_fit import MIPS, fitted, mip_psnr, parser
 
-from models.bench_capacity import psnr_at, variant_config
-from models.fit import fit, fit_sampler
+from models.fit import fit_sampler
 from models.grid_sampler import texel_uv
-from models.material import load_material
-from models.presets import get_preset
 from models.quantization import feature_step, rounded
 from models.spec import QUANT_RANGE
-
-MIPS = 5
 
 
 def objective(model, chain, weights, backward: bool) -> float:
@@ -49,22 +44,12 @@ def objective(model, chain, weights, backward: bool) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("material")
-    p.add_argument("--preset", default="bpp4")
-    p.add_argument("--steps", type=int, default=3000)
+    p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--first", type=float, default=1e-3, help="share of grid values stepped in the first round")
-    p.add_argument("--out")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    material = load_material(args.material)
-    chain = material.mip_chain()
-    cfg = variant_config(get_preset(args.preset), args.steps, "base")
-    cpu = time.thread_time()
-    model = fit(chain, cfg, None, material.layout())
-    fit_cpu = time.thread_time() - cpu
-    before = [round(psnr_at(model, torch.from_numpy(chain[m]), m, "ste"), 2) for m in range(MIPS)]
+    chain, cfg, model, fit_cpu = fitted(args.material, args.preset, args.steps)
+    before = mip_psnr(model, chain)
     sampler = fit_sampler(chain, cfg, torch.device("cpu"), torch.Generator())
     weights = (sampler.weight * sampler.share)[:MIPS].tolist()
 
@@ -124,8 +109,8 @@ def main() -> None:
                 break
     search_cpu = time.thread_time() - cpu
     model.eval()
-    after = [round(psnr_at(model, torch.from_numpy(chain[m]), m, "ste"), 2) for m in range(MIPS)]
-    result = {"material": material.name, "preset": args.preset, "steps": model.fit_steps, "psnr_before": before,
+    after = mip_psnr(model, chain)
+    result = {"material": args.material, "preset": args.preset, "steps": model.fit_steps, "psnr_before": before,
               "psnr_after": after, "fit_cpu": round(fit_cpu, 1), "search_cpu": round(search_cpu, 1), "log": log}
     print(json.dumps({k: v for k, v in result.items() if k != "log"}), flush=True)
     if args.out:

@@ -11,22 +11,17 @@ uniform ones to start). The difference is what levels placed per channel add to 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import time
 
 import torch
+from probe_fit import fitted, mip_psnr, parser
 
-from models.bench_capacity import psnr_at, variant_config
-from models.fit import fit, fit_sampler, texel_loss
-from models.material import load_material
-from models.presets import get_preset
+from models.fit import fit_sampler, texel_loss
 from models.quantization import feature_step, to_codes
 from models.spec import QUANT_RANGE
-
-MIPS = 5
 
 
 def channel_levels(bits, channels: int) -> torch.Tensor:
@@ -73,27 +68,18 @@ def tune(model, chain, cfg, steps: int, lr: float, learn_levels: bool, level_lr:
         opt.step()
     spent = time.thread_time() - cpu
     model.eval()
-    psnr = [round(psnr_at(model, torch.from_numpy(chain[m]), m, "ste"), 2) for m in range(MIPS)]
-    return psnr, spent
+    return mip_psnr(model, chain), spent
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("material")
-    p.add_argument("--preset", default="bpp4")
-    p.add_argument("--steps", type=int, default=3000)
+    p = parser(__doc__)
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--lr", type=float, default=1e-3, help="the synthesizer's learning rate")
     p.add_argument("--level-lr", type=float, default=5e-3, help="the levels' learning rate")
-    p.add_argument("--out")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    material = load_material(args.material)
-    chain = material.mip_chain()
-    cfg = variant_config(get_preset(args.preset), args.steps, "base")
-    model = fit(chain, cfg, None, material.layout())
-    before = [round(psnr_at(model, torch.from_numpy(chain[m]), m, "ste"), 2) for m in range(MIPS)]
-    result = {"material": material.name, "preset": args.preset, "steps": args.steps, "tune": args.tune,
+    chain, cfg, model, _ = fitted(args.material, args.preset, args.steps)
+    before = mip_psnr(model, chain)
+    result = {"material": args.material, "preset": args.preset, "steps": args.steps, "tune": args.tune,
               "lr": args.lr, "level_lr": args.level_lr, "psnr_fit": before}
     for name, learn in (("synthesizer only", False), ("synthesizer and levels", True)):
         psnr, spent = tune(copy.deepcopy(model), chain, cfg, args.tune, args.lr, learn, args.level_lr)
