@@ -183,3 +183,45 @@ def compare_figure(material: Material, ref: np.ndarray, info: MapInfo, k: int, a
     save_figure(fig, path)
     return {"map": info.name, "mip": k, "file": path.name, ASTC: a.name, NEURAL: n.name, "diff_gain": gain,
             "window": [x0, y0, cw, ch]}
+
+
+def summary_figure(materials: list[dict[str, Any]], mip: int, target: float, path: Path) -> None:
+    """Several `ngtc eval` reports' materials at one mip, a panel each: the neural presets against the report's
+    anchor ASTC curve, the PSNR interval their BD-rate is measured on shaded, the BD-rate and the target in the
+    title (red where it is missed). `materials`: the reports' JSON, as `models.eval_summary` loads them."""
+    from matplotlib.figure import Figure
+    cols = min(4, len(materials))
+    rows = math.ceil(len(materials) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.6 * rows), dpi=100)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, m in zip(axes, materials, strict=False):
+        anchor = m.get("bd_anchor")
+        curves = ((NEURAL, [s for s in m["settings"] if s["codec"] == "neural"], COLORS[NEURAL], "o"),
+                  (anchor, [s for s in m["settings"] if s["codec"] == "astc" and s.get("curve") == anchor],
+                   COLORS[ASTC], "s"))
+        for label, settings, color, marker in curves:
+            pts = sorted((s["bits_per_texel"], s["psnr"][mip], s["setting"]) for s in settings
+                         if mip < len(s["psnr"]) and math.isfinite(s["psnr"][mip]))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, marker=marker, ms=4, lw=1.4, label=label)
+            for r, p, name in pts:
+                ax.annotate(name, (r, p), textcoords="offset points", xytext=(3, 4 if label == NEURAL else -10),
+                            fontsize=6, color=color)
+        bd = next((b for b in m["bd"] if b["mip"] == mip), None)
+        rate = None if bd is None else bd.get("bd_rate_percent")
+        if bd and bd.get("psnr_interval") and (bd.get("psnr_overlap_db") or 0) > 0:
+            ax.axhspan(*bd["psnr_interval"], color="0.85", alpha=0.6, lw=0)
+        missed = rate is None or not math.isfinite(rate) or rate > target
+        verdict = "n/a" if rate is None or not math.isfinite(rate) else f"{rate:+.1f}%"
+        ax.set_title(f"{m['name']}\nBD-rate {verdict} (target {target:+.0f}%)", fontsize=9,
+                     color="#b00000" if missed else "black")
+        log_rate_axis(ax)
+        ax.set_xlabel("bits per texel", fontsize=8)
+        ax.set_ylabel(f"PSNR mip {mip} (dB)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.margins(x=0.1, y=0.1)
+    for ax in axes[len(materials):]:
+        ax.axis("off")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Mip {mip}: the neural presets against ASTC, BD-rate over the shaded PSNR interval", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    save_figure(fig, path)

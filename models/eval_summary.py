@@ -1,10 +1,12 @@
 """One table over several `ngtc eval` reports: where the codec stands against issue 10's targets.
 
-    python -m models.eval_summary bench/eval120_2threads/*/ --out bench/eval120_2threads/summary.json
+    python -m models.eval_summary bench/eval120_2threads/*/ --out bench/eval120_2threads/summary.json \
+        --figure docs/issue10_mip0.png [--mip 0]
 
 Per material: the BD-rate against the report's anchor curve (ASTC medium compact) at mips 0-4, the neural
 PSNR at mip 0 per preset (steps in brackets), the top preset against ASTC 6x6 at mip 0, and every point
-where a preset does not beat the one below it (per mip: the curve is not monotonic there).
+where a preset does not beat the one below it (per mip: the curve is not monotonic there). With `--figure`, a
+picture of the same: each material's neural presets against its anchor curve at one mip, a panel each.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
+from .eval_common import EvalError
+from .eval_figures import summary_figure
 
 MIPS = 5
 TARGET_MIP0, TARGET_COARSE = -60.0, -80.0  # BD-rate targets (%): mip 0, mips 1-4
@@ -82,11 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reports", nargs="+", type=Path, help="report.json files or the folders holding them")
     p.add_argument("--out", type=Path, help="write the summary as JSON here too")
+    p.add_argument("--figure", type=Path, help="draw every material's curves at --mip into this PNG")
+    p.add_argument("--mip", type=int, default=0, choices=range(MIPS), help="the figure's mip (default 0)")
     args = p.parse_args(argv)
-    rows = [summarize(m) for m in load_reports(args.reports)]
+    materials = load_reports(args.reports)
+    rows = [summarize(m) for m in materials]
     print(render(rows))
     if args.out:
         write_atomic(args.out, json.dumps(rows, indent=1).encode())
+    if args.figure:
+        try:
+            summary_figure(materials, args.mip, TARGET_MIP0 if args.mip == 0 else TARGET_COARSE, args.figure)
+        except EvalError as e:
+            raise SystemExit(f"eval_summary: {e}") from None
     return 0
 
 

@@ -418,6 +418,14 @@ def test_summary_of_the_quick_report(quick, tmp_path):
     # the CLI prints the table and writes the JSON
     assert eval_summary.main([str(out), "--out", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())[0]["material"] == "tiles"
+    # and draws a panel per material: one 420 x 360 px panel, four to a row
+    for reports, size in (([out], (420, 360)), ([out, out], (840, 360))):
+        figure = tmp_path / f"mip1_{len(reports)}.png"
+        assert eval_summary.main([*map(str, reports), "--figure", str(figure), "--mip", "1"]) == 0
+        with Image.open(figure) as image:
+            assert image.size == size
+    with pytest.raises(SystemExit, match="cannot write"):
+        eval_summary.main([str(out), "--figure", str(tmp_path / "s.json" / "f.png")])
 
 
 def test_summary_refuses_what_is_not_a_report(tmp_path):
