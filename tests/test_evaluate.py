@@ -17,6 +17,7 @@ from PIL import Image
 
 from models import astc, eval_summary
 from models import evaluate as ev
+from models.eval_figures import summary_verdict
 from models.fit import FitConfig
 from models.presets import PRESETS
 
@@ -426,6 +427,15 @@ def test_summary_of_the_quick_report(quick, tmp_path):
             assert image.size == size
     with pytest.raises(SystemExit, match="cannot write"):
         eval_summary.main([str(out), "--figure", str(tmp_path / "s.json" / "f.png")])
+
+
+def test_summary_panels_name_the_bd_rate_or_a_lead_it_cannot_measure():
+    assert summary_verdict({"bd_rate_percent": -59.5}, -60.0) == ("BD-rate -59.5%", True)
+    assert summary_verdict({"bd_rate_percent": -61.0}, -60.0) == ("BD-rate -61.0%", False)
+    above = {"bd_rate_percent": None, "neural_psnr_range": [49.0, 58.3], "astc_psnr_range": [33.4, 48.5]}
+    assert summary_verdict(above, -80.0) == ("every preset above ASTC", False)  # tiles at mips 3-4
+    assert summary_verdict(dict(above, neural_psnr_range=[20.0, 30.0]), -80.0) == ("BD-rate n/a", True)
+    assert summary_verdict(None, -80.0) == ("BD-rate n/a", True)
 
 
 def test_summary_refuses_what_is_not_a_report(tmp_path):
