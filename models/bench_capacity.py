@@ -109,17 +109,27 @@ def variant_config(preset: Preset, steps: int | None, variant: str, seconds: flo
     return cfg
 
 
+class _Unquantized:
+    """The `float` variant's stand-in for `quantization.Quantizer`: the cells as they are."""
+
+    def __init__(self, mode: str, bits: object = None):
+        self.mode, self.bits = mode, bits
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 @contextlib.contextmanager
 def training_mode(variant: str):
     """The patch for the `float` variant, undone afterwards."""
     parts = variant.split("+")
-    quantize = compression_model.quantize
+    quantizer = compression_model.Quantizer
     if "float" in parts:
-        compression_model.quantize = lambda x, mode, bits=None: x
+        compression_model.Quantizer = _Unquantized
     try:
         yield "none" if "float" in parts else "ste"
     finally:
-        compression_model.quantize = quantize
+        compression_model.Quantizer = quantizer
 
 
 @torch.no_grad()

@@ -9,7 +9,6 @@ GridSampler + TextureSynthesizer (decoder side, run per texel) reconstruct any t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from .grid_sampler import GridSampler, MipRun
 from .layout import MapInfo
 from .ngtc_file import CompressedTexture
 from .pyramid_atlas import Pyramid, deep_levels
-from .quantization import from_codes, quantize, to_codes
+from .quantization import Quantizer, from_codes, to_codes
 from .spec import FEATURES_PER_CHANNEL, QUANT_RANGE
 from .texture_synthesizer import TextureSynthesizer
 
@@ -121,7 +120,7 @@ class CompressionModel(nn.Module):
         """The free grids' features at uv and mip, the synthesizer's grid input (N, g0_features + g1_channels).
         Quantized as gathered: a fine grid has many more cells than a batch reads."""
         pyramids = self.pyramids_from_codes or self._free_grid_pyramids(quant_mode)
-        transforms = tuple(partial(quantize, mode=quant_mode, bits=b) for b in self.grid_bits)
+        transforms = tuple(Quantizer(quant_mode, b) for b in self.grid_bits)
         return self.grid_sampler(*self.grids, uv, transforms=transforms, mip=mip, pyramids=pyramids,
                                  noise=quant_mode == "noise", mip_runs=mip_runs)
 

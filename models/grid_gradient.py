@@ -57,7 +57,8 @@ class _Gather(torch.autograd.Function):
         return None, None  # the gradient is in grid.grad already
 
 
-def _accumulate(grid: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> None:
+def gradient_buffer(grid: torch.Tensor) -> torch.Tensor:
+    """The buffer a backward adds the grid's gradient into: `grid.grad`, which it becomes when it was None."""
     buffer = getattr(grid, "_gradient", None)
     if grid.grad is None:
         if buffer is None or buffer.shape != grid.shape:
@@ -67,18 +68,28 @@ def _accumulate(grid: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> 
             buffer.zero_()
             grid._touched.clear()
         grid.grad = buffer
+    return grid.grad
+
+
+def touched(grid: torch.Tensor, index: torch.Tensor) -> None:
+    """Record the rows `index` a backward added into, for `clear_`, when they went into the kept buffer."""
+    if grid.grad is getattr(grid, "_gradient", None) and len(grid._touched) <= MAX_TOUCHED:
+        grid._touched.append(index)  # past MAX_TOUCHED, clear_ zeroes the whole buffer
+
+
+def _accumulate(grid: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> None:
+    grad = gradient_buffer(grid)
     channels = grid.shape[-1]
-    rows = rows.to(grid.grad.dtype)
+    rows = rows.to(grad.dtype)
     if channels * rows.element_size() < CACHE_LINE:
         # Rows narrower than a cache line: threads adding into neighbouring rows share lines, and a row-wise
         # index_add_ on 2 threads took 2.2 ms where one add per value takes 0.5 (G1, 8 channels at 1024x1024).
-        grad, rows, width = _pairs(grid.grad, rows, channels)
+        pairs, rows, width = _pairs(grad, rows, channels)
         flat = (index[:, None] * width + torch.arange(width, device=index.device)).reshape(-1)
-        grad.view(-1).index_add_(0, flat, rows.reshape(-1))
+        pairs.view(-1).index_add_(0, flat, rows.reshape(-1))
     else:
-        grid.grad.view(-1, channels).index_add_(0, index, rows)
-    if grid.grad is buffer and len(grid._touched) <= MAX_TOUCHED:  # past it, clear_ zeroes the whole buffer
-        grid._touched.append(index)
+        grad.view(-1, channels).index_add_(0, index, rows)
+    touched(grid, index)
 
 
 def _pairs(grad: torch.Tensor, rows: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor, int]:

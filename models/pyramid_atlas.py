@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from . import native_reads
 from .grid_gradient import gather
 from .grid_pyramid import depth, footprint_weights, halve, levels_from_codes, prefiltered
 from .grid_taps import MIX, Transform, constant, mix_centred, tap_cells, wrapped
@@ -204,6 +205,11 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     `pyramid_noise` when `noise`). A level whose texels sit on its cell centres (a mip that halves with the
     level: every read past the cell but the deepest) gathers one tap, not four: the others weigh 0. `runs`: the
     texels are sorted by level in these runs (training's batches), found without reading the device."""
+    if runs is not None and native_reads.usable(grid, uv, transform, wrap):
+        table = [(r.level, r.start, r.stop, r.level > 0 and on_centres(*r.mip_size, *pyramid.shapes[r.level - 1][::-1]))
+                 for r in runs if r.stop > r.start]
+        return native_reads.read_pyramid(kind, grid, pyramid, uv, transform, noise, table,
+                                         _spread(pyramid.levels, pyramid.prefilter))
     h0, w0, c = grid.shape
     sparse = min(pyramid.sparse_levels if pyramid.grid is not None else 0, pyramid.levels)
     spread = noise_spread(pyramid.levels, pyramid.prefilter, uv.device) if noise else None

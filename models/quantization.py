@@ -6,6 +6,7 @@ digit pairs, models/digit_pairs.py)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 
@@ -64,6 +65,17 @@ def quantize(x: torch.Tensor, mode: str, bits: GridBits = QUANT_BITS) -> torch.T
     if mode == "none":
         return x.clamp(*QUANT_RANGE)
     raise ValueError(f"unknown quantization mode {mode!r}")
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """`quantize` in one mode for one grid's bits, as a transform of gathered cells: what a fused read
+    (models/native_reads.py) needs to know to do it itself."""
+    mode: str
+    bits: GridBits = QUANT_BITS
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return quantize(x, self.mode, self.bits)
 
 
 NOISE_TABLE = 1 << 22  # values of uniform noise kept per device

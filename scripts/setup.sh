@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages: Mesa's EGL and llvmpipe (headless OpenGL 4.3: the viewer, its renders and the GL tests),
 # Xvfb (the viewer's window test), astcenc (a second ASTC decoder the tests compare against) and Chromium (headless:
-# the test that renders a library's library.html).
+# the test that renders a library's library.html), gcc (training's C grid reads, models/native_reads.py).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
 if command -v dpkg-query >/dev/null; then
@@ -16,6 +16,7 @@ fi
 command -v astcenc >/dev/null || need+=(astcenc)
 command -v Xvfb >/dev/null || need+=(xvfb xauth)
 command -v chromium >/dev/null || need+=(chromium)
+command -v gcc >/dev/null || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -40,6 +41,8 @@ fi
 command -v Xvfb >/dev/null || missing+=("Xvfb: apt-get install xvfb xauth")
 command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
 command -v chromium >/dev/null || missing+=("headless Chromium: apt-get install chromium")
+.venv/bin/python -m models.native_reads >/dev/null 2>&1 \
+  || missing+=("training's C grid reads (.venv/bin/python -m models.native_reads says why): apt-get install gcc")
 [ -f .cache/data/.done ] || missing+=("the test data in .cache/data: bash scripts/fetch_data.sh")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'setup: missing %s\n' "${missing[@]}" >&2

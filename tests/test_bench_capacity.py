@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import compression_model
-from models.bench_capacity import run, variant_config, variant_preset
+from models.bench_capacity import run, training_mode, variant_config, variant_preset
 from models.fit import training_model
 from models.material import load_material
 from models.presets import get_preset
@@ -86,8 +86,11 @@ def test_a_digit_pair_variant_trains_its_pairs_and_stores_plain_channels():
 
 def test_the_float_variant_trains_and_reads_unquantized_grids():
     """`float` (what 4-bit features cost) swaps the quantizer for the fit and the measure, then puts it back."""
-    quantize = compression_model.quantize
+    quantizer = compression_model.Quantizer
     material = load_material(Path(__file__).parent.parent / "assets" / "tiles").crop(100, 200, 64, 48)
+    with training_mode("float") as mode:
+        cells = torch.tensor([[0.123, -0.456]])
+        assert mode == "none" and torch.equal(compression_model.Quantizer("ste", 4)(cells), cells)
     result = run(material, "bpp2.4", "float", variant_config(get_preset("bpp2.4"), 20, "batch=2048"), mips=2)
     assert len(result["psnr_mips_0_1"]) == 2 and all(p > 10 for p in result["psnr_mips_0_1"])
-    assert compression_model.quantize is quantize
+    assert compression_model.Quantizer is quantizer
