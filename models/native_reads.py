@@ -50,6 +50,7 @@ FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-ffp-contract=off")
 CELL_MODES = {"none": 0, "noise": 1, "ste": 2}
 MAX_CHANNELS = 64  # the C side's per-tap buffers
 
+
 def enabled() -> bool:
     """Whether training may read through the C kernel: not turned off (`NGTC_NATIVE=0`) and built."""
     return os.environ.get("NGTC_NATIVE", "1") != "0" and library() is not None
@@ -162,7 +163,7 @@ class _Plan:
         cells = torch.empty(self.entries if entries else 0, dtype=torch.int64)
         weights = torch.empty(len(cells))
         outs = torch.empty(len(cells), dtype=torch.int32)
-        ptr = _ptr
+        ptr = _ptr  # an address for the kernel, of a tensor or an array
         written = library().ngtc_read(
             ptr(self.grid), h0, w0, c, ptr(self.uv), ptr(self.runs), self.n_runs, ptr(self.sizes), ptr(self.offsets),
             ptr(self.atlas), self.sparse, ptr(self.footprint), ptr(self.fp_start), self.prefilter, ptr(self.steps),
@@ -191,10 +192,15 @@ class _Read(torch.autograd.Function):
         cells, weights, outs = ctx.saved_tensors
         grid = ctx.grid
         buffer = grid_gradient.gradient_buffer(grid)
+        c = grid.shape[-1]
         grad = grad.contiguous().to(torch.float32)
-        library().ngtc_scatter(buffer.data_ptr(), grid.shape[0] * grid.shape[1], grid.shape[-1], grad.data_ptr(),
-                               cells.data_ptr(), weights.data_ptr(), outs.data_ptr(), len(cells),
-                               torch.get_num_threads())
+        if buffer.is_contiguous() and buffer.dtype == torch.float32:
+            library().ngtc_scatter(buffer.data_ptr(), buffer.numel() // c, c, grad.data_ptr(), cells.data_ptr(),
+                                   weights.data_ptr(), outs.data_ptr(), len(cells), torch.get_num_threads())
+        else:  # a gradient someone else set, laid out otherwise: the same sums in PyTorch
+            rows = grad.view(-1, c).index_select(0, outs.long()) * weights[:, None]
+            added = torch.zeros(buffer.numel() // c, c, dtype=buffer.dtype).index_add_(0, cells, rows.to(buffer.dtype))
+            buffer.add_(added.view(buffer.shape))
         grid_gradient.touched(grid, cells)
         return None, None  # the gradient is in grid.grad already
 

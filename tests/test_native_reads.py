@@ -94,6 +94,22 @@ def test_any_thread_count_gives_the_same_bits(mode, monkeypatch):
         assert all(torch.equal(a, b) for a, b in zip(grads, results[0][1], strict=True))
 
 
+def test_a_gradient_set_by_someone_else_is_added_to(monkeypatch):
+    """As autograd does: a grid's `.grad` set beforehand, here laid out column-major, gets the step's added."""
+    cfg, sampler, model = setup("bpp2.4", 64, 32, batch=600)
+    uv, mip, _ = sampler.sample(cfg.batch)
+    runs = sampler.runs(cfg.batch)
+    _, (step_g0, _) = read(model, uv, mip, runs, "ste", True, monkeypatch)
+    g0 = model.grids[0]
+    before = torch.rand(g0.shape[::-1]).permute(2, 1, 0)  # not contiguous
+    g0.grad = before.clone()
+    torch.manual_seed(1)
+    model._deep = None
+    features = model.grid_features(uv, mip, "ste", runs)
+    features.backward(torch.rand(features.shape, generator=torch.Generator().manual_seed(5)))
+    torch.testing.assert_close(g0.grad, before + step_g0, rtol=1e-6, atol=1e-6)
+
+
 def test_only_training_reads_of_cpu_float32_grids_take_the_kernel(monkeypatch):
     grid, uv = torch.zeros(4, 4, 3), torch.zeros(2, 2)
     assert native_reads.usable(grid, uv, Quantizer("ste", 4), wrap=True)

@@ -9,10 +9,12 @@ enum { CELL_NONE = 0, CELL_NOISE = 1, CELL_STE = 2 };
 enum { MAX_CHANNELS = 64, MAX_FOOTPRINT = 64 }; /* per-tap buffers: channels, footprint cells a side */
 enum { MAX_THREADS = 64 };
 
-/* i mod n for i in [-n, 2n): what every address here is (a tap is at most one cell outside its level, a footprint
- * cell at most one outside the grid), without an integer division. */
+/* i mod n, never negative. Training's addresses are in [-n, 2n) (a tap at most one cell outside its level, a
+ * footprint cell at most one outside the grid), wrapped there without an integer division. */
 static inline int64_t wrapped(int64_t i, int64_t n) {
-    return i < 0 ? i + n : (i >= n ? i - n : i);
+    if (i >= -n && i < 2 * n) return i < 0 ? i + n : (i >= n ? i - n : i);
+    int64_t m = i % n;
+    return m < 0 ? m + n : m;
 }
 
 /* Uniform in [-0.5, 0.5): value `i` of the stream `seed` (splitmix64 of the pair). */
@@ -64,8 +66,8 @@ static inline float cell_value(const Read *r, float x, int64_t ch, uint64_t coun
     }
 }
 
-/* The four taps around row `row`'s uv on a w x h level: cells (x, y) in the order c00, c10, c01, c11, their
- * bilinear weights and fractions (grid_taps.tap_cells). */
+/* The four taps around row `row`'s uv on a w x h level: cells (x, y) in the order c00, c10, c01, c11, and the
+ * fractions between them (grid_taps.tap_cells). */
 static void taps(const Read *r, int64_t row, int64_t w, int64_t h, int64_t xs[4], int64_t ys[4], float *fx,
                  float *fy) {
     float px = r->uv[2 * row] * (float)w - 0.5f, py = r->uv[2 * row + 1] * (float)h - 0.5f;

@@ -1,0 +1,35 @@
+"""Milliseconds of the grid sampler's forward and backward alone (a fixed random upstream gradient)."""
+import sys, time
+import torch
+from models.bench_speed import preset_of
+from models.fit import FitConfig, fit_sampler, grid_groups, make_optimizer, pick_device, training_model
+from models.material import load_material
+
+mat, preset, quant = sys.argv[1], sys.argv[2], sys.argv[3]
+torch.set_num_threads(2)
+from models.fit import reuse_large_allocations; reuse_large_allocations()
+mips = load_material(mat).mip_chain()
+cfg = FitConfig(preset_of(preset), steps=100, seconds=None, device="cpu")
+dev = pick_device("cpu")
+gen = torch.Generator().manual_seed(0)
+sampler = fit_sampler(mips, cfg, dev, gen)
+h, w, c = mips[0].shape
+model = training_model(c, cfg, dev)
+model.init_grids(w, h, generator=gen)
+model.train()
+fwd = bwd = 0.0
+n = 60
+for i in range(n + 10):
+    uv, mip, target = sampler.sample(cfg.batch)
+    t0 = time.perf_counter()
+    feats = model.grid_features(uv, mip, quant, sampler.runs(cfg.batch))
+    t1 = time.perf_counter()
+    feats.backward(torch.ones_like(feats))
+    t2 = time.perf_counter()
+    model.after_optimizer_step_()
+    for g in model.grids:
+        g.grad = None
+    if i >= 10:
+        fwd += t1 - t0
+        bwd += t2 - t1
+print(f"{preset} {quant}: forward {1000 * fwd / n:.2f} ms, backward {1000 * bwd / n:.2f} ms, features {tuple(feats.shape)}")
