@@ -204,7 +204,8 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     levels from the grid (one gather, quantized by `transform`), the others from the atlas (with
     `pyramid_noise` when `noise`). A level whose texels sit on its cell centres (a mip that halves with the
     level: every read past the cell but the deepest) gathers one tap, not four: the others weigh 0. `runs`: the
-    texels are sorted by level in these runs (training's batches), found without reading the device."""
+    texels are sorted by level in these runs (training's batches), found without reading the device; such a batch
+    of a CPU grid reads through the C kernel (models/native_reads.py): these values, in one call."""
     if runs is not None and native_reads.usable(grid, uv, transform, wrap):
         table = [(r.level, r.start, r.stop, r.level > 0 and on_centres(*r.mip_size, *pyramid.shapes[r.level - 1][::-1]))
                  for r in runs if r.stop > r.start]

@@ -1,13 +1,16 @@
 """Milliseconds of the grid sampler's forward and backward alone (a fixed random upstream gradient)."""
-import sys, time
+import sys
+import time
+
 import torch
+
 from models.bench_speed import preset_of
-from models.fit import FitConfig, fit_sampler, grid_groups, make_optimizer, pick_device, training_model
+from models.fit import FitConfig, fit_sampler, pick_device, reuse_large_allocations, training_model
 from models.material import load_material
 
 mat, preset, quant = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.set_num_threads(2)
-from models.fit import reuse_large_allocations; reuse_large_allocations()
+reuse_large_allocations()
 mips = load_material(mat).mip_chain()
 cfg = FitConfig(preset_of(preset), steps=100, seconds=None, device="cpu")
 dev = pick_device("cpu")
@@ -32,4 +35,5 @@ for i in range(n + 10):
     if i >= 10:
         fwd += t1 - t0
         bwd += t2 - t1
-print(f"{preset} {quant}: forward {1000 * fwd / n:.2f} ms, backward {1000 * bwd / n:.2f} ms, features {tuple(feats.shape)}")
+print(f"{preset} {quant}: forward {1000 * fwd / n:.2f} ms, backward {1000 * bwd / n:.2f} ms, "
+      f"features {tuple(feats.shape)}")

@@ -5,13 +5,22 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from models.bench_speed import preset_of
-from models.fit import FitConfig, fit_sampler, grid_groups, make_optimizer, pick_device, texel_loss, training_model
+from models.fit import (
+    FitConfig,
+    fit_sampler,
+    grid_groups,
+    make_optimizer,
+    pick_device,
+    reuse_large_allocations,
+    texel_loss,
+    training_model,
+)
 from models.material import load_material
 
 mat, preset, quant = sys.argv[1], sys.argv[2], sys.argv[3]
 bf16 = len(sys.argv) > 4 and sys.argv[4] == "bf16"
 torch.set_num_threads(2)
-from models.fit import reuse_large_allocations; reuse_large_allocations()
+reuse_large_allocations()
 mips = load_material(mat).mip_chain()
 cfg = FitConfig(preset_of(preset), steps=100, seconds=None, device="cpu")
 dev = pick_device("cpu")
