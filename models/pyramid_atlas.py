@@ -207,8 +207,7 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     texels are sorted by level in these runs (training's batches), found without reading the device; such a batch
     of a CPU grid reads through the C kernel (models/native_reads.py): these values, in one call."""
     if runs is not None and native_reads.usable(grid, uv, transform, wrap):
-        table = [(r.level, r.start, r.stop, r.level > 0 and on_centres(*r.mip_size, *pyramid.shapes[r.level - 1][::-1]))
-                 for r in runs if r.stop > r.start]
+        table = [(r.level, r.start, r.stop, centred(r, pyramid.shapes)) for r in runs if r.stop > r.start]
         return native_reads.read_pyramid(kind, grid, pyramid, uv, transform, noise, table,
                                          _spread(pyramid.levels, pyramid.prefilter))
     h0, w0, c = grid.shape
@@ -216,12 +215,12 @@ def read_pyramid(kind: str, grid: torch.Tensor, pyramid: Pyramid, level: torch.T
     spread = noise_spread(pyramid.levels, pyramid.prefilter, uv.device) if noise else None
     reads, deep = _split(level, sparse, pyramid.shapes, runs)
     parts, order, indices, finish = [], [], [], []
-    for lv, rows, centred in reads:
+    for lv, rows, on_centre in reads:
         h, w = (h0, w0) if lv == 0 else pyramid.shapes[lv - 1]
         xs, ys, fx, fy = tap_cells(_take(uv, rows) * constant((w, h), uv.dtype, uv.device) - 0.5, w, h, wrap)
-        if centred is None:
-            centred = lv > 0 and not bool(fx.any() or fy.any())
-        taps = 1 if centred else 4
+        if on_centre is None:
+            on_centre = lv > 0 and not bool(fx.any() or fy.any())
+        taps = 1 if on_centre else 4
         n = _length(rows)
         xs, ys = xs[:n * taps], ys[:n * taps]
         weights = None
@@ -294,13 +293,18 @@ def _split_runs(runs: Sequence[LevelRun], sparse: int,
         if run.level > sparse:
             deep = slice(run.start if deep is None else deep.start, run.stop)
             continue
-        centred = run.level > 0 and on_centres(*run.mip_size, *shapes[run.level - 1][::-1])
+        on_centre = centred(run, shapes)
         rows = slice(run.start, run.stop)
         if reads and reads[-1][0] == run.level:  # several mips on one (the deepest) level
             _, before, was = reads.pop()
-            rows, centred = slice(before.start, run.stop), was and centred
-        reads.append((run.level, rows, centred))
+            rows, on_centre = slice(before.start, run.stop), was and on_centre
+        reads.append((run.level, rows, on_centre))
     return reads, deep
+
+
+def centred(run: LevelRun, shapes: tuple[tuple[int, int], ...]) -> bool:
+    """Whether a run's texels sit on the cell centres of the pyramid level they read (level 0, the grid: no)."""
+    return run.level > 0 and on_centres(*run.mip_size, *shapes[run.level - 1][::-1])
 
 
 @functools.lru_cache(maxsize=1024)

@@ -3,23 +3,10 @@ import sys
 import time
 
 import torch
-
-from models.bench_speed import preset_of
-from models.fit import FitConfig, fit_sampler, pick_device, reuse_large_allocations, training_model
-from models.material import load_material
+from step_setup import training_setup
 
 mat, preset, quant = sys.argv[1], sys.argv[2], sys.argv[3]
-torch.set_num_threads(2)
-reuse_large_allocations()
-mips = load_material(mat).mip_chain()
-cfg = FitConfig(preset_of(preset), steps=100, seconds=None, device="cpu")
-dev = pick_device("cpu")
-gen = torch.Generator().manual_seed(0)
-sampler = fit_sampler(mips, cfg, dev, gen)
-h, w, c = mips[0].shape
-model = training_model(c, cfg, dev)
-model.init_grids(w, h, generator=gen)
-model.train()
+cfg, sampler, model = training_setup(mat, preset)
 fwd = bwd = 0.0
 n = 60
 for i in range(n + 10):

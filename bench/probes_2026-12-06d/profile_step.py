@@ -1,37 +1,16 @@
 """Profile a free-grid training step (torch.profiler, self CPU time per op) for one preset and quantization mode."""
 import sys
 
-import torch
+from step_setup import training_setup
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from models.bench_speed import preset_of
-from models.fit import (
-    FitConfig,
-    fit_sampler,
-    grid_groups,
-    make_optimizer,
-    pick_device,
-    reuse_large_allocations,
-    texel_loss,
-    training_model,
-)
-from models.material import load_material
+from models.fit import grid_groups, make_optimizer, texel_loss
 
 mat, preset, quant = sys.argv[1], sys.argv[2], sys.argv[3]
 bf16 = len(sys.argv) > 4 and sys.argv[4] == "bf16"
-torch.set_num_threads(2)
-reuse_large_allocations()
-mips = load_material(mat).mip_chain()
-cfg = FitConfig(preset_of(preset), steps=100, seconds=None, device="cpu")
-dev = pick_device("cpu")
-gen = torch.Generator().manual_seed(0)
-sampler = fit_sampler(mips, cfg, dev, gen)
-h, w, c = mips[0].shape
-model = training_model(c, cfg, dev)
+cfg, sampler, model = training_setup(mat, preset)
 if not bf16:
     model.texture_synthesizer.train_dtype = None
-model.init_grids(w, h, generator=gen)
-model.train()
 opt = make_optimizer(grid_groups(model, cfg), cfg)
 
 
