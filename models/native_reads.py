@@ -11,20 +11,14 @@ gradient buffer (models/grid_gradient.py), in entry order, so a seed gives the s
 It is a training kernel only: decoding, the encoder's crops and a GPU read in PyTorch, and the tests compare the
 two paths (tests/test_native_reads.py). Its noise (training's "noise" quantization) is its own stream, seeded from
 PyTorch's generator: the same distribution as PyTorch's, other draws. Built with the system's C compiler on first
-use into .cache/native/ (scripts/setup.sh builds it ahead); where none is found, training reads in PyTorch.
+use (models/native_build.py; scripts/setup.sh builds it ahead); where none is found, training reads in PyTorch.
 `NGTC_NATIVE=0` turns it off (to time or compare the PyTorch path).
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import grid_gradient
+from . import grid_gradient, native_build
 from .grid_pyramid import footprint_weights
 from .quantization import Quantizer, feature_step
 from .spec import QUANT_RANGE
@@ -40,71 +34,34 @@ from .spec import QUANT_RANGE
 if TYPE_CHECKING:  # pyramid_atlas calls this module
     from .pyramid_atlas import Pyramid
 
-SOURCE = Path(__file__).with_name("native") / "grid_reads.c"
-CACHE = Path(__file__).resolve().parents[1] / ".cache" / "native"
-# -fopenmp: the kernel's threads come from the OpenMP runtime PyTorch has loaded (libgomp.so.1 is resolved to the
-# copy already in the process), whose workers are awake after PyTorch's own parallel ops: threads of its own
-# (pthreads) waited for cores those workers spun on, and ran slower than one thread. -ffp-contract=off: no FMA
-# contraction, PyTorch's roundings op by op.
-FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-ffp-contract=off")
+SOURCE = "grid_reads.c"
+# -ffp-contract=off: no FMA contraction, PyTorch's roundings op by op.
+FLAGS = (*native_build.BASE_FLAGS, "-ffp-contract=off")
 CELL_MODES = {"none": 0, "noise": 1, "ste": 2}
 MAX_CHANNELS = 64  # the C side's per-tap buffers
 
 
-def enabled() -> bool:
-    """Whether training may read through the C kernel: not turned off (`NGTC_NATIVE=0`) and built."""
-    return os.environ.get("NGTC_NATIVE", "1") != "0" and library() is not None
-
-
-@functools.cache
-def library() -> ctypes.CDLL | None:
-    """The built kernel, compiled on first use (None where it cannot be: no compiler, or it failed, said once)."""
-    try:
-        return _load(build())
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"ngtc: training reads grids in PyTorch, slower: {why(e)}", file=sys.stderr)
-        return None
-
-
-def why(error: Exception) -> str:
-    """One line on why the kernel is unavailable."""
-    if isinstance(error, subprocess.CalledProcessError):
-        lines = (error.stderr or b"").decode(errors="replace").strip().splitlines()
-        return f"{SOURCE.name} did not compile ({lines[0] if lines else f'exit {error.returncode}'})"
-    return str(error)
-
-
-def build() -> Path:
-    """The kernel's shared library for this source and these flags, compiled into CACHE when missing."""
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(FLAGS).encode() + os.uname().machine.encode()).hexdigest()[:16]
-    target = CACHE / f"grid_reads-{key}.so"
-    if target.exists():
-        return target
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        raise FileNotFoundError("no C compiler (cc or gcc) on PATH")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".grid_reads-", suffix=".so", dir=CACHE)
-    os.close(fd)
-    try:  # compiled beside the target and renamed into place: a concurrent build never sees half a file
-        subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], check=True, capture_output=True)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
-
-
-def _load(path: Path) -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(path))
+def _declare(lib: ctypes.CDLL) -> None:
     p = ctypes.c_void_p
-    lib.ngtc_read.restype = ctypes.c_int64
     i32, i64, f32 = ctypes.c_int32, ctypes.c_int64, ctypes.c_float
+    lib.ngtc_read.restype = ctypes.c_int64
     lib.ngtc_read.argtypes = [p, i64, i64, i64, p, p, i64, p, p, p, i64, p, p, i32, p, f32, f32, p, i32, i32,
                               ctypes.c_uint64, i32, p, p, p, p, i32]
     lib.ngtc_scatter.restype = None
     lib.ngtc_scatter.argtypes = [p, i64, i64, p, p, p, p, i64, i32]
-    return lib
+
+
+library = native_build.loader(SOURCE, FLAGS, _declare, "training reads grids in PyTorch, slower")
+
+
+def build() -> Path:
+    """The kernel's shared library, compiled when missing."""
+    return native_build.build(SOURCE, FLAGS)
+
+
+def enabled() -> bool:
+    """Whether training may read through the C kernel: not turned off (`NGTC_NATIVE=0`) and built."""
+    return native_build.enabled(SOURCE) and library() is not None
 
 
 def usable(grid: torch.Tensor, uv: torch.Tensor, transform: object, wrap: bool) -> bool:
@@ -210,7 +167,7 @@ def main() -> None:
     try:
         print(build())
     except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"models.native_reads: {why(e)}") from None
+        raise SystemExit(f"models.native_reads: {native_build.why(e, SOURCE)}") from None
 
 
 if __name__ == "__main__":

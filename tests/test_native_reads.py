@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_training_step import SHAPES, setup
 
-from models import native_reads
+from models import native_build, native_reads
 from models.quantization import Quantizer, feature_step
 
 PYRAMID_SHAPES = [name for name in SHAPES if SHAPES[name].shape.grid_pyramid]
@@ -122,7 +122,7 @@ def test_only_training_reads_of_cpu_float32_grids_take_the_kernel(monkeypatch):
 
 
 def test_a_failed_build_raises_and_leaves_no_file(monkeypatch, tmp_path):
-    monkeypatch.setattr(native_reads, "CACHE", tmp_path)
+    monkeypatch.setattr(native_build, "CACHE", tmp_path)
     monkeypatch.setenv("CC", "false")  # a compiler that fails
     with pytest.raises(subprocess.CalledProcessError):
         native_reads.build()
