@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from . import native_synthesizer
 from .spec import ACTIVATIONS, pe_dim
 
 
@@ -94,6 +95,7 @@ class TextureSynthesizer(nn.Module):
 
     `train_dtype` (bfloat16, set by the fit where such matmuls are fast) is the precision of the MLP's arithmetic
     in training only: the weights stay float32, the output float32, and decoding (eval mode) is float32 throughout.
+    Training in float32 on a CPU runs through the C kernel where it is built (models/native_synthesizer.py).
     """
 
     def __init__(self, g0_features: int, g1_features: int, out_channels: int, hidden_dim: int = 32,
@@ -106,12 +108,18 @@ class TextureSynthesizer(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, activation) for _ in range(num_residual_blocks))
         self.output = nn.Linear(hidden_dim, out_channels)
         self.train_dtype: torch.dtype | None = None
+        self.activation = activation
 
     @property
     def in_dim(self) -> int:
         return self.input.in_features
 
     def forward(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
+        if self.training and self.train_dtype in (None, torch.bfloat16):
+            layers = native_synthesizer.Layers(self.input, [b.linear for b in self.blocks], self.output,
+                                               self.activation, bf16=self.train_dtype is not None)
+            if native_synthesizer.usable(layers, features):
+                return native_synthesizer.synthesize(layers, features, self._rest(uv, mip, features.dtype))
         if self.training and self.train_dtype is not None:
             # the matmuls in bf16; the residual stream and the output layer in float32: a bf16 output rounds
             # texels to ~0.002, the error a fit reaches at ~55 dB
@@ -120,9 +128,13 @@ class TextureSynthesizer(nn.Module):
             return self.output(h)
         return self.output(self._hidden(features, uv, mip))
 
+    def _rest(self, uv: torch.Tensor, mip: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The input layer's inputs after the grids' features: PE(uv) and the mip."""
+        return torch.cat([self.encoding(uv), mip.reshape(-1, 1).to(dtype)], dim=-1)
+
     def _hidden(self, features: torch.Tensor, uv: torch.Tensor, mip: torch.Tensor) -> torch.Tensor:
         """The last hidden layer, float32 (the residual blocks add their bf16 updates to a float32 stream)."""
-        rest = torch.cat([self.encoding(uv), mip.reshape(-1, 1).to(features.dtype)], dim=-1)
+        rest = self._rest(uv, mip, features.dtype)
         h = self.act(input_layer(self.input, features, rest)).float()
         for block in self.blocks:
             h = block(h)

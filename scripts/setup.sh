@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages: Mesa's EGL and llvmpipe (headless OpenGL 4.3: the viewer, its renders and the GL tests),
 # Xvfb (the viewer's window test), astcenc (a second ASTC decoder the tests compare against) and Chromium (headless:
-# the test that renders a library's library.html), gcc (training's C grid reads, models/native_reads.py).
+# the test that renders a library's library.html), gcc (training's C kernels, models/native_build.py).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
 if command -v dpkg-query >/dev/null; then
@@ -41,8 +41,10 @@ fi
 command -v Xvfb >/dev/null || missing+=("Xvfb: apt-get install xvfb xauth")
 command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
 command -v chromium >/dev/null || missing+=("headless Chromium: apt-get install chromium")
-.venv/bin/python -m models.native_reads >/dev/null 2>&1 \
-  || missing+=("training's C grid reads (.venv/bin/python -m models.native_reads says why): apt-get install gcc")
+for kernel in native_reads native_synthesizer; do
+  .venv/bin/python -m "models.$kernel" >/dev/null 2>&1 \
+    || missing+=("training's C kernel models/$kernel.py (.venv/bin/python -m models.$kernel says why): apt-get install gcc")
+done
 [ -f .cache/data/.done ] || missing+=("the test data in .cache/data: bash scripts/fetch_data.sh")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'setup: missing %s\n' "${missing[@]}" >&2
