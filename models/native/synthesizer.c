@@ -197,8 +197,10 @@ static inline void rows_bf16(const float *x, int rows, int64_t k, int64_t ldx, u
     int64_t kp = (k + 1) / 2 * 2;
     for (int r = 0; r < rows; r++) {
         int64_t i = 0;
-        for (; i + V <= k; i += V)
-            _mm256_storeu_si256((__m256i *)(xb + r * kp + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + r * ldx + i)));
+        for (; i + V <= k; i += V) {
+            __m256bh half = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + r * ldx + i));
+            _mm256_storeu_si256((__m256i *)(xb + r * kp + i), (__m256i)half);
+        }
         for (; i < kp; i++) xb[r * kp + i] = i < k ? to_bf16(x[r * ldx + i]) : 0;
     }
 }
