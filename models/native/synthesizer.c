@@ -474,6 +474,7 @@ static inline __attribute__((always_inline)) void backward_tile(const Net *net, 
 
 #define BY_WIDTH(call)                  \
     switch (net.width / V) {            \
+    case 1: call(1); break;             \
     case 2: call(2); break;             \
     case 3: call(3); break;             \
     default: call(4); break;            \
