@@ -95,3 +95,11 @@ def loader(source: str, flags: tuple[str, ...], declare: Callable[[ctypes.CDLL],
         return lib
 
     return library
+
+
+def main(module: str, source: str, flags: tuple[str, ...]) -> None:
+    """`python -m models.<module>`: build that kernel (scripts/setup.sh does) and say where it is, or why not."""
+    try:
+        print(build(source, flags))
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"models.{module}: {why(e, source)}") from None

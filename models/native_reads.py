@@ -18,7 +18,6 @@ use (models/native_build.py; scripts/setup.sh builds it ahead); where none is fo
 from __future__ import annotations
 
 import ctypes
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,13 +161,5 @@ class _Read(torch.autograd.Function):
         return None, None  # the gradient is in grid.grad already
 
 
-def main() -> None:
-    """`python -m models.native_reads`: build the kernel (scripts/setup.sh does) and say where it is."""
-    try:
-        print(build())
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"models.native_reads: {native_build.why(e, SOURCE)}") from None
-
-
 if __name__ == "__main__":
-    main()
+    native_build.main("native_reads", SOURCE, FLAGS)

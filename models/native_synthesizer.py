@@ -17,7 +17,6 @@ compiler is found, or `NGTC_NATIVE=0`, training runs the synthesizer in PyTorch.
 from __future__ import annotations
 
 import ctypes
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,13 +160,5 @@ class _Synthesize(torch.autograd.Function):
         return None, grad_features, None, w_in, b_in, *per_block, w_out, b_out
 
 
-def main() -> None:
-    """`python -m models.native_synthesizer`: build the kernel (scripts/setup.sh does) and say where it is."""
-    try:
-        print(build())
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"models.native_synthesizer: {native_build.why(e, SOURCE)}") from None
-
-
 if __name__ == "__main__":
-    main()
+    native_build.main("native_synthesizer", SOURCE, FLAGS)

@@ -95,7 +95,8 @@ class TextureSynthesizer(nn.Module):
 
     `train_dtype` (bfloat16, set by the fit where such matmuls are fast) is the precision of the MLP's arithmetic
     in training only: the weights stay float32, the output float32, and decoding (eval mode) is float32 throughout.
-    Training in float32 on a CPU runs through the C kernel where it is built (models/native_synthesizer.py).
+    Training on a CPU runs through the C kernel where it is built (models/native_synthesizer.py), in float32 or with
+    bfloat16 products as autocast's.
     """
 
     def __init__(self, g0_features: int, g1_features: int, out_channels: int, hidden_dim: int = 32,
