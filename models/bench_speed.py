@@ -69,7 +69,8 @@ def steps_per_second(mips, preset: str, steps: int) -> float:
     return steps / model.fit_seconds
 
 
-PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optimizer", "clamp grids, clear gradients")
+# "optimizer": GridAdam, which clamps the grids and clears their gradient buffers too
+PARTS = ("draw texels", "grid sampler", "synthesizer", "loss + backward", "optimizer")
 
 
 def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, float]:
@@ -102,7 +103,6 @@ def step_parts(mips, preset: str, steps: int, device: str = "cpu") -> dict[str, 
         opt.zero_grad(set_to_none=True)
         timed("loss + backward", _backward, out, target, sampler.weights(cfg.batch))
         timed("optimizer", opt.step)
-        timed("clamp grids, clear gradients", model.after_optimizer_step_)
     return {part: round(1000 * t / steps, 3) for part, t in spent.items()}
 
 

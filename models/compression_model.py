@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import digit_pairs, grid_gradient
+from . import digit_pairs
 from .decoder_shape import DecoderShape, grid_shape
 from .global_transformer import GlobalTransformer
 from .grid_constructor import GridConstructor
@@ -23,7 +23,7 @@ from .layout import MapInfo
 from .ngtc_file import CompressedTexture
 from .pyramid_atlas import Pyramid, deep_levels
 from .quantization import Quantizer, from_codes, to_codes
-from .spec import FEATURES_PER_CHANNEL, QUANT_RANGE
+from .spec import FEATURES_PER_CHANNEL
 from .texture_synthesizer import TextureSynthesizer
 
 DEEP_LEVELS_EVERY = 16  # training steps between rebuilds of the pyramids' deep levels (a whole-grid pass each)
@@ -87,14 +87,6 @@ class CompressionModel(nn.Module):
         device = next(self.texture_synthesizer.parameters()).device
         # contiguous: the encoder's grids are permuted views, and a parameter keeps its source's strides
         self.grids = nn.ParameterList(nn.Parameter(v.detach().to(device).contiguous().clone()) for v in values)
-
-    def after_optimizer_step_(self) -> None:
-        """After an optimizer step: keep free grids inside the quantizer's range, where their gradient lives, and
-        zero the rows of their gradient buffers the step touched (models/grid_gradient.py)."""
-        with torch.no_grad():
-            for g in self.grids:
-                g.clamp_(*QUANT_RANGE)
-                grid_gradient.clear_(g)
 
     # -- training ---------------------------------------------------------------------------------
     def forward(self, uv: torch.Tensor, mip: torch.Tensor, texels: torch.Tensor | None = None,

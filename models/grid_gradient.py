@@ -71,6 +71,24 @@ def gradient_buffer(grid: torch.Tensor) -> torch.Tensor:
     return grid.grad
 
 
+def keeps_gradient(grid: torch.Tensor) -> bool:
+    """Whether the grid's gradient is its kept buffer (a backward of this module's gathers made it so)."""
+    return grid.grad is not None and grid.grad is getattr(grid, "_gradient", None)
+
+
+def take_touched(grid: torch.Tensor) -> list[torch.Tensor] | None:
+    """For an optimizer that zeroes the touched rows itself (models/native_grid_adam.py): the row indices backward
+    passes added into since the last clear, forgotten here, or None where it is to take every row (more passes than
+    were kept, or most of the rows)."""
+    touched = getattr(grid, "_touched", None)
+    if touched is None:
+        return None
+    rows = grid._gradient.numel() // grid.shape[-1]
+    taken = None if len(touched) > MAX_TOUCHED or sum(len(t) for t in touched) * ZERO_WHOLE_AT > rows else list(touched)
+    touched.clear()
+    return taken
+
+
 def touched(grid: torch.Tensor, index: torch.Tensor) -> None:
     """Record the rows `index` a backward added into, for `clear_`, when they went into the kept buffer."""
     if grid.grad is getattr(grid, "_gradient", None) and len(grid._touched) <= MAX_TOUCHED:

@@ -41,7 +41,7 @@ fi
 command -v Xvfb >/dev/null || missing+=("Xvfb: apt-get install xvfb xauth")
 command -v astcenc >/dev/null || missing+=("astcenc: apt-get install astcenc")
 command -v chromium >/dev/null || missing+=("headless Chromium: apt-get install chromium")
-for kernel in native_reads native_synthesizer; do
+for kernel in native_reads native_synthesizer native_grid_adam; do
   .venv/bin/python -m "models.$kernel" >/dev/null 2>&1 \
     || missing+=("training's C kernel models/$kernel.py (.venv/bin/python -m models.$kernel says why): apt-get install gcc")
 done

@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_training_step import SHAPES, setup
 
-from models import native_build, native_reads
+from models import grid_gradient, native_build, native_reads
 from models.quantization import Quantizer, feature_step
 
 PYRAMID_SHAPES = [name for name in SHAPES if SHAPES[name].shape.grid_pyramid]
@@ -23,7 +23,8 @@ def read(model, uv, mip, runs, mode: str, native: bool, monkeypatch, seed: int =
     features = model.grid_features(uv, mip, mode, runs)
     features.backward(torch.rand(features.shape, generator=torch.Generator().manual_seed(5)))
     grads = [g.grad.clone() for g in model.grids]
-    model.after_optimizer_step_()
+    for g in model.grids:  # the optimizer would clear their gradient buffers
+        grid_gradient.clear_(g)
     for g in model.grids:
         g.grad = None
     return features.detach(), grads

@@ -16,7 +16,6 @@ for i in range(n + 10):
     t1 = time.perf_counter()
     feats.backward(torch.ones_like(feats))
     t2 = time.perf_counter()
-    model.after_optimizer_step_()
     for g in model.grids:
         g.grad = None
     if i >= 10:

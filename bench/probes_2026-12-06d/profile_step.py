@@ -25,7 +25,6 @@ def step():
         texel_loss(out, target, sampler.weights(cfg.batch)).backward()
     with record_function("P:optimizer"):
         opt.step()
-    model.after_optimizer_step_()
 
 
 for _ in range(20):

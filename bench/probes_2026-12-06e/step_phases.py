@@ -28,7 +28,6 @@ for i in range(80):
     texel_loss(out, target, sampler.weights(cfg.batch)).backward()
     t3 = time.perf_counter()
     opt.step()
-    model.after_optimizer_step_()
     t4 = time.perf_counter()
     if i >= 20:
         for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
