@@ -26,7 +26,7 @@ class GridAdam(torch.optim.Adam):
         stepped = {id(p) for p, _ in native}
         grads = [p.grad for p, _ in native]
         for p, group in native:
-            native_grid_adam.step_(p, self.state[p], group, group["bounds"])
+            native_grid_adam.step_(p, self.state[p], group)
             p.grad = None  # Adam's own step skips it
         try:
             super().step()

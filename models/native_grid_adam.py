@@ -56,9 +56,9 @@ def usable(grid: torch.Tensor, group: dict) -> bool:
             and enabled())
 
 
-def step_(grid: torch.Tensor, state: dict, group: dict, bounds: tuple[float, float]) -> None:
+def step_(grid: torch.Tensor, state: dict, group: dict) -> None:
     """One Adam step of `grid` with the group's rate and betas, `state` as torch.optim.Adam keeps it, then the clamp
-    to `bounds`; the gradient buffer is left zeroed."""
+    to the group's `bounds`; the gradient buffer is left zeroed."""
     if not state:  # torch.optim.Adam's state, so that either path can take the next step
         state["step"] = torch.tensor(0.0)
         state["exp_avg"] = torch.zeros_like(grid, memory_format=torch.preserve_format)
@@ -70,11 +70,11 @@ def step_(grid: torch.Tensor, state: dict, group: dict, bounds: tuple[float, flo
     c = grid.shape[-1]
     rows = grid.numel() // c
     mask = _touched_mask(grid, rows)
-    lib = library()
-    failed = lib.ngtc_grid_adam(
+    lo, hi = group["bounds"]
+    failed = library().ngtc_grid_adam(
         grid.data_ptr(), grid.grad.data_ptr(), state["exp_avg"].data_ptr(), state["exp_avg_sq"].data_ptr(),
         mask.data_ptr() if mask is not None else None, rows, c, beta1, beta2, lr / (1 - beta1 ** t),
-        math.sqrt(1 - beta2 ** t), group["eps"], bounds[0], bounds[1], torch.get_num_threads())
+        math.sqrt(1 - beta2 ** t), group["eps"], lo, hi, torch.get_num_threads())
     if failed:
         raise RuntimeError(f"grid_adam.c refused a grid of {c} channels")
 
