@@ -349,6 +349,12 @@ def neural_cache_key(material: Material, fingerprint: str, preset: str, opts: Ev
     del cfg["preset"]["mip0_boost_growth"]
     if not cfg["preset"]["g0_paired"]:  # no digit pairs: keyed as before they existed (same fits)
         del cfg["preset"]["g0_paired"]
+    # mip 1's weight as the fit resolves it, keyed only where it is not 1 (the fits from before it existed)
+    del cfg["preset"]["mip1_weight"]
+    if fit.mip1_loss_weight == 1.0:
+        del cfg["mip1_weight"]
+    else:
+        cfg["mip1_weight"] = fit.mip1_loss_weight
     boost = fit.boost_for(material.width, material.height)
     if boost == 1.0:
         del cfg["mip0_boost"]

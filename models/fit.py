@@ -78,6 +78,9 @@ class FitConfig:
     # G0 has 8.4 M; its mip-0 texels are drawn ~3 times in a fit), and more of them a step paid at every mip although
     # the step costs more. None: `auto_mip0_boost` of the material's size (docs/benchmarks.md, "Mip 0's texels a step").
     mip0_boost: float | None = None
+    # Mip 1's weight in the loss, times what its texels draw (the loss keeps its scale); None: the preset's
+    # (`Preset.mip1_weight`).
+    mip1_weight: float | None = None
     # A fit of fewer steps than `SHORT_FIT_STEPS` takes larger ones: free grids' learning rates times
     # `short_fit_scale` of the steps it will make (counted from a time budget's first steps) and of the draws of each
     # mip-0 texel they make. At 1300 steps (30 s of bpp2.4 on this CPU) grids x2 and the synthesizer x1.5 gained
@@ -101,6 +104,11 @@ class FitConfig:
     def trains_bf16(self, device: torch.device) -> bool:
         """Whether the synthesizer trains in bfloat16 on `device`: as set, or where that is fast."""
         return fast_bf16(device) if self.synthesizer_bf16 is None else bool(self.synthesizer_bf16)
+
+    @property
+    def mip1_loss_weight(self) -> float:
+        """Mip 1's weight in this fit's loss: its own when set, else the preset's."""
+        return self.preset.mip1_weight if self.mip1_weight is None else self.mip1_weight
 
     @property
     def falloff(self) -> float:
@@ -229,10 +237,13 @@ def falloff_shares(falloff: float, mips: int) -> np.ndarray:
     return share / share.sum()
 
 
-def loss_weights(share: np.ndarray, coarse_falloff: float | None) -> np.ndarray:
+def loss_weights(share: np.ndarray, coarse_falloff: float | None, mip1_weight: float = 1.0) -> np.ndarray:
     """Each mip's weight in the loss, per texel: 1, but `COARSE_MIPS` weigh what `coarse_falloff` would draw of them
-    where `share` draws fewer; scaled so that weights times shares sum to 1 (the loss keeps its scale)."""
+    where `share` draws fewer, and mip 1 `mip1_weight`; scaled so that weights times shares sum to 1 (the loss keeps
+    its scale)."""
     weight = np.ones(len(share))
+    if len(share) > 1:
+        weight[1] = mip1_weight
     if coarse_falloff is not None:
         floor = falloff_shares(coarse_falloff, len(share))
         for m in COARSE_MIPS:
@@ -248,7 +259,8 @@ class MipSampler:
     the host knows (`runs`); on a GPU the draws are made there, so that a step never waits for the device."""
 
     def __init__(self, mips: list[np.ndarray], device: torch.device, generator: torch.Generator, falloff: float,
-                 epochs: bool = False, coarse_falloff: float | None = None, mip0_boost: float = 1.0):
+                 epochs: bool = False, coarse_falloff: float | None = None, mip0_boost: float = 1.0,
+                 mip1_weight: float = 1.0):
         self.epochs = epochs
         self.orders: list[torch.Tensor | None] = [None] * len(mips)
         self.cursors = [0] * len(mips)
@@ -264,7 +276,7 @@ class MipSampler:
                              for (w, h), i in ((s, torch.arange(n)) for s, n in zip(self.sizes, counts, strict=True))])
         self.uv = self.uv.to(device)
         self.share = falloff_shares(falloff, len(mips))
-        self.weight = loss_weights(self.share, coarse_falloff)
+        self.weight = loss_weights(self.share, coarse_falloff, mip1_weight)
         self.mip0_boost = mip0_boost  # `FitConfig.mip0_boost`: mip 0 draws this times its share, each weighing 1/it
         self.weight[0] /= mip0_boost  # loss_weights made this array: ours to change
         self._weights: dict[int, torch.Tensor | None] = {}
@@ -347,7 +359,8 @@ class MipSampler:
 def fit_sampler(mips: list[np.ndarray], cfg: FitConfig, device: torch.device, generator: torch.Generator) -> MipSampler:
     """The texel sampler a fit draws its batches from, as `cfg` sets it up."""
     h, w = mips[0].shape[:2]
-    return MipSampler(mips, device, generator, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff, cfg.boost_for(w, h))
+    return MipSampler(mips, device, generator, cfg.falloff, cfg.epoch_sampling, cfg.coarse_falloff, cfg.boost_for(w, h),
+                      cfg.mip1_loss_weight)
 
 
 def texel_loss(out: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -46,6 +46,8 @@ class Preset:
     # The share of G0's stored channels that free grids train as digit pairs, one feature of twice the bits per pair
     # (models/digit_pairs.py): a training setting, the file stores plain channels.
     g0_paired: float = 0.0
+    # Mip 1's weight in the loss, times what its texels draw (`FitConfig.mip1_weight`): a training setting too.
+    mip1_weight: float = 1.0
 
     @property
     def g0_pairs(self) -> int:
@@ -68,7 +70,7 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
            activation: str = "relu", mip_falloff: float = DEFAULT_MIP_FALLOFF, grid_pyramid: bool = False,
            pyramid_prefilter: bool | None = None, lr_synthesizer: float = DEFAULT_LR_SYNTHESIZER,
            g0_bits: int = QUANT_BITS, g1_bits: int = QUANT_BITS, mip0_boost_growth: str = "side",
-           g0_paired: float = 0.0) -> Preset:
+           g0_paired: float = 0.0, mip1_weight: float = 1.0) -> Preset:
     """A preset from its grid pair; the synthesizer defaults are the paper's (hidden 32, 4 blocks, 10 levels, relu).
     Grid pyramids are prefiltered unless `pyramid_prefilter` says otherwise."""
     prefilter = grid_pyramid if pyramid_prefilter is None else pyramid_prefilter
@@ -77,7 +79,7 @@ def preset(name: str, g0_channels: int, g0_cell: int, g1_channels: int, g1_cell:
                                       positional_encoding_levels=positional_encoding_levels, g0_sampling=g0_sampling,
                                       activation=activation, grid_pyramid=grid_pyramid,
                                       pyramid_prefilter=prefilter, g0_bits=g0_bits, g1_bits=g1_bits),
-                  mip_falloff, lr_synthesizer, mip0_boost_growth, g0_paired)
+                  mip_falloff, lr_synthesizer, mip0_boost_growth, g0_paired, mip1_weight)
 
 
 PRESETS: dict[str, Preset] = {
@@ -110,11 +112,15 @@ PRESETS: dict[str, Preset] = {
         # for ~7% more CPU a step; at 120 s with bpp8's pairs, mip-0 BD-rate rocks -58.5 -> -61.7%, the old chest
         # +2.8 points, aluminium -1.2 (docs/benchmarks.md, "G0's digit pairs"). bpp2.4 keeps 4 plain channels (one
         # pair: aluminium -1.5 dB), bpp1 its 2 of 4 bits (a pair gained 0-0.3 dB, cost aluminium's mip 2 1.2).
-        preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
+        # bpp1 to bpp4 weigh mip 1 twice in the loss: where their curves meet ASTC's at mip 1 (1-5 bpp, 41-53 dB on
+        # brushed aluminium) it decides the BD-rate. At 3000 steps mip 1 +0.5 to +1.2 dB (aluminium, the old chest),
+        # mip 0 -0.3 to +0.1 (docs/benchmarks.md, "Mip 1's weight").
+        preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
+               mip1_weight=2.0),
         preset("bpp2.4", 4, 2, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02,
-               g0_bits=2),
+               g0_bits=2, mip1_weight=2.0),
         preset("bpp4", 8, 2, 8, 8, hidden_dim=WIDE, activation="silu", grid_pyramid=True, lr_synthesizer=0.02,
-               g0_bits=2, g0_paired=0.5),
+               g0_bits=2, g0_paired=0.5, mip1_weight=2.0),
         # From 8 bpp on, finer cells (G0 2, G1 4) rather than more channels: at 120 s, 4 x 2 + 16 x 4 beat
         # 28 x 4 + 16 x 8 by 1.3 dB (rocks) and 1.4 dB (tiles) at mip 0 (docs/benchmarks.md, "Presets"). SiLU
         # rather than ReLU: +1.6 dB (rocks, bpp16) and +0.45 dB (tiles, bpp12) at mip 0 at equal steps and time.
