@@ -313,6 +313,22 @@ def test_coarse_mips_weigh_at_least_the_coarse_falloffs_share():
         assert (short.weights(64) is None) == (n <= 3)
 
 
+def test_mip_1s_weight_multiplies_its_share_of_the_loss():
+    """Mip 1 weighing K: its share of the loss against every other mip's is K times what its draws give it, beside
+    the coarse mips' floor; the draws and the loss's scale stay."""
+    mips = [np.zeros((s, s, 1), np.float32) for s in (256, 128, 64, 32, 16, 8, 4, 2, 1)]
+    for falloff, coarse in ((0.55, None), (0.45, 0.55)):
+        plain = MipSampler(mips, torch.device("cpu"), torch.Generator(), falloff, coarse_falloff=coarse)
+        heavier = MipSampler(mips, torch.device("cpu"), torch.Generator(), falloff, coarse_falloff=coarse,
+                             mip1_weight=2.0)
+        assert heavier.counts(8192) == plain.counts(8192)
+        before, after = plain.weight * plain.share, heavier.weight * heavier.share
+        assert after.sum() == pytest.approx(1.0)
+        ratio = (after / after[0]) / (before / before[0])
+        assert ratio[1] == pytest.approx(2.0)
+        assert np.delete(ratio, 1) == pytest.approx(np.ones(len(mips) - 1))
+
+
 def test_mip0_boost_draws_more_of_mip_0_and_keeps_the_objective():
     """A boost of K draws K times mip 0's texels, each weighing 1/K: every mip's share of the loss is as without it."""
     mips = [np.zeros((s, s, 1), np.float32) for s in (256, 128, 64, 32, 16, 8, 4, 2, 1)]
