@@ -113,7 +113,7 @@ PRESETS: dict[str, Preset] = {
         # +2.8 points, aluminium -1.2 (docs/benchmarks.md, "G0's digit pairs"). bpp2.4 keeps 4 plain channels (one
         # pair: aluminium -1.5 dB), bpp1 its 2 of 4 bits (a pair gained 0-0.3 dB, cost aluminium's mip 2 1.2).
         # bpp2.4 and bpp4 weigh mip 1 twice in the loss: where the curve meets ASTC's at mip 1 (2-5 bpp, 45-55 dB on
-        # brushed aluminium) it decides the BD-rate. At 120 s mip 1 +0.5 to +1.3 dB on seven sets, mip 0 -0.3 to +0.0,
+        # brushed aluminium) it decides the BD-rate. At 120 s mip 1 +0.4 to +1.4 dB on seven sets, mip 0 -0.3 to +0.2,
         # aluminium's mip-1 BD-rate -79.0 -> -80.2%; bpp1 too put snow rock's mip 2 under bpp0.5's (docs/benchmarks.md,
         # "Mip 1's weight").
         preset("bpp1", 2, 4, 8, 8, activation="silu", mip_falloff=0.55, grid_pyramid=True, lr_synthesizer=0.02),
