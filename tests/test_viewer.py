@@ -91,13 +91,13 @@ def test_modes_reference_neural_astc(host):
     astc = render(host, mode_a="astc-8x8")  # encoded on demand (background thread, subprocess)
     mask = object_mask(ref)
     assert mask.mean() > 0.2  # the sphere fills a good part of the frame
-    # Measured on the shaded sphere: neural 30.03 dB (small_ngtc: 30 steps of bpp2.4, at the short-fit rates; 28.56
-    # before them, 29.86 before the learning rates decayed to 0, 31.67 when its G0 was 4-bit: 2-bit G0 has twice the
-    # channels to learn), ASTC 8x8 56.43 dB
+    # Measured on the shaded sphere: neural 31.09 dB (small_ngtc: 30 steps of bpp2.4, at the short-fit rates and mip 1
+    # weighing twice; 30.03 before that, 28.56 before the short-fit rates, 29.86 before the learning rates decayed to 0,
+    # 31.67 when its G0 was 4-bit: 2-bit G0 has twice the channels to learn), ASTC 8x8 56.43 dB
     # (both deterministic); the bands leave 1 dB for other machines' float rounding. The neural mode showing the
     # reference (inf) falls outside; so did decoding on load that fills mip m with the decoder's mip m + 1, 1.6 dB
     # under the right decode when bpp2.4 had coarse cells (27.07 against 28.64 dB).
-    assert 29.03 < psnr(ref, neural, mask) < 31.03
+    assert 30.09 < psnr(ref, neural, mask) < 32.09
     assert 55.4 < psnr(ref, astc, mask) < 57.4
     facts = host.viewer.scene.sets
     astc = facts["astc-8x8"]
