@@ -152,9 +152,9 @@ PRESETS: dict[str, Preset] = {
         # (the old chest's bpp16, 100 s: mip 0 -0.11 / -0.22 dB, mips 1-4 -0.4 to -0.6), while at 2048x2048 four times
         # them beat twice by 1.2-1.4 dB: their boost grows with the area, 1 at 1024x1024 and 4 at 2048x2048
         # (`fit.auto_mip0_boost`; docs/benchmarks.md, "Mip 0's texels a step").
-        preset("bpp12", 12, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
+        preset("bpp12", 12, 2, 12, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
                lr_synthesizer=0.02, mip0_boost_growth="area"),
-        preset("bpp16", 16, 2, 8, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
+        preset("bpp16", 16, 2, 12, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
                lr_synthesizer=0.02, mip0_boost_growth="area"),
     )
 }

@@ -53,9 +53,11 @@ MEASURED_PSNR = {
     # 27.83 / 27.915 / 27.844, bpp12 25.46 / 26.525 / 28.27 / 26.62 / 27.203). Since 2026-12-05 #7 the synthesizer
     # trains in float32 after `FitConfig.bf16_share` (before: bpp2.4 27.658 / 28.99 / 30.34 / 28.516 / 29.484, bpp12
     # 25.658 / 26.768 / 28.474 / 26.649 / 27.267). Since 2026-12-06 #7 bpp2.4 weighs mip 1 twice (`Preset.mip1_weight`;
-    # before: 27.651 / 28.99 / 30.337 / 28.525 / 29.524): 60 steps start lower, 120 s end higher at mip 1.
+    # before: 27.651 / 28.99 / 30.337 / 28.525 / 29.524): 60 steps start lower, 120 s end higher at mip 1. Since
+    # 2026-12-06 #8 bpp12's G1 has 12 channels (before: 25.656 / 26.768 / 28.465 / 26.643 / 27.254): above bpp2.4 again
+    # but at mip 3.
     ("neural", "bpp2.4"): [26.371, 26.995, 29.177, 27.282, 28.492],
-    ("neural", "bpp12"): [25.656, 26.768, 28.465, 26.643, 27.254],
+    ("neural", "bpp12"): [26.838, 27.46, 29.318, 26.781, 29.998],
 }
 
 
@@ -152,12 +154,9 @@ def test_quick_report_json_fields(quick):
     astc_12 = next(s for s in m["settings"] if s["setting"] == "12x12")
     assert astc_6["bits_per_texel"] > astc_12["bits_per_texel"] and astc_6["psnr"][0] > astc_12["psnr"][0]
     assert [bd["mip"] for bd in m["bd"]] == [0, 1, 2, 3, 4]
-    # 60 steps on a 64 px crop (MEASURED_PSNR): bpp12's wide synthesizer starts slower than bpp2.4's (and keeps its
-    # rate in a short fit), under it at every mip by 0.35-1.4 dB, so the neural curve is one point ("too few points").
-    # Each verdict must also follow from the settings' own PSNRs: the points of a curve that improve on each other,
-    # then whether their PSNR ranges meet.
-    statuses = [bd["status"] for bd in m["bd"]]
-    assert statuses == ["too few points"] * 5, statuses
+    # 60 steps on a 64 px crop (MEASURED_PSNR): bpp12 is above bpp2.4 by up to 1.5 dB but at mip 3, where it is under
+    # it (a curve of one point, "too few points"). Each verdict must follow from the settings' own PSNRs: the points of
+    # a curve that improve on each other, then whether their PSNR ranges meet.
     for bd in m["bd"]:
         k = bd["mip"]
         fronts = {}
