@@ -152,6 +152,11 @@ PRESETS: dict[str, Preset] = {
         # (the old chest's bpp16, 100 s: mip 0 -0.11 / -0.22 dB, mips 1-4 -0.4 to -0.6), while at 2048x2048 four times
         # them beat twice by 1.2-1.4 dB: their boost grows with the area, 1 at 1024x1024 and 4 at 2048x2048
         # (`fit.auto_mip0_boost`; docs/benchmarks.md, "Mip 0's texels a step").
+        # Their G1 has 12 channels (8 before, +0.25 bpp): where bpp8, bpp12 and bpp16 read the same G1 their coarse mips
+        # parted by a few tenths of a dB, which a run's speed undid (seven non-rising points on the 2048x2048 BoomBox).
+        # At 120 s on seven sets bpp12 and bpp16 gained at nearly every mip (up to 1.4 dB, most at mips 3-4); four
+        # non-rising points against seven; the old chest's mip-0 BD-rate -60.7 -> -60.1%, more the BD interval's
+        # widening than the rate (docs/benchmarks.md, "bpp12 and bpp16 with 12 G1 channels").
         preset("bpp12", 12, 2, 12, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
                lr_synthesizer=0.02, mip0_boost_growth="area"),
         preset("bpp16", 16, 2, 12, 8, hidden_dim=WIDE, activation="silu", mip_falloff=0.4, grid_pyramid=True,
