@@ -19,6 +19,7 @@ from models import astc, eval_summary
 from models import evaluate as ev
 from models.eval_figures import summary_verdict
 from models.fit import FitConfig
+from models.material import load_material
 from models.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,6 @@ def test_quick_writes_every_report_file(quick):
     # table shows those numbers. A report measured on anything but the files it wrote fails, as does a table
     # whose mip columns are shifted.
     from models.decoder import NeuralTexture
-    from models.material import load_material
     from models.metrics import psnr
 
     (m,) = json.loads((out / "report.json").read_text())["materials"]
@@ -306,8 +306,6 @@ def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
     """Same seed and --steps: the same stored grids and weights (the metadata records the wall time, which
     varies); a second call with the same settings reuses the file."""
     from models import ngtc_file
-    from models.material import load_material
-
     material = load_material(TILES).crop(500, 500, 16, 16)
     fp = astc.material_fingerprint(material)
     opts = ev.make_options(tmp_path, presets="bpp2.4", steps=4, batch=512)
@@ -328,8 +326,6 @@ def test_neural_fit_is_deterministic_and_cached(tmp_path, one_thread):
 def test_cache_key_holds_the_rate_the_synthesizer_trains_at(tmp_path, monkeypatch):
     """The key has the synthesizer's learning rate where it always had it, so retuning one preset's refits
     that preset only."""
-    from models.material import load_material
-
     material = load_material(TILES).crop(0, 0, 16, 16)
     fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
     key = ev.neural_cache_key(material, fp, "bpp8", opts)
@@ -345,8 +341,6 @@ def test_cache_key_holds_the_mip0_boost_the_fit_resolves(tmp_path):
     """A fit without the mip-0 boost (1: small materials, the top presets at 1024x1024) keys as before the boost
     existed, so its earlier files are reused; a boosted one keys the boost it trains with, whatever the preset's
     growth that gave it."""
-    from models.material import load_material
-
     material = load_material(TILES)
     fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
     small = material.crop(0, 0, 256, 256)
@@ -360,8 +354,6 @@ def test_cache_key_holds_the_short_fit_rates_where_they_can_change_the_fit(tmp_p
     """Fits of a step count past SHORT_FIT_STEPS train as before the short-fit rates existed and key as before;
     a time budget or a short step budget keys them."""
     from models.fit import SHORT_FIT_STEPS
-    from models.material import load_material
-
     material = load_material(TILES).crop(0, 0, 16, 16)
     fp = astc.material_fingerprint(material)
 
@@ -375,8 +367,6 @@ def test_cache_key_holds_the_short_fit_rates_where_they_can_change_the_fit(tmp_p
 
 def test_cache_key_holds_the_bf16_share_of_bf16_fits_only(tmp_path, monkeypatch):
     """A fit that trains in bfloat16 keys the share of it that does; a float32 fit keys as before the share existed."""
-    from models.material import load_material
-
     material = load_material(TILES).crop(0, 0, 16, 16)
     fp = astc.material_fingerprint(material)
 
@@ -391,8 +381,6 @@ def test_cache_key_holds_the_bf16_share_of_bf16_fits_only(tmp_path, monkeypatch)
 
 def test_cache_key_holds_the_digit_pairs_of_presets_that_train_them(tmp_path):
     """A preset that trains G0's digit pairs keys their share; the others key as before pairs existed."""
-    from models.material import load_material
-
     material = load_material(TILES).crop(0, 0, 16, 16)
     fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
     assert PRESETS["bpp4"].g0_paired > 0 == PRESETS["bpp2.4"].g0_paired
@@ -446,8 +434,6 @@ def test_summary_refuses_what_is_not_a_report(tmp_path):
 
 def test_cache_key_holds_mip_1s_weight_where_it_is_not_1(tmp_path):
     """A preset that weighs mip 1 more keys the weight its fit trains with; the others key as before it existed."""
-    from models.material import load_material
-
     material = load_material(TILES).crop(0, 0, 16, 16)
     fp, opts = astc.material_fingerprint(material), ev.make_options(tmp_path, steps=4)
     assert PRESETS["bpp2.4"].mip1_weight != 1.0 == PRESETS["bpp8"].mip1_weight
